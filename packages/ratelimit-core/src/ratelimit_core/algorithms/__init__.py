@@ -1,0 +1,53 @@
+"""The algorithms as pure arithmetic: ``step(state, now_us, cost) -> Step``.
+
+No I/O and no clock reads: a store passes the state it holds and the time,
+and stores what comes back. ``MemoryStore`` runs these functions; the Redis
+store runs the same arithmetic in Lua.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.algorithms.fixed_window import FixedWindow
+from ratelimit_core.algorithms.sliding_window_counter import SlidingWindowCounter
+from ratelimit_core.algorithms.sliding_window_log import SlidingWindowLog
+from ratelimit_core.algorithms.step import Step
+from ratelimit_core.algorithms.token_bucket import TokenBucket
+from ratelimit_core.rate import Rate
+
+__all__ = [
+    "AlgorithmMath",
+    "FixedWindow",
+    "SlidingWindowCounter",
+    "SlidingWindowLog",
+    "Step",
+    "TokenBucket",
+    "math_for",
+]
+
+
+class AlgorithmMath(Protocol):
+    """What every algorithm offers for one rate."""
+
+    @property
+    def rate(self) -> Rate: ...
+
+    def step(self, state: Any, now: int, cost: int) -> Step[Any]: ...
+
+    def expires_at(self, state: Any) -> int: ...
+
+
+_BY_ALGORITHM: dict[Algorithm, Any] = {
+    Algorithm.FIXED_WINDOW: FixedWindow,
+    Algorithm.SLIDING_WINDOW_LOG: SlidingWindowLog,
+    Algorithm.SLIDING_WINDOW_COUNTER: SlidingWindowCounter,
+    Algorithm.TOKEN_BUCKET: TokenBucket,
+}
+
+
+def math_for(algorithm: Algorithm, rate: Rate) -> AlgorithmMath:
+    """The arithmetic of ``algorithm`` for ``rate``."""
+    math: AlgorithmMath = _BY_ALGORITHM[algorithm].for_rate(rate)
+    return math

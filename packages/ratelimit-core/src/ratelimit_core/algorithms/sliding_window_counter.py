@@ -1,0 +1,70 @@
+"""Sliding window counter: two aligned counters, a weighted estimate.
+
+Windows are aligned to multiples of ``period``. The estimate at ``now`` is the
+previous window's count times the fraction of it still inside the sliding
+window, plus the current window's count; a hit is admitted when the estimate
+plus its cost is at most ``limit``. Guarantee: never more than ``limit`` units
+per aligned window (the estimate assumes the previous window's units were
+spread evenly, so a sliding window may see a little more). O(1) state. The
+arithmetic is done in whole units times microseconds: no rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ratelimit_core.algorithms.step import Step
+from ratelimit_core.rate import Rate
+
+__all__ = ["SlidingWindowCounter"]
+
+#: ``(window_index, previous_count, current_count)``; window ``i`` spans
+#: ``[i * period, (i + 1) * period)`` µs.
+CounterState = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SlidingWindowCounter:
+    """The sliding counter arithmetic for one rate."""
+
+    rate: Rate
+    limit: int
+    period: int  # µs
+
+    @classmethod
+    def for_rate(cls, rate: Rate) -> SlidingWindowCounter:
+        return cls(rate, rate.limit, rate.period_us)
+
+    def step(self, state: CounterState | None, now: int, cost: int) -> Step[CounterState]:
+        """Admit ``cost`` units at ``now`` (µs) against ``state``, or deny."""
+        period, limit = self.period, self.limit
+        index, elapsed = divmod(now, period)
+        prev = cur = 0
+        if state is not None:
+            if state[0] >= index:  # this window (or the clock went back: stay in it)
+                index, elapsed, prev, cur = state[0], 0 if state[0] > index else elapsed, state[1], state[2]
+            elif state[0] == index - 1:
+                prev = state[2]
+        left = period - elapsed  # µs until this window ends
+        used = prev * left + cur * period  # the estimate, in units x µs
+        room = limit * period - used
+        if cost * period <= room:
+            cur += cost
+            reset = left + period if cur else (left if prev else 0)
+            return True, (index, prev, cur) if cost else None, (room - cost * period) // period, reset, 0
+        remaining = max(0, room // period)
+        reset = left + period if cur else (left if prev else 0)
+        if cost > limit:
+            return False, None, remaining, reset, None
+        if cur + cost <= limit:
+            # Fits in this window once enough of the previous one has slid out.
+            retry = left - (limit - cur - cost) * period // prev
+        else:
+            # Next window: this window's count becomes the weighted one.
+            retry = left + period - (limit - cost) * period // cur
+        return False, None, remaining, reset, retry
+
+    def expires_at(self, state: CounterState) -> int:
+        """The microsecond from which ``state`` no longer weighs on any estimate."""
+        index, _prev, cur = state
+        return (index + (2 if cur else 1)) * self.period

@@ -1,0 +1,225 @@
+"""The limiter: policy (names, costs, failures, waiting) over a store."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal, NoReturn
+
+from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.decision import Decision, new_decision
+from ratelimit_core.errors import RateLimitExceeded, StoreError
+from ratelimit_core.memory import MemoryStore
+from ratelimit_core.policy import Policy
+from ratelimit_core.rate import Rate, parse_rates
+from ratelimit_core.store import Store
+
+__all__ = ["Limiter", "OnError"]
+
+OnError = Literal["raise", "allow", "deny"]
+_ON_ERROR = ("raise", "allow", "deny")
+
+#: How long a denial made by ``on_error="deny"`` asks the caller to wait.
+DEGRADED_RETRY_AFTER = 1.0
+#: At most one warning per this many seconds while the store keeps failing.
+_WARN_EVERY = 10.0
+
+logger = logging.getLogger("ratelimit_core")
+
+# Module attributes so tests can drive ``wait`` on a fake clock without sleeping.
+_sleep = asyncio.sleep
+_monotonic = time.monotonic
+
+
+class Limiter:
+    """Admits or denies units of work per key, under one or several rates.
+
+    Args:
+        rates: ``"100/minute"``, ``"10/second; 1000/hour"``, a :class:`Rate`, or
+            a list of either. With several rates, a hit consumes from all of them
+            or from none.
+        algorithm: An :class:`Algorithm` or its name. Default: token bucket.
+        store: Where state lives. Default: a new :class:`MemoryStore`.
+        name: Namespaces the state: limiters with different names, algorithms
+            or rates never share state, even on one store.
+        on_error: What a store failure gives: ``"raise"`` a :class:`StoreError`,
+            ``"allow"`` (fail open) or ``"deny"`` (fail closed). Such decisions
+            have ``degraded=True``.
+        fallback: A store that answers while ``store`` fails (for example a
+            ``MemoryStore`` behind Redis); its decisions have ``degraded=True``.
+            When it fails too, ``on_error`` applies.
+
+    Raises:
+        ValueError: for a bad rate, algorithm, name, ``on_error`` or store.
+    """
+
+    __slots__ = ("_fallback", "_hit_nowait", "_last_warning", "_on_error", "_policy", "_store")
+
+    def __init__(
+        self,
+        rates: str | Rate | Sequence[str | Rate],
+        *,
+        algorithm: Algorithm | str = Algorithm.TOKEN_BUCKET,
+        store: Store | None = None,
+        name: str = "default",
+        on_error: OnError = "raise",
+        fallback: Store | None = None,
+    ) -> None:
+        parsed = parse_rates(rates if isinstance(rates, str | Rate) else tuple(rates))
+        self._policy = Policy(name, Algorithm(algorithm), parsed)
+        if on_error not in _ON_ERROR:
+            raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+        for label, candidate in (("store", store), ("fallback", fallback)):
+            if candidate is not None and not isinstance(candidate, Store):
+                raise ValueError(f"{label} must implement the Store contract (hit, peek, reset), got {candidate!r}")
+        self._store: Store = MemoryStore() if store is None else store
+        # A store that decides without I/O may offer ``hit_nowait``: calling it
+        # directly saves a coroutine per decision.
+        self._hit_nowait: Callable[[Policy, str, int], Decision] | None = getattr(self._store, "hit_nowait", None)
+        self._on_error: OnError = on_error
+        self._fallback = fallback
+        self._last_warning = -math.inf
+
+    def __repr__(self) -> str:
+        rates = "; ".join(str(r) for r in self.rates)
+        return (
+            f"Limiter({rates!r}, algorithm={self.algorithm.value!r}, name={self.name!r}, "
+            f"store={self._store!r}, on_error={self._on_error!r}, fallback={self._fallback!r})"
+        )
+
+    @property
+    def name(self) -> str:
+        return self._policy.name
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return self._policy.algorithm
+
+    @property
+    def rates(self) -> tuple[Rate, ...]:
+        return self._policy.rates
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def policy(self) -> Policy:
+        """What stores are given: name, algorithm, rates and their arithmetic."""
+        return self._policy
+
+    async def hit(self, key: str, cost: int = 1) -> Decision:
+        """Consume ``cost`` units for ``key`` if every rate has room, else nothing.
+
+        A ``cost`` of 0 is always admitted, consumes nothing and reports what is
+        left. A cost above a rate's capacity is denied with ``retry_after=None``.
+
+        Raises:
+            ValueError: ``cost`` is not an int >= 0.
+            StoreError: the store failed and ``on_error="raise"``.
+        """
+        if cost.__class__ is not int or cost < 0:
+            _bad_cost(cost)
+        try:
+            if self._hit_nowait is not None:
+                return self._hit_nowait(self._policy, key, cost)
+            return await self._store.hit(self._policy, key, cost)
+        except Exception as exc:  # noqa: BLE001 - every store failure goes to the failure policy
+            return await self._degraded("hit", key, cost, exc)
+
+    async def peek(self, key: str, cost: int = 1) -> Decision:
+        """Would ``hit(key, cost)`` be admitted now? Consumes nothing.
+
+        ``remaining`` is what is left now (a fresh key of ``"3/minute"`` peeks
+        ``remaining == 3``); ``retry_after`` is as for a hit.
+        """
+        if cost.__class__ is not int or cost < 0:
+            _bad_cost(cost)
+        try:
+            return await self._store.peek(self._policy, key, cost)
+        except Exception as exc:  # noqa: BLE001
+            return await self._degraded("peek", key, cost, exc)
+
+    async def reset(self, key: str) -> None:
+        """Forget what ``key`` has consumed (in the fallback store too).
+
+        Raises:
+            StoreError: the store failed (whatever ``on_error`` says: a reset
+                that did not happen must not look as if it had).
+        """
+        error: Exception | None = None
+        try:
+            await self._store.reset(self._policy, key)
+        except Exception as exc:  # noqa: BLE001 - raised below, after the fallback is reset
+            error = exc
+        if self._fallback is not None:
+            await self._fallback.reset(self._policy, key)
+        if error is not None:
+            _raise_store_error(error)
+
+    async def wait(self, key: str, cost: int = 1, *, timeout: float | None = None) -> Decision:
+        """Wait until ``cost`` units are admitted for ``key``, then consume them.
+
+        Args:
+            key: The identity.
+            cost: Units to consume.
+            timeout: Seconds to wait at most; ``None`` waits as long as needed.
+
+        Raises:
+            RateLimitExceeded: the cost can never be admitted, or not within
+                ``timeout`` (raised at once when the wait needed is already
+                longer than what is left of ``timeout``).
+        """
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not (math.isfinite(timeout) and timeout >= 0)
+        ):
+            raise ValueError(f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}")
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            decision = await self.hit(key, cost)
+            if decision.allowed:
+                return decision
+            delay = decision.retry_after
+            if delay is None:
+                raise RateLimitExceeded(decision, f"cost {cost} exceeds the capacity of {decision.rate}")
+            if deadline is not None and delay > deadline - _monotonic():
+                raise RateLimitExceeded(decision)
+            await _sleep(delay)
+
+    async def _degraded(self, action: str, key: str, cost: int, exc: Exception) -> Decision:
+        """Answer after the primary store failed: fallback, then ``on_error``."""
+        self._warn(exc)
+        if self._fallback is not None:
+            try:
+                method = self._fallback.hit if action == "hit" else self._fallback.peek
+                return dataclasses.replace(await method(self._policy, key, cost), degraded=True)
+            except Exception as fallback_exc:  # noqa: BLE001
+                exc = fallback_exc
+        if self._on_error == "raise":
+            _raise_store_error(exc)
+        rate = self._policy.rates[0]
+        if self._on_error == "allow":
+            return new_decision(True, rate.limit, rate.capacity, 0.0, 0.0, rate, True, None)
+        return new_decision(False, rate.limit, 0, 0.0, DEGRADED_RETRY_AFTER, rate, True, None)
+
+    def _warn(self, exc: Exception) -> None:
+        now = _monotonic()
+        if now - self._last_warning >= _WARN_EVERY:
+            self._last_warning = now
+            logger.warning("rate limit store failed (%r); on_error=%s, fallback=%r", exc, self._on_error, self._fallback)
+
+
+def _bad_cost(cost: object) -> NoReturn:
+    raise ValueError(f"cost must be an int >= 0, got {cost!r}")
+
+
+def _raise_store_error(exc: Exception) -> NoReturn:
+    if isinstance(exc, StoreError):
+        raise exc
+    raise StoreError(f"rate limit store failed: {exc!r}") from exc

@@ -1,0 +1,108 @@
+"""A limiter's fixed part (name, algorithm, rates) as stores need it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.algorithms import AlgorithmMath, math_for
+from ratelimit_core.decision import Decision, RateStatus, new_decision, new_rate_status
+from ratelimit_core.rate import Rate
+
+__all__ = ["Outcome", "Policy"]
+
+#: One rate's answer as a store reports it:
+#: ``(allowed, remaining, reset_after_us, retry_after_us)``, with
+#: ``retry_after_us`` ``0`` when allowed and ``None`` when never.
+Outcome = tuple[bool, int, int, int | None]
+
+_US = 1_000_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a store needs to decide for a limiter: built once, by the limiter.
+
+    Attributes:
+        name: The limiter's name.
+        algorithm: The algorithm.
+        rates: The rates, all enforced together (all or nothing).
+        maths: The algorithm's arithmetic for each rate.
+        namespaces: One string per rate, ``"<name>:<algorithm>:<limit>/<period µs>[:b<burst>]"``.
+            Equal namespaces mean shared state: limiters that differ in name,
+            algorithm or rate never share.
+    """
+
+    name: str
+    algorithm: Algorithm
+    rates: tuple[Rate, ...]
+    maths: tuple[AlgorithmMath, ...] = field(init=False, repr=False, compare=False)
+    namespaces: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: The arithmetic when there is exactly one rate, else ``None`` (a store's fast path).
+    single: AlgorithmMath | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"Limiter name must be a non-empty string, got {self.name!r}")
+        if not self.rates:
+            raise ValueError("A limiter needs at least one rate")
+        if self.algorithm is not Algorithm.TOKEN_BUCKET:
+            for rate in self.rates:
+                if rate.burst is not None:
+                    raise ValueError(f"burst applies to the token bucket only, not to {self.algorithm}: {rate}")
+        namespaces = tuple(f"{self.name}:{self.algorithm}:{_rate_id(rate)}" for rate in self.rates)
+        if len(set(namespaces)) != len(namespaces):
+            raise ValueError(f"Duplicate rate in {[str(r) for r in self.rates]}")
+        object.__setattr__(self, "maths", tuple(math_for(self.algorithm, rate) for rate in self.rates))
+        object.__setattr__(self, "namespaces", namespaces)
+        object.__setattr__(self, "single", self.maths[0] if len(self.maths) == 1 else None)
+
+    def decision_of(self, allowed: bool, remaining: int, reset_us: int, retry_us: int | None) -> Decision:
+        """The :class:`Decision` of a one-rate policy from that rate's :data:`Outcome`."""
+        rate = self.rates[0]
+        if retry_us is None:
+            return new_decision(allowed, rate.limit, remaining, reset_us / _US, None, rate, False, None)
+        return new_decision(allowed, rate.limit, remaining, reset_us / _US, retry_us / _US, rate, False, None)
+
+    def decision(self, outcomes: Sequence[Outcome]) -> Decision:
+        """Combine one :data:`Outcome` per rate (in order) into a :class:`Decision`.
+
+        The binding rate is, when denied, the denying rate that keeps the
+        caller waiting longest (never beats any wait); when allowed, the rate
+        with the fewest units left (ties: the one furthest from full).
+        """
+        if len(outcomes) == 1:
+            return self.decision_of(*outcomes[0])
+        statuses = tuple(
+            new_rate_status(rate, ok, remaining, reset_us / _US, None if retry_us is None else retry_us / _US)
+            for rate, (ok, remaining, reset_us, retry_us) in zip(self.rates, outcomes, strict=True)
+        )
+        allowed = all(s.allowed for s in statuses)
+        if allowed:
+            binding = min(statuses, key=_least_room)
+        else:
+            binding = max((s for s in statuses if not s.allowed), key=_longest_wait)
+        return new_decision(
+            allowed,
+            binding.rate.limit,
+            binding.remaining,
+            binding.reset_after,
+            binding.retry_after,
+            binding.rate,
+            False,
+            statuses,
+        )
+
+
+def _rate_id(rate: Rate) -> str:
+    text = f"{rate.limit}/{rate.period_us}"
+    return text if rate.burst is None else f"{text}:b{rate.burst}"
+
+
+def _least_room(status: RateStatus) -> tuple[int, float]:
+    return status.remaining, -status.reset_after
+
+
+def _longest_wait(status: RateStatus) -> float:
+    return float("inf") if status.retry_after is None else status.retry_after

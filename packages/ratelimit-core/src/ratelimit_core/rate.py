@@ -29,7 +29,7 @@ _RATE_RE = re.compile(
     r"""^\s*
     (?P<limit>\d+)\s*
     (?:/|\bper\b)\s*
-    (?P<count>\d+(?:\.\d+)?)?\s*
+    (?P<count>\d+(?:\.\d+)?(?:e[-+]?\d+)?)?\s*
     (?P<unit>[a-z]+)
     (?:\s+burst\s*[= ]\s*(?P<burst>\d+))?
     \s*$""",

@@ -1,0 +1,306 @@
+"""Each algorithm's guarantee, checked by hypothesis on random timelines.
+
+The pure ``step`` functions are driven the way a store drives them (keep the
+state, write what comes back). Every algorithm must also be *exact* about what
+it reports: ``remaining`` units can be taken right away and one more cannot;
+``retry_after`` is the first microsecond at which the cost fits; at
+``reset_after`` the rate is full again and a microsecond earlier it is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import ceil, floor
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ratelimit_core import Algorithm, Rate
+from ratelimit_core.algorithms import AlgorithmMath, math_for
+
+UNIX_US = 1_700_000_000_123_457  # deliberately not aligned to any period
+
+
+@dataclass
+class Event:
+    at: int  # µs
+    cost: int
+    allowed: bool
+    remaining: int
+    reset: int
+    retry: int | None
+    state_before: Any
+
+
+def run(math: AlgorithmMath, timeline: list[tuple[int, int]], start: int = UNIX_US) -> list[Event]:
+    """Drive ``math`` through ``(gap_us, cost)`` pairs as a store would."""
+    state: Any = None
+    now = start
+    events = []
+    for gap, cost in timeline:
+        now += gap
+        allowed, new, remaining, reset, retry = math.step(state, now, cost)
+        events.append(Event(now, cost, allowed, remaining, reset, retry, state))
+        if new is not None:
+            state = new
+    return events
+
+
+rates = st.builds(
+    Rate,
+    limit=st.integers(1, 12),
+    period=st.sampled_from([1, 0.5, 3, 7, 60, 0.000_003, 1.5]),
+)
+timelines = st.lists(
+    st.tuples(
+        st.one_of(st.just(0), st.integers(0, 400_000), st.integers(0, 8_000_000)),
+        st.integers(0, 14),
+    ),
+    min_size=1,
+    max_size=60,
+)
+algorithms = st.sampled_from(list(Algorithm))
+
+
+def _capacity(math: AlgorithmMath) -> int:
+    return math.rate.capacity
+
+
+# -- what every algorithm reports is exact --------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(algorithm=algorithms, rate=rates, timeline=timelines)
+def test_reports_are_exact(algorithm: Algorithm, rate: Rate, timeline: list[tuple[int, int]]) -> None:
+    if algorithm is Algorithm.TOKEN_BUCKET:
+        rate = Rate(rate.limit, rate.period, burst=max(1, rate.limit - 2))
+    math = math_for(algorithm, rate)
+    cap = _capacity(math)
+    state: Any = None
+    now = UNIX_US
+    for gap, cost in timeline:
+        now += gap
+        allowed, new, remaining, reset, retry = math.step(state, now, cost)
+        after = new if new is not None else state
+        assert 0 <= remaining <= cap
+        # remaining: that many fit now, one more does not.
+        assert math.step(after, now, remaining)[0]
+        assert not math.step(after, now, remaining + 1)[0] or remaining + 1 > cap
+        # reset_after: full at that instant, not a microsecond before.
+        assert math.step(after, now + reset, 0)[2] == cap
+        if reset > 0:
+            assert math.step(after, now + reset - 1, 0)[2] < cap
+        if allowed:
+            assert retry == 0
+            assert (new is None) == (cost == 0)
+        else:
+            assert new is None, "a denial writes nothing"
+            if cost > cap:
+                assert retry is None
+            else:
+                assert retry is not None
+                assert retry > 0
+                assert math.step(state, now + retry, cost)[0], "admitted at retry_after"
+                assert not math.step(state, now + retry - 1, cost)[0], "not a microsecond earlier"
+        state = after
+
+
+# -- token bucket: identical to a continuous bucket in exact arithmetic --------
+
+
+def fluid_bucket(rate: Rate, timeline: list[tuple[int, int]]) -> list[tuple[bool, int, int, int | None]]:
+    """A textbook token bucket with rational tokens: the reference."""
+    cap = Fraction(rate.capacity)
+    per_us = Fraction(rate.limit, rate.period_us)  # tokens per µs
+    tokens, out = cap, []
+    for gap, cost in timeline:
+        tokens = min(cap, tokens + gap * per_us)
+        allowed = cost <= tokens
+        if allowed:
+            tokens -= cost
+        retry = 0 if allowed else (None if cost > cap else ceil((cost - tokens) / per_us))
+        out.append((allowed, floor(tokens), ceil((cap - tokens) / per_us), retry))
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    limit=st.integers(1, 1000),
+    period=st.sampled_from([1, 60, 3600, 0.5, 7, 0.001]),
+    burst=st.none() | st.integers(1, 40),
+    timeline=timelines,
+)
+def test_token_bucket_equals_the_exact_continuous_bucket(
+    limit: int, period: float, burst: int | None, timeline: list[tuple[int, int]]
+) -> None:
+    rate = Rate(limit, period, burst)
+    got = [(e.allowed, e.remaining, e.reset, e.retry) for e in run(math_for(Algorithm.TOKEN_BUCKET, rate), timeline)]
+    assert got == fluid_bucket(rate, timeline)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate=rates, burst=st.none() | st.integers(1, 20), timeline=timelines)
+def test_token_bucket_never_admits_more_than_burst_plus_refill(
+    rate: Rate, burst: int | None, timeline: list[tuple[int, int]]
+) -> None:
+    rate = Rate(rate.limit, rate.period, burst)
+    admitted = [e for e in run(math_for(Algorithm.TOKEN_BUCKET, rate), timeline) if e.allowed]
+    for i, first in enumerate(admitted):
+        total = 0
+        for last in admitted[i:]:
+            total += last.cost
+            elapsed = last.at - first.at
+            # total <= capacity + limit * elapsed / period, in integers
+            assert total * rate.period_us <= rate.capacity * rate.period_us + rate.limit * elapsed
+
+
+# -- fixed window ----------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate=rates, timeline=timelines)
+def test_fixed_window_never_more_than_limit_per_window(rate: Rate, timeline: list[tuple[int, int]]) -> None:
+    period = rate.period_us
+    window_start: int | None = None
+    used = 0
+    for e in run(math_for(Algorithm.FIXED_WINDOW, rate), timeline):
+        open_window = window_start is not None and e.at < window_start + period
+        in_window = used if open_window else 0
+        # Admitted exactly when the cost fits in the current window.
+        assert e.allowed == (in_window + e.cost <= rate.limit)
+        if e.allowed and e.cost:
+            if not open_window:
+                window_start, used = e.at, 0
+            used += e.cost
+            assert used <= rate.limit
+
+
+# -- sliding window log ---------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate=rates, timeline=timelines)
+def test_sliding_log_never_more_than_limit_in_any_period(rate: Rate, timeline: list[tuple[int, int]]) -> None:
+    period = rate.period_us
+    admitted: list[tuple[int, int]] = []
+    for e in run(math_for(Algorithm.SLIDING_WINDOW_LOG, rate), timeline):
+        in_window = sum(cost for at, cost in admitted if at > e.at - period)
+        # Exact: admitted if and only if the cost fits in (now - period, now].
+        assert e.allowed == (in_window + e.cost <= rate.limit)
+        if e.allowed and e.cost:
+            admitted.append((e.at, e.cost))
+    for at, _ in admitted:
+        assert sum(c for t, c in admitted if at - period < t <= at) <= rate.limit
+
+
+def test_sliding_log_keeps_at_most_limit_timestamps() -> None:
+    math = math_for(Algorithm.SLIDING_WINDOW_LOG, Rate(5, 1))
+    state: Any = None
+    now = UNIX_US
+    for _ in range(1000):
+        now += 37_000
+        new = math.step(state, now, 2)[1]
+        if new is not None:
+            state = new
+        assert len(state or ()) <= 5
+
+
+# -- sliding window counter -----------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate=rates, timeline=timelines)
+def test_sliding_counter_never_more_than_limit_per_aligned_window(rate: Rate, timeline: list[tuple[int, int]]) -> None:
+    period = rate.period_us
+    per_window: dict[int, int] = {}
+    for e in run(math_for(Algorithm.SLIDING_WINDOW_COUNTER, rate), timeline):
+        index, elapsed = divmod(e.at, period)
+        previous, current = per_window.get(index - 1, 0), per_window.get(index, 0)
+        estimate = Fraction(previous * (period - elapsed), period) + current
+        # Admitted exactly when the weighted estimate leaves room for the cost.
+        assert e.allowed == (estimate + e.cost <= rate.limit)
+        if e.allowed:
+            per_window[index] = current + e.cost
+    assert all(count <= rate.limit for count in per_window.values())
+
+
+# -- exactness at Unix-time magnitudes ------------------------------------------
+
+LIMITS = [1, 3, 7, 10, 60, 100, 1000]
+PERIODS = [1, 60, 3600]
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+@pytest.mark.parametrize("period", PERIODS)
+@pytest.mark.parametrize("limit", LIMITS)
+def test_exactly_capacity_at_one_instant(algorithm: Algorithm, limit: int, period: int) -> None:
+    math = math_for(algorithm, Rate(limit, period))
+    now = (UNIX_US // (period * 1_000_000)) * period * 1_000_000  # start of an aligned window
+    state: Any = None
+    for k in range(1, limit + 1):
+        allowed, new, remaining, _, _ = math.step(state, now, 1)
+        assert allowed
+        assert remaining == limit - k
+        state = new
+    assert not math.step(state, now, 1)[0]
+
+
+@pytest.mark.parametrize("burst", [1, 2, 5, 13, 1000])
+@pytest.mark.parametrize("period", PERIODS)
+@pytest.mark.parametrize("limit", LIMITS)
+def test_token_bucket_exactly_burst_at_one_instant(limit: int, period: int, burst: int) -> None:
+    math = math_for(Algorithm.TOKEN_BUCKET, Rate(limit, period, burst=burst))
+    state: Any = None
+    for k in range(1, burst + 1):
+        allowed, new, remaining, _, _ = math.step(state, UNIX_US, 1)
+        assert allowed
+        assert remaining == burst - k
+        state = new
+    assert not math.step(state, UNIX_US, 1)[0]
+
+
+@pytest.mark.parametrize("period", PERIODS)
+@pytest.mark.parametrize("limit", LIMITS)
+def test_token_bucket_never_denies_a_client_just_slower_than_the_refill(limit: int, period: int) -> None:
+    """10,000 requests spaced a hair above period/limit, on a float Unix clock."""
+    math = math_for(Algorithm.TOKEN_BUCKET, Rate(limit, period))
+    start = UNIX_US / 1_000_000
+    gap = period / limit * (1 + 1e-9)
+    state: Any = None
+    for i in range(10_000):
+        now = round((start + i * gap) * 1_000_000)
+        allowed, new, *_ = math.step(state, now, 1)
+        assert allowed, f"request {i} denied"
+        state = new
+
+
+def test_token_bucket_fractional_interval_is_not_rounded_away() -> None:
+    """7/second: the emission interval is 142857.142857... µs."""
+    math = math_for(Algorithm.TOKEN_BUCKET, Rate(7, 1, burst=1))
+    state: Any = None
+    now = UNIX_US
+    state = math.step(state, now, 1)[1]
+    # One microsecond early for the exact interval: denied, and told to wait 1 µs.
+    allowed, _, _, _, retry = math.step(state, now + 142_857, 1)
+    assert not allowed
+    assert retry == 1
+    assert math.step(state, now + 142_858, 1)[0]
+    # Requests at exactly i * 1e6/7 µs, rounded up to the clock's microsecond:
+    # the exact average rate; one spare token absorbs the sub-µs jitter, forever.
+    math = math_for(Algorithm.TOKEN_BUCKET, Rate(7, 1, burst=2))
+    state = None
+    for i in range(7_000):
+        allowed, new, *_ = math.step(state, now + ceil(i * Fraction(1_000_000, 7)), 1)
+        assert allowed, i
+        state = new
+
+
+def test_gcra_expiry_is_when_the_bucket_is_full_again() -> None:
+    math = math_for(Algorithm.TOKEN_BUCKET, Rate(3, 1))
+    state = math.step(None, UNIX_US, 2)[1]
+    assert state is not None
+    assert math.expires_at(state) == UNIX_US + 666_667
+    assert math.step(state, UNIX_US + 666_667, 0)[2] == 3

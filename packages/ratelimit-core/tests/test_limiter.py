@@ -1,0 +1,385 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from ratelimit_core.testing import ManualClock
+from ratelimit_core import (
+    Algorithm,
+    Decision,
+    Limiter,
+    MemoryStore,
+    Policy,
+    Rate,
+    RateLimitExceeded,
+    StoreError,
+)
+from ratelimit_core import limiter as limiter_module
+
+ALGORITHMS = list(Algorithm)
+
+
+# -- construction -----------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    limiter = Limiter("100/minute")
+    assert limiter.algorithm is Algorithm.TOKEN_BUCKET
+    assert limiter.rates == (Rate(100, 60),)
+    assert limiter.name == "default"
+    assert isinstance(limiter.store, MemoryStore)
+    assert "100/minute" in repr(limiter)
+    assert "token_bucket" in repr(limiter)
+
+
+def test_each_limiter_gets_its_own_default_store() -> None:
+    assert Limiter("1/s").store is not Limiter("1/s").store
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"rates": "lots/second"}, "lots/second"),
+        ({"rates": []}, "No rate"),
+        ({"rates": "1/s", "algorithm": "leaky"}, "leaky"),
+        ({"rates": "1/s", "name": ""}, "name"),
+        ({"rates": "1/s", "on_error": "ignore"}, "ignore"),
+        ({"rates": "1/s", "store": object()}, "store"),
+        ({"rates": "1/s", "fallback": "memory"}, "fallback"),
+        ({"rates": "1/s; 1/s"}, "Duplicate"),
+        ({"rates": Rate(1, 1, burst=3), "algorithm": "fixed_window"}, "burst"),
+    ],
+)
+def test_bad_configuration_is_a_value_error(kwargs: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        Limiter(**kwargs)
+
+
+@pytest.mark.parametrize("cost", [-1, 1.0, 1.5, "1", None, True])
+async def test_bad_cost_is_a_value_error(cost: object) -> None:
+    limiter = Limiter("10/second")
+    for method in (limiter.hit, limiter.peek, limiter.wait):
+        with pytest.raises(ValueError, match="cost") as info:
+            await method("k", cost)  # type: ignore[operator]
+        assert repr(cost) in str(info.value)
+
+
+# -- hit, peek, reset -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_hit_counts_down_then_denies(algorithm: Algorithm, store: MemoryStore) -> None:
+    limiter = Limiter("3/minute", algorithm=algorithm, store=store)
+    remaining = [(await limiter.hit("k")).remaining for _ in range(3)]
+    assert remaining == [2, 1, 0]
+    denied = await limiter.hit("k")
+    assert not denied.allowed
+    assert denied.remaining == 0
+    assert denied.retry_after is not None
+    assert denied.retry_after > 0
+    assert denied.limit == 3
+    assert not denied.degraded
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_peek_consumes_nothing(algorithm: Algorithm, store: MemoryStore) -> None:
+    limiter = Limiter("3/minute", algorithm=algorithm, store=store)
+    fresh = await limiter.peek("k")
+    assert fresh.allowed
+    assert fresh.remaining == 3
+    assert fresh.reset_after == 0.0
+    for _ in range(5):
+        await limiter.peek("k")
+    assert (await limiter.hit("k", 3)).allowed
+    peeked = await limiter.peek("k")
+    assert not peeked.allowed
+    assert peeked.remaining == 0
+    assert peeked.retry_after is not None
+    assert peeked.retry_after > 0
+    assert (await limiter.peek("k", 0)).allowed
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_zero_cost_is_admitted_and_consumes_nothing(algorithm: Algorithm, store: MemoryStore) -> None:
+    limiter = Limiter("3/minute", algorithm=algorithm, store=store)
+    await limiter.hit("k", 2)
+    for _ in range(3):
+        report = await limiter.hit("k", 0)
+        assert report.allowed
+        assert report.remaining == 1
+    await limiter.hit("k")
+    report = await limiter.hit("k", 0)
+    assert report.allowed
+    assert report.remaining == 0
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_cost_above_capacity_is_never_admitted(algorithm: Algorithm, store: MemoryStore) -> None:
+    limiter = Limiter("3/minute", algorithm=algorithm, store=store)
+    denied = await limiter.hit("k", 4)
+    assert not denied.allowed
+    assert denied.retry_after is None
+    assert (await limiter.peek("k")).remaining == 3, "the denial consumed nothing"
+    assert len(store) == 0, "the denial wrote nothing"
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_reset_forgets_the_key_only(algorithm: Algorithm, store: MemoryStore) -> None:
+    limiter = Limiter("2/minute", algorithm=algorithm, store=store)
+    await limiter.hit("a", 2)
+    await limiter.hit("b", 2)
+    await limiter.reset("a")
+    assert (await limiter.peek("a")).remaining == 2
+    assert (await limiter.peek("b")).remaining == 0
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_time_restores_the_limit(algorithm: Algorithm, store: MemoryStore, clock: ManualClock) -> None:
+    limiter = Limiter("2/second", algorithm=algorithm, store=store)
+    await limiter.hit("k", 2)
+    denied = await limiter.hit("k")
+    assert denied.retry_after is not None
+    clock.advance(denied.retry_after)
+    assert (await limiter.hit("k")).allowed
+    clock.advance(10)
+    assert (await limiter.peek("k")).remaining == 2
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_fifty_concurrent_hits_on_a_limit_of_ten_admit_exactly_ten(algorithm: Algorithm) -> None:
+    limiter = Limiter("10/hour", algorithm=algorithm)
+    decisions = await asyncio.gather(*(limiter.hit("hot") for _ in range(50)))
+    assert sum(d.allowed for d in decisions) == 10
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(10))
+
+
+async def test_limiters_differing_in_name_algorithm_or_rate_never_share_state(store: MemoryStore) -> None:
+    base = Limiter("2/minute", store=store, name="a")
+    others = [
+        Limiter("2/minute", store=store, name="b"),
+        Limiter("2/minute", store=store, name="a", algorithm="fixed_window"),
+        Limiter("3/minute", store=store, name="a"),
+        Limiter(Rate(2, 60, burst=5), store=store, name="a"),
+    ]
+    await base.hit("k", 2)
+    for other in others:
+        assert (await other.peek("k")).remaining == other.rates[0].capacity
+    same = Limiter("2/minute", store=store, name="a")
+    assert (await same.peek("k")).remaining == 0, "same name, algorithm and rates share state"
+
+
+# -- several rates: all or nothing ----------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_a_denial_by_one_rate_consumes_from_none(algorithm: Algorithm, store: MemoryStore) -> None:
+    limiter = Limiter("2/second; 5/minute", algorithm=algorithm, store=store)
+    assert (await limiter.hit("k", 2)).allowed
+    denied = await limiter.hit("k")
+    assert not denied.allowed
+    assert denied.rate == Rate(2, 1)
+    per_rate = {s.rate: s for s in denied.statuses}
+    assert not per_rate[Rate(2, 1)].allowed
+    assert per_rate[Rate(5, 60)].allowed
+    assert per_rate[Rate(5, 60)].remaining == 3, "the minute rate kept what it had"
+    peek = await limiter.peek("k")
+    assert [s.remaining for s in peek.statuses] == [0, 3]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_binding_rate_is_the_one_with_least_room(
+    algorithm: Algorithm, store: MemoryStore, clock: ManualClock
+) -> None:
+    limiter = Limiter("10/second; 12/minute", algorithm=algorithm, store=store)
+    first = await limiter.hit("k", 5)
+    assert first.allowed
+    assert (first.limit, first.remaining) == (10, 5)
+    clock.advance(2)
+    second = await limiter.hit("k", 5)
+    assert second.allowed
+    assert (second.limit, second.remaining) == (12, 2)
+    assert len(second.statuses) == 2
+    clock.advance(2)
+    denied = await limiter.hit("k", 3)
+    assert not denied.allowed
+    assert denied.limit == 12
+    assert denied.retry_after is not None
+    assert denied.retry_after >= 1.0  # token bucket: 0.2 of a token at 12/minute; windows: longer
+
+
+async def test_denial_reports_the_longest_wait(store: MemoryStore) -> None:
+    limiter = Limiter("1/second; 1/hour", algorithm="fixed_window", store=store)
+    await limiter.hit("k")
+    denied = await limiter.hit("k")
+    # Both rates deny: the hour keeps the caller waiting longest, so it binds.
+    assert denied.rate == Rate(1, 3600)
+    assert denied.retry_after == 3600.0
+    assert [s.retry_after for s in denied.statuses] == [1.0, 3600.0]
+
+
+# -- wait --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_sleep(monkeypatch: pytest.MonkeyPatch, clock: ManualClock) -> list[float]:
+    """Make ``Limiter.wait`` sleep on the fake clock; returns the delays slept."""
+    slept: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+        clock.advance(delay)
+
+    monkeypatch.setattr(limiter_module, "_sleep", sleep)
+    monkeypatch.setattr(limiter_module, "_monotonic", clock)
+    return slept
+
+
+async def test_wait_sleeps_until_admitted(store: MemoryStore, fake_sleep: list[float]) -> None:
+    limiter = Limiter("2/second", store=store)
+    await limiter.hit("k", 2)
+    decision = await limiter.wait("k")
+    assert decision.allowed
+    assert fake_sleep == [0.5]
+    assert (await limiter.wait("k", timeout=0.5)).allowed
+    assert fake_sleep == [0.5, 0.5]
+
+
+async def test_wait_raises_when_the_wait_exceeds_the_timeout(store: MemoryStore, fake_sleep: list[float]) -> None:
+    limiter = Limiter("1/minute", store=store)
+    await limiter.hit("k")
+    with pytest.raises(RateLimitExceeded) as info:
+        await limiter.wait("k", timeout=10)
+    assert info.value.decision.retry_after == 60.0
+    assert fake_sleep == [], "gave up at once: the wait needed is longer than the timeout"
+
+
+async def test_wait_raises_at_once_when_the_cost_never_fits(store: MemoryStore, fake_sleep: list[float]) -> None:
+    limiter = Limiter("1/minute", store=store)
+    with pytest.raises(RateLimitExceeded, match="capacity"):
+        await limiter.wait("k", 2)
+    assert fake_sleep == []
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), float("inf"), "1", True])
+async def test_wait_rejects_bad_timeouts(timeout: object) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        await Limiter("1/s").wait("k", timeout=timeout)  # type: ignore[arg-type]
+
+
+async def test_wait_really_sleeps_on_the_event_loop() -> None:
+    limiter = Limiter("1/0.02s")
+    await limiter.hit("k")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    decision = await limiter.wait("k", timeout=5)
+    assert decision.allowed
+    assert loop.time() - started >= 0.015
+
+
+# -- failure policy ---------------------------------------------------------------
+
+
+class BrokenStore:
+    """A store whose backend is down."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+        self.calls += 1
+        raise ConnectionError("backend unreachable")
+
+    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
+        self.calls += 1
+        raise ConnectionError("backend unreachable")
+
+    async def reset(self, policy: Policy, key: str) -> None:
+        self.calls += 1
+        raise ConnectionError("backend unreachable")
+
+
+async def test_on_error_raise_wraps_in_store_error() -> None:
+    limiter = Limiter("1/s", store=BrokenStore())
+    for call in (limiter.hit("k"), limiter.peek("k"), limiter.reset("k")):
+        with pytest.raises(StoreError) as info:
+            await call
+        assert isinstance(info.value.__cause__, ConnectionError)
+
+
+async def test_store_error_is_not_wrapped_twice() -> None:
+    class Failing(BrokenStore):
+        async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+            raise StoreError("already wrapped")
+
+    with pytest.raises(StoreError, match="already wrapped") as info:
+        await Limiter("1/s", store=Failing()).hit("k")
+    assert info.value.__cause__ is None
+
+
+async def test_on_error_allow_fails_open() -> None:
+    limiter = Limiter("5/s", store=BrokenStore(), on_error="allow")
+    decision = await limiter.hit("k")
+    assert decision.allowed
+    assert decision.degraded
+    assert decision.limit == 5
+    assert (await limiter.peek("k")).degraded
+
+
+async def test_on_error_deny_fails_closed() -> None:
+    limiter = Limiter("5/s", store=BrokenStore(), on_error="deny")
+    decision = await limiter.hit("k")
+    assert not decision.allowed
+    assert decision.degraded
+    assert decision.retry_after == limiter_module.DEGRADED_RETRY_AFTER
+
+
+async def test_fallback_store_answers_while_the_primary_fails(clock: ManualClock) -> None:
+    fallback = MemoryStore(clock=clock)
+    limiter = Limiter("2/minute", store=BrokenStore(), fallback=fallback)
+    decisions = [await limiter.hit("k") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert all(d.degraded for d in decisions)
+    assert decisions[1].remaining == 0
+    with pytest.raises(StoreError):
+        await limiter.reset("k")
+    assert (await fallback.peek(limiter.policy, "k", 1)).remaining == 2, "the fallback was reset too"
+
+
+async def test_when_the_fallback_fails_too_on_error_applies() -> None:
+    limiter = Limiter("2/minute", store=BrokenStore(), fallback=BrokenStore(), on_error="allow")
+    decision = await limiter.hit("k")
+    assert decision.allowed
+    assert decision.degraded
+    with pytest.raises(StoreError):
+        await Limiter("2/minute", store=BrokenStore(), fallback=BrokenStore()).hit("k")
+
+
+async def test_failures_are_logged_at_most_every_ten_seconds(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, clock: ManualClock
+) -> None:
+    monkeypatch.setattr(limiter_module, "_monotonic", clock)
+    limiter = Limiter("5/s", store=BrokenStore(), on_error="allow")
+    with caplog.at_level(logging.WARNING, logger="ratelimit_core"):
+        for _ in range(100):
+            await limiter.hit("k")
+        clock.advance(10)
+        await limiter.hit("k")
+    assert len(caplog.records) == 2
+    assert "backend unreachable" in caplog.records[0].getMessage()
+
+
+async def test_cancellation_is_not_a_store_failure() -> None:
+    class Slow(BrokenStore):
+        async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+            await asyncio.sleep(10)
+            raise AssertionError("unreachable")
+
+    limiter = Limiter("1/s", store=Slow(), on_error="allow")
+    task = asyncio.create_task(limiter.hit("k"))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import pytest
+
+from ratelimit_core import Algorithm, Limiter, MemoryStore
+from ratelimit_core.testing import ManualClock
+
+
+@pytest.mark.parametrize("max_keys", [0, -1, 1.5, True, "10"])
+def test_bad_max_keys_is_a_value_error(max_keys: object) -> None:
+    with pytest.raises(ValueError, match="max_keys") as info:
+        MemoryStore(max_keys=max_keys)  # type: ignore[arg-type]
+    assert repr(max_keys) in str(info.value)
+
+
+def test_bad_clock_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="clock"):
+        MemoryStore(clock=42)  # type: ignore[arg-type]
+
+
+def test_repr_shows_what_it_holds() -> None:
+    assert repr(MemoryStore(max_keys=5)) == "MemoryStore(keys=0, max_keys=5)"
+
+
+async def test_default_clock_is_monotonic_and_real() -> None:
+    limiter = Limiter("1/0.01s")
+    assert (await limiter.hit("k")).allowed
+    assert not (await limiter.hit("k")).allowed
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+async def test_restored_state_is_dropped_when_new_keys_arrive(algorithm: Algorithm) -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock)
+    limiter = Limiter("5/second", algorithm=algorithm, store=store)
+    for i in range(100):
+        await limiter.hit(f"old-{i}")
+    clock.advance(3)  # every old state is fully restored
+    for i in range(100):
+        await limiter.hit(f"new-{i}")
+    assert len(store) == 100, "each new key dropped one restored state"
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+async def test_full_store_evicts_expired_state_before_live_state(algorithm: Algorithm) -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock, max_keys=10)
+    short = Limiter("1/second", algorithm=algorithm, store=store, name="short")
+    long = Limiter("1/hour", algorithm=algorithm, store=store, name="long")
+    for i in range(5):
+        await long.hit(f"l{i}")  # the oldest entries, but live for an hour
+    for i in range(5):
+        await short.hit(f"s{i}")
+    clock.advance(5)  # the short states are restored; the long ones are not
+    for i in range(5):
+        await short.hit(f"t{i}")
+    assert len(store) <= 10
+    for i in range(5):
+        assert (await long.peek(f"l{i}")).remaining == 0, "live state kept over expired state"
+
+
+async def test_full_store_evicts_the_least_recently_used() -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock, max_keys=3)
+    limiter = Limiter("1/hour", store=store)
+    for key in ("a", "b", "c"):
+        await limiter.hit(key)
+    await limiter.hit("a")  # denied, but a use: "a" is now the most recent
+    await limiter.hit("d")
+    assert len(store) == 3
+    assert (await limiter.peek("a")).remaining == 0
+    assert (await limiter.peek("b")).remaining == 1, "b was the least recently used: evicted, forgotten"
+    assert (await limiter.peek("c")).remaining == 0
+
+
+async def test_a_flood_of_distinct_keys_keeps_memory_bounded() -> None:
+    store = MemoryStore(clock=ManualClock(), max_keys=1000)
+    limiter = Limiter("10/minute", store=store)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for i in range(2_000):
+            await limiter.hit(f"warm-{i}")
+        warm, _ = tracemalloc.get_traced_memory()
+        for i in range(200_000):
+            await limiter.hit(f"flood-{i}")
+            if i % 20_000 == 0:
+                assert len(store) <= 1000
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(store) == 1000
+    # 100x the keys went through; what is held grew by far less than one key's worth each.
+    assert after - warm < 100_000, f"memory grew by {after - warm} bytes"
+
+
+async def test_several_rates_keep_one_state_per_rate_and_drop_them_together() -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock)
+    limiter = Limiter("2/second; 10/minute", store=store)
+    await limiter.hit("k")
+    assert len(store) == 2
+    await limiter.reset("k")
+    assert len(store) == 0

@@ -1,0 +1,70 @@
+"""The public face of ratelimit-core, pinned: an export added or removed shows up here."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+import ratelimit_core
+from ratelimit_core import compat, testing
+
+
+def test_top_level_exports() -> None:
+    assert sorted(ratelimit_core.__all__) == [
+        "Algorithm",
+        "Decision",
+        "Limiter",
+        "MemoryStore",
+        "OnError",
+        "Outcome",
+        "Policy",
+        "Rate",
+        "RateLimitError",
+        "RateLimitExceeded",
+        "RateStatus",
+        "Store",
+        "StoreError",
+        "__version__",
+        "parse_rates",
+    ]
+    for name in ratelimit_core.__all__:
+        assert getattr(ratelimit_core, name) is not None
+
+
+def test_compat_exports() -> None:
+    assert sorted(compat.__all__) == [
+        "AlgorithmType",
+        "Client",
+        "RateLimiterOrchestrator",
+        "RateLimiterType",
+        "Response",
+        "Rules",
+    ]
+
+
+def test_testing_exports() -> None:
+    assert testing.__all__ == ["ManualClock"]
+
+
+def test_errors_share_one_base() -> None:
+    assert issubclass(ratelimit_core.StoreError, ratelimit_core.RateLimitError)
+    assert issubclass(ratelimit_core.RateLimitExceeded, ratelimit_core.RateLimitError)
+
+
+def test_importing_pulls_in_no_third_party_module() -> None:
+    code = (
+        "import sys, ratelimit_core, ratelimit_core.compat, ratelimit_core.testing;"
+        "print(sorted(m for m in ('redis', 'starlette', 'pydantic') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(os.environ.get("RATELIMIT_ONLY_CORE") != "1", reason="only in the core-only environment")
+@pytest.mark.parametrize("module", ["redis", "starlette", "pydantic", "ratelimit_redis", "ratelimit_asgi"])
+def test_core_environment_holds_no_other_runtime(module: str) -> None:
+    assert importlib.util.find_spec(module) is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ratelimit_core import MemoryStore
 from ratelimit_core.testing import ManualClock
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from ratelimit_core import Algorithm, Rate
 from ratelimit_core.algorithms import AlgorithmMath, math_for
 

@@ -5,8 +5,6 @@ import logging
 from typing import Any
 
 import pytest
-
-from ratelimit_core.testing import ManualClock
 from ratelimit_core import (
     Algorithm,
     Decision,
@@ -18,6 +16,7 @@ from ratelimit_core import (
     StoreError,
 )
 from ratelimit_core import limiter as limiter_module
+from ratelimit_core.testing import ManualClock
 
 ALGORITHMS = list(Algorithm)
 
@@ -63,7 +62,7 @@ async def test_bad_cost_is_a_value_error(cost: object) -> None:
     limiter = Limiter("10/second")
     for method in (limiter.hit, limiter.peek, limiter.wait):
         with pytest.raises(ValueError, match="cost") as info:
-            await method("k", cost)  # type: ignore[operator]
+            await method("k", cost)  # type: ignore[arg-type]
         assert repr(cost) in str(info.value)
 
 

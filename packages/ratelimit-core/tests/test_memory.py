@@ -4,7 +4,6 @@ import gc
 import tracemalloc
 
 import pytest
-
 from ratelimit_core import Algorithm, Limiter, MemoryStore
 from ratelimit_core.testing import ManualClock
 

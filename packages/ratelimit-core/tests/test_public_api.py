@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 import ratelimit_core
 from ratelimit_core import compat, testing
 
@@ -68,3 +67,9 @@ def test_importing_pulls_in_no_third_party_module() -> None:
 @pytest.mark.parametrize("module", ["redis", "starlette", "pydantic", "ratelimit_redis", "ratelimit_asgi"])
 def test_core_environment_holds_no_other_runtime(module: str) -> None:
     assert importlib.util.find_spec(module) is None
+
+
+def test_version_is_the_packages_own() -> None:
+    from importlib.metadata import version
+
+    assert ratelimit_core.__version__ == version("ratelimit-core")

@@ -145,7 +145,7 @@ class RateLimiterOrchestrator:
 
 def _redis_store(client: Any) -> Store:
     try:
-        from ratelimit_redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
+        from ratelimit_redis import RedisStore  # type: ignore[attr-defined,unused-ignore]  # noqa: PLC0415 - optional
     except ImportError as exc:
         raise ImportError(
             "RateLimiterType.REDIS needs the ratelimit-redis package: pip install ratelimit-redis"

@@ -36,7 +36,7 @@ def new_{cls.__name__.lower()}({names}):
     obj.__class__ = cls
     return obj
 """
-    namespace: dict[str, Any] = {"slots": cls.__slots__, "cls": cls}
+    namespace: dict[str, Any] = {"slots": vars(cls)["__slots__"], "cls": cls}
     exec(source, namespace)  # noqa: S102 - fixed source generated from the dataclass's own fields
     build: Callable[..., _T] = namespace[f"new_{cls.__name__.lower()}"]
     return build

@@ -212,7 +212,9 @@ class Limiter:
         now = _monotonic()
         if now - self._last_warning >= _WARN_EVERY:
             self._last_warning = now
-            logger.warning("rate limit store failed (%r); on_error=%s, fallback=%r", exc, self._on_error, self._fallback)
+            logger.warning(
+                "rate limit store failed (%r); on_error=%s, fallback=%r", exc, self._on_error, self._fallback
+            )
 
 
 def _bad_cost(cost: object) -> NoReturn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["Rate", "parse_rates"]
@@ -120,7 +121,7 @@ class Rate:
         return text if self.burst is None else f"{text} burst={self.burst}"
 
 
-def parse_rates(text: str | Rate | list[str | Rate] | tuple[str | Rate, ...]) -> tuple[Rate, ...]:
+def parse_rates(text: str | Rate | Sequence[str | Rate]) -> tuple[Rate, ...]:
     """Read one or several rates.
 
     Accepts a :class:`Rate`, a string (rates separated by ``;`` or ``,``), or a

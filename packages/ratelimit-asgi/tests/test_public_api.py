@@ -1,0 +1,15 @@
+"""The public face of ratelimit-asgi, pinned."""
+
+from __future__ import annotations
+
+import ratelimit_asgi
+
+
+def test_exports() -> None:
+    assert sorted(ratelimit_asgi.__all__) == ["__version__"]
+
+
+def test_version_is_the_packages_own() -> None:
+    from importlib.metadata import version
+
+    assert ratelimit_asgi.__version__ == version("ratelimit-asgi")

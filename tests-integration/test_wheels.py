@@ -1,0 +1,110 @@
+"""Each distribution, built as a wheel and installed alone in a fresh venv, works.
+
+Only a built wheel shows a file left out of the package or a dependency left
+out of its metadata; an editable install hides both.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+UV = [sys.executable, "-m", "uv"]
+
+SMOKE = """
+import asyncio, importlib.util, json, sys
+from ratelimit_core import Limiter, MemoryStore
+from ratelimit_core.testing import ManualClock
+
+async def main():
+    clock = ManualClock()
+    limiter = Limiter("2/second; 100/hour", store=MemoryStore(clock=clock))
+    allowed = [(await limiter.hit("k")).allowed for _ in range(3)]
+    clock.advance(0.5)
+    allowed.append((await limiter.hit("k")).allowed)
+    return allowed
+
+print(json.dumps({
+    "allowed": asyncio.run(main()),
+    "modules": {m: importlib.util.find_spec(m) is not None
+                for m in ("ratelimit_redis", "ratelimit_asgi", "redis", "starlette", "pydantic")},
+    "prefix": sys.prefix,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("wheels")
+    built = {}
+    for name in ("ratelimit-core", "ratelimit-redis", "ratelimit-asgi"):
+        subprocess.run([*UV, "build", "--wheel", "--out-dir", str(out), str(ROOT / "packages" / name)], check=True)
+        (wheel,) = out.glob(name.replace("-", "_") + "-*.whl")
+        built[name] = wheel
+    return built
+
+
+def venv_with(tmp_path: Path, *wheels: Path) -> Path:
+    venv = tmp_path / "venv"
+    subprocess.run([*UV, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([*UV, "pip", "install", "--quiet", "--python", str(python), *map(str, wheels)], check=True)
+    return python
+
+
+def smoke(python: Path) -> dict[str, object]:
+    result = subprocess.run([str(python), "-c", SMOKE], capture_output=True, text=True, check=True)
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def test_core_wheel_alone_runs_a_limiter_with_no_third_party_package(wheels: dict[str, Path], tmp_path: Path) -> None:
+    python = venv_with(tmp_path, wheels["ratelimit-core"])
+    data = smoke(python)
+    assert data["prefix"] == str(tmp_path / "venv")
+    assert data["allowed"] == [True, True, False, True]
+    assert data["modules"] == {
+        "ratelimit_redis": False,
+        "ratelimit_asgi": False,
+        "redis": False,
+        "starlette": False,
+        "pydantic": False,
+    }
+    listed = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True, check=False)
+    assert listed.returncode != 0, "the venv holds nothing but the wheel (no pip either)"
+
+
+def test_redis_wheel_installs_with_core_and_redis_only(wheels: dict[str, Path], tmp_path: Path) -> None:
+    python = venv_with(tmp_path, wheels["ratelimit-core"], wheels["ratelimit-redis"])
+    data = smoke(python)
+    assert data["allowed"] == [True, True, False, True]
+    modules = data["modules"]
+    assert isinstance(modules, dict)
+    assert modules["ratelimit_redis"]
+    assert modules["redis"]
+    assert not modules["starlette"]
+    assert not modules["pydantic"]
+
+
+def test_asgi_wheel_installs_with_core_starlette_and_pydantic(wheels: dict[str, Path], tmp_path: Path) -> None:
+    python = venv_with(tmp_path, wheels["ratelimit-core"], wheels["ratelimit-asgi"])
+    data = smoke(python)
+    modules = data["modules"]
+    assert isinstance(modules, dict)
+    assert modules["ratelimit_asgi"]
+    assert modules["starlette"]
+    assert modules["pydantic"]
+    assert not modules["redis"]
+
+
+@pytest.mark.parametrize("name", ["ratelimit-core", "ratelimit-redis", "ratelimit-asgi"])
+def test_wheel_ships_its_type_marker(wheels: dict[str, Path], name: str) -> None:
+    import zipfile
+
+    names = zipfile.ZipFile(wheels[name]).namelist()
+    assert f"{name.replace('-', '_')}/py.typed" in names

@@ -57,7 +57,7 @@ class Limiter:
         ValueError: for a bad rate, algorithm, name, ``on_error`` or store.
     """
 
-    __slots__ = ("_fallback", "_hit_nowait", "_last_warning", "_on_error", "_policy", "_store")
+    __slots__ = ("_decide", "_fallback", "_last_warning", "_on_error", "_policy", "_store")
 
     def __init__(
         self,
@@ -77,9 +77,10 @@ class Limiter:
             if candidate is not None and not isinstance(candidate, Store):
                 raise ValueError(f"{label} must implement the Store contract (hit, peek, reset), got {candidate!r}")
         self._store: Store = MemoryStore() if store is None else store
-        # A store that decides without I/O may offer ``hit_nowait``: calling it
-        # directly saves a coroutine per decision.
-        self._hit_nowait: Callable[[Policy, str, int], Decision] | None = getattr(self._store, "hit_nowait", None)
+        # A store that decides without I/O may offer ``bind(policy)``: a plain
+        # ``decide(key, cost)`` function, called without a coroutine.
+        bind = getattr(self._store, "bind", None)
+        self._decide: Callable[[str, int], Decision] | None = None if bind is None else bind(self._policy)
         self._on_error: OnError = on_error
         self._fallback = fallback
         self._last_warning = -math.inf
@@ -125,8 +126,8 @@ class Limiter:
         if cost.__class__ is not int or cost < 0:
             _bad_cost(cost)
         try:
-            if self._hit_nowait is not None:
-                return self._hit_nowait(self._policy, key, cost)
+            if self._decide is not None:
+                return self._decide(key, cost)
             return await self._store.hit(self._policy, key, cost)
         except Exception as exc:  # noqa: BLE001 - every store failure goes to the failure policy
             return await self._degraded("hit", key, cost, exc)

@@ -1,4 +1,4 @@
-"""An in-process store: a bounded dict, no lock."""
+"""An in-process store: bounded tables, no lock."""
 
 from __future__ import annotations
 
@@ -7,13 +7,30 @@ from collections.abc import Callable
 from time import monotonic_ns
 from typing import Any
 
-from ratelimit_core.algorithms import AlgorithmMath
-from ratelimit_core.decision import Decision
+from ratelimit_core.algorithms import AlgorithmMath, applier
+from ratelimit_core.decision import Decision, new_decision
 from ratelimit_core.policy import Outcome, Policy
 
 __all__ = ["MemoryStore"]
 
-_Entry = tuple[str, str]  # (policy namespace of one rate, key)
+Decide = Callable[[str, int], Decision]
+
+_US = 1_000_000.0
+
+
+class _Table:
+    """The states of one rate of one policy (one namespace), least recently used first."""
+
+    __slots__ = ("apply", "data", "math")
+
+    def __init__(self, math: AlgorithmMath) -> None:
+        self.math = math
+        self.apply = applier(math)
+        self.data: OrderedDict[str, Any] = OrderedDict()
+
+    def write(self, state: Any, write: Any) -> Any:
+        """The state to keep after ``write`` (a step's write) on ``state``."""
+        return write if self.apply is None else self.apply(state, write)
 
 
 class MemoryStore:
@@ -25,133 +42,170 @@ class MemoryStore:
 
     Args:
         clock: A zero-argument callable returning seconds (any origin). Default:
-            the monotonic clock. Tests inject one and advance it instead of
-            sleeping.
-        max_keys: At most this many (rate, key) states are held. When full, a
-            new key first takes the place of an expired state (one whose limit
-            is fully restored), else of the least recently used one.
+            the monotonic clock. Tests inject one (see
+            :class:`~ratelimit_core.testing.ManualClock`) instead of sleeping.
+        max_keys: At most this many states are held, one per (rate, key).
 
     A state whose limit is fully restored carries no information and is
-    dropped: when its key is next written, when it is among the oldest
-    entries as new keys arrive, or when the store is full. Evicting a state
-    that has *not* expired forgets that key's usage: it starts afresh. Choose
-    ``max_keys`` above the number of clients active within your longest period.
+    dropped: when its key is next written, when it is the oldest state of its
+    limiter as a new key arrives, or when the store is full. When the store is
+    full, a new key takes the place of an expired state if there is one (a
+    sweep for them runs at most once per ``max_keys // 8`` new keys), else of
+    the least recently used state of the same limiter (of the largest
+    limiter if that one holds none). Evicting a state that has *not* expired
+    forgets that key's usage: it starts afresh. Choose ``max_keys`` above the
+    number of clients active within your longest period.
     """
 
-    __slots__ = ("_clock", "_data", "_maths", "_max_keys", "_sweep_credit")
+    __slots__ = ("_bound", "_clock", "_max_keys", "_size", "_sweep_credit", "_tables")
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
             raise ValueError(f"max_keys must be an int >= 1, got {max_keys!r}")
         if clock is not None and not callable(clock):
             raise ValueError(f"clock must be a zero-argument callable returning seconds, got {clock!r}")
-        self._data: OrderedDict[_Entry, Any] = OrderedDict()  # least recently used first
-        self._maths: dict[str, AlgorithmMath] = {}  # namespace -> its arithmetic, for expiry
-        self._max_keys = max_keys
-        # Nanoseconds, whole microseconds for an injected clock (seconds are rounded to the µs).
+        # Nanoseconds; an injected clock's seconds are rounded to the microsecond.
         self._clock: Callable[[], int] = monotonic_ns if clock is None else _seconds_to_ns(clock)
-        self._sweep_credit = 0  # inserts until the next full sweep for expired states may run
+        self._max_keys = max_keys
+        self._tables: dict[str, _Table] = {}
+        self._bound: dict[tuple[str, ...], Decide] = {}  # for hit(): bind() once per policy
+        self._size = 0  # states held, over all tables
+        self._sweep_credit = 0  # new keys to go before a sweep for expired states may run
 
     def __repr__(self) -> str:
-        return f"MemoryStore(keys={len(self._data)}, max_keys={self._max_keys})"
+        return f"MemoryStore(keys={self._size}, max_keys={self._max_keys})"
 
     def __len__(self) -> int:
-        """How many (rate, key) states are held."""
-        return len(self._data)
+        """How many states are held (one per rate and key)."""
+        return self._size
+
+    # -- the Store contract ----------------------------------------------------------
 
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.hit`."""
-        return self.hit_nowait(policy, key, cost)
-
-    def hit_nowait(self, policy: Policy, key: str, cost: int) -> Decision:
-        """:meth:`hit` without a coroutine: the limiter's fast path (nothing here awaits)."""
-        now = self._clock() // 1000
-        data = self._data
-        math = policy.single
-        if math is not None:  # one rate: the common case, without lists
-            entry = (policy.namespaces[0], key)
-            state = data.get(entry)
-            allowed, new, remaining, reset, retry = math.step(state, now, cost)
-            if new is not None:
-                if state is None:
-                    self._insert(entry, new, math, now)
-                else:
-                    data[entry] = new
-                    data.move_to_end(entry)
-            elif state is not None:
-                data.move_to_end(entry)
-            return policy.decision_of(allowed, remaining, reset, retry)
-
-        entries = [(namespace, key) for namespace in policy.namespaces]
-        states = [data.get(e) for e in entries]
-        steps = [m.step(s, now, cost) for m, s in zip(policy.maths, states, strict=True)]
-        outcomes: list[Outcome]
-        if all(s[0] for s in steps):
-            for entry, state in zip(entries, states, strict=True):
-                if state is not None:
-                    data.move_to_end(entry)  # touched first, so making room never takes them
-            for entry, state, math, step in zip(entries, states, policy.maths, steps, strict=True):
-                if step[1] is None:
-                    continue
-                if state is None:
-                    self._insert(entry, step[1], math, now)
-                else:
-                    data[entry] = step[1]
-            outcomes = [(True, s[2], s[3], 0) for s in steps]
-        else:
-            # All or nothing: report the rates that would have admitted as they stand.
-            outcomes = []
-            for entry, state, math, step in zip(entries, states, policy.maths, steps, strict=True):
-                if state is not None:
-                    data.move_to_end(entry)
-                view = step if not step[0] else math.step(state, now, 0)
-                outcomes.append((step[0], view[2], view[3], step[4]))
-        return policy.decision(outcomes)
+        decide = self._bound.get(policy.namespaces)
+        if decide is None:
+            decide = self._bound[policy.namespaces] = self.bind(policy)
+        return decide(key, cost)
 
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.peek`."""
         now = self._clock() // 1000
         outcomes: list[Outcome] = []
-        for namespace, math in zip(policy.namespaces, policy.maths, strict=True):
-            state = self._data.get((namespace, key))
-            step = math.step(state, now, cost)
-            view = step if not step[0] or not cost else math.step(state, now, 0)
+        for table in self._tables_of(policy):
+            state = table.data.get(key)
+            step = table.math.step(state, now, cost)
+            view = step if not step[0] or not cost else table.math.step(state, now, 0)
             outcomes.append((step[0], view[2], view[3], step[4]))
         return policy.decision(outcomes)
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
-        for namespace in policy.namespaces:
-            self._data.pop((namespace, key), None)
+        for table in self._tables_of(policy):
+            if table.data.pop(key, None) is not None:
+                self._size -= 1
 
-    def _insert(self, entry: _Entry, state: Any, math: AlgorithmMath, now: int) -> None:
-        """Add a new key's state, making room first; drop the oldest state if it has expired."""
-        data = self._data
-        self._maths[entry[0]] = math
-        if len(data) >= self._max_keys:
-            self._make_room(now)
+    # -- the limiter's fast path --------------------------------------------------------
+
+    def bind(self, policy: Policy) -> Decide:
+        """A plain function ``decide(key, cost) -> Decision``: :meth:`hit` for ``policy``.
+
+        Nothing in it awaits, so the limiter calls it without a coroutine and
+        the lookups that depend only on ``policy`` are done once, here.
+        """
+        tables = self._tables_of(policy)
+        if len(tables) > 1:
+            return lambda key, cost: self._hit_all(policy, tables, key, cost)
+
+        (table,) = tables
+        data, step, apply, clock, insert = table.data, table.math.step, table.apply, self._clock, self._insert
+        get, touch = data.get, data.move_to_end
+        rate = policy.rates[0]
+        limit = rate.limit
+
+        def decide(key: str, cost: int) -> Decision:
+            now = clock() // 1000
+            state = get(key)
+            allowed, new, remaining, reset, retry = step(state, now, cost)
+            if new is not None:
+                if apply is not None:
+                    new = apply(state, new)
+                if state is None:
+                    insert(table, key, new, now)
+                else:
+                    data[key] = new
+                    touch(key)
+            elif state is not None:
+                touch(key)
+            return new_decision(
+                allowed, limit, remaining, reset / _US, None if retry is None else retry / _US, rate, False, None
+            )
+
+        return decide
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _tables_of(self, policy: Policy) -> list[_Table]:
+        tables = self._tables
+        out = []
+        for namespace, math in zip(policy.namespaces, policy.maths, strict=True):
+            table = tables.get(namespace)
+            if table is None:
+                table = tables[namespace] = _Table(math)
+            out.append(table)
+        return out
+
+    def _hit_all(self, policy: Policy, tables: list[_Table], key: str, cost: int) -> Decision:
+        """Several rates: consume from every one, or from none."""
+        now = self._clock() // 1000
+        states = [t.data.get(key) for t in tables]
+        steps = [t.math.step(s, now, cost) for t, s in zip(tables, states, strict=True)]
+        for table, state in zip(tables, states, strict=True):
+            if state is not None:
+                table.data.move_to_end(key)  # touched first, so making room never takes them
+        if all(step[0] for step in steps):
+            for table, state, step in zip(tables, states, steps, strict=True):
+                if step[1] is None:
+                    continue
+                if state is None:
+                    self._insert(table, key, table.write(None, step[1]), now)
+                else:
+                    table.data[key] = table.write(state, step[1])
+            return policy.decision([(True, s[2], s[3], 0) for s in steps])
+        # All or nothing: the rates that would have admitted report what they hold.
+        outcomes: list[Outcome] = []
+        for table, state, step in zip(tables, states, steps, strict=True):
+            view = step if not step[0] else table.math.step(state, now, 0)
+            outcomes.append((step[0], view[2], view[3], step[4]))
+        return policy.decision(outcomes)
+
+    def _insert(self, table: _Table, key: str, state: Any, now: int) -> None:
+        """Add a new key's state, making room first; drop the table's oldest state if expired."""
+        data = table.data
+        if self._size >= self._max_keys:
+            self._make_room(table, now)
         elif data:
             oldest = next(iter(data))
-            if self._maths[oldest[0]].expires_at(data[oldest]) <= now:
+            if table.math.expires_at(data[oldest]) <= now:
                 del data[oldest]
-        data[entry] = state
+                self._size -= 1
+        data[key] = state
+        self._size += 1
         self._sweep_credit -= 1
 
-    def _make_room(self, now: int) -> None:
-        """Free one place: expired states first, else the least recently used one.
-
-        A full sweep for expired states costs O(max_keys), so it runs at most
-        once per ``max_keys // 8`` inserts; in between, the least recently used
-        state goes.
-        """
-        data, maths = self._data, self._maths
+    def _make_room(self, table: _Table, now: int) -> None:
+        """Free one place: expired states first, else a least recently used one."""
         if self._sweep_credit <= 0:
             self._sweep_credit = max(1, self._max_keys // 8)
-            expired = [e for e, state in data.items() if maths[e[0]].expires_at(state) <= now]
-            for entry in expired:
-                del data[entry]
-        while len(data) >= self._max_keys:
-            data.popitem(last=False)
+            for other in self._tables.values():
+                expires_at, data = other.math.expires_at, other.data
+                for key in [k for k, state in data.items() if expires_at(state) <= now]:
+                    del data[key]
+                    self._size -= 1
+        while self._size >= self._max_keys:
+            victim = table if table.data else max(self._tables.values(), key=lambda t: len(t.data))
+            victim.data.popitem(last=False)
+            self._size -= 1
 
 
 def _seconds_to_ns(clock: Callable[[], float]) -> Callable[[], int]:

@@ -24,6 +24,11 @@ class Store(Protocol):
     every store reports the same numbers for the same state and time. Backend
     failures may raise anything; the :class:`~ratelimit_core.Limiter` applies
     its failure policy to them.
+
+    Optional fast path: a store whose decisions need no I/O may also offer
+    ``bind(policy) -> decide(key, cost)``, a plain function with the meaning of
+    :meth:`hit`. The limiter binds once and then calls it without a coroutine
+    (:class:`~ratelimit_core.MemoryStore` does).
     """
 
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:

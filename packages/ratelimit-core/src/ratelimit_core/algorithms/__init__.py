@@ -7,6 +7,7 @@ store runs the same arithmetic in Lua.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ratelimit_core.algorithm import Algorithm
@@ -24,12 +25,22 @@ __all__ = [
     "SlidingWindowLog",
     "Step",
     "TokenBucket",
+    "applier",
     "math_for",
 ]
 
 
 class AlgorithmMath(Protocol):
-    """What every algorithm offers for one rate."""
+    """What every algorithm offers for one rate.
+
+    * ``step(state, now_us, cost)`` reads ``state`` (``None`` for a new key) and
+      returns a :data:`Step`; it never changes ``state``.
+    * A step's write is the new state to keep, unless the algorithm has
+      ``apply(state, write) -> new_state`` (the log: it appends in place
+      rather than copying); stores call it right after the step.
+    * ``expires_at(state)`` is the microsecond from which ``state`` is at full
+      capacity again and may be dropped.
+    """
 
     @property
     def rate(self) -> Rate: ...
@@ -37,6 +48,12 @@ class AlgorithmMath(Protocol):
     def step(self, state: Any, now: int, cost: int) -> Step[Any]: ...
 
     def expires_at(self, state: Any) -> int: ...
+
+
+def applier(math: AlgorithmMath) -> Callable[[Any, Any], Any] | None:
+    """``math.apply`` when its writes are carried out by a call, else ``None``."""
+    apply: Callable[[Any, Any], Any] | None = getattr(math, "apply", None)
+    return apply
 
 
 _BY_ALGORITHM: dict[Algorithm, Any] = {

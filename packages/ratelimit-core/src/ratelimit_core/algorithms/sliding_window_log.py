@@ -3,7 +3,13 @@
 Each admitted unit is logged with its time; a unit logged at ``t`` counts
 while ``now - period < t``. A hit is admitted when the units still counting
 plus its cost fit in ``limit``. Denied hits are not logged. Memory is
-O(limit) per key: at most ``limit`` timestamps.
+O(limit) per key: at most ``limit`` live timestamps.
+
+State: a list whose item 0 is the index of the oldest live timestamp and whose
+other items are timestamps (µs), oldest first. ``step`` only reads it and
+returns a write, ``(first_live, now, cost)``; :meth:`SlidingWindowLog.apply`
+carries the write out in place, so a busy key costs O(1) amortized per hit
+instead of a copy of its whole log.
 """
 
 from __future__ import annotations
@@ -16,8 +22,12 @@ from ratelimit_core.rate import Rate
 
 __all__ = ["SlidingWindowLog"]
 
-#: One timestamp (µs) per admitted unit, oldest first.
-Log = tuple[int, ...]
+#: ``[first_live_index, t1, t2, ...]``
+Log = list[int]
+#: ``(first_live_index, now, cost)``
+LogWrite = tuple[int, int, int]
+
+_COMPACT_AFTER = 64  # dead timestamps kept before the list is compacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,24 +42,38 @@ class SlidingWindowLog:
     def for_rate(cls, rate: Rate) -> SlidingWindowLog:
         return cls(rate, rate.limit, rate.period_us)
 
-    def step(self, log: Log | None, now: int, cost: int) -> Step[Log]:
-        """Admit ``cost`` units at ``now`` (µs) against ``log``, or deny."""
-        if not log:
-            log = ()
-        elif now < log[-1]:
-            now = log[-1]  # the clock went back: never log out of order
-        gone = bisect_right(log, now - self.period)
-        held = len(log) - gone
+    def step(self, log: Log | None, now: int, cost: int) -> Step[LogWrite]:
+        """Admit ``cost`` units at ``now`` (µs) against ``log``, or deny. Reads ``log`` only."""
+        if log is None:
+            log, first = [1], 1
+        else:
+            first = log[0]
+            if len(log) > first and now < log[-1]:
+                now = log[-1]  # the clock went back: never log out of order
+        first = bisect_right(log, now - self.period, first)
+        held = len(log) - first
+        reset = log[-1] + self.period - now if held else 0
         if held + cost <= self.limit:
             if not cost:
-                return True, None, self.limit - held, log[-1] + self.period - now if held else 0, 0
-            return True, log[gone:] + (now,) * cost, self.limit - held - cost, self.period, 0
-        reset = log[-1] + self.period - now if held else 0
+                return True, None, self.limit - held, reset, 0
+            return True, (first, now, cost), self.limit - held - cost, self.period, 0
         if cost > self.limit:
             return False, None, self.limit - held, reset, None
         # The oldest ``held + cost - limit`` units must leave the window first.
-        return False, None, self.limit - held, reset, log[gone + held + cost - self.limit - 1] + self.period - now
+        return False, None, self.limit - held, reset, log[first + held + cost - self.limit - 1] + self.period - now
+
+    def apply(self, log: Log | None, write: LogWrite) -> Log:
+        """Carry out a write from :meth:`step` on ``log`` (in place) and return the log to keep."""
+        first, now, cost = write
+        if log is None:
+            return [1, *(now,) * cost]
+        if first > _COMPACT_AFTER and first * 2 > len(log):
+            del log[1:first]
+            first = 1
+        log[0] = first
+        log.extend((now,) * cost)
+        return log
 
     def expires_at(self, log: Log) -> int:
         """The microsecond at which the newest unit in ``log`` leaves the window."""
-        return log[-1] + self.period if log else 0
+        return log[-1] + self.period if len(log) > log[0] else 0

@@ -50,23 +50,24 @@ class TokenBucket:
 
     def step(self, tat: int | None, now: int, cost: int) -> Step[int]:
         """Admit ``cost`` units at ``now`` (µs) against state ``tat``, or deny."""
-        now_t = now * self.scale
-        if tat is None or tat < now_t:
-            tat = now_t
-        new_tat = tat + cost * self.interval
-        debt = new_tat - now_t
-        if debt <= self.tolerance:
-            return (
-                True,
-                new_tat if cost else None,
-                (self.tolerance - debt) // self.interval,
-                -(-debt // self.scale),
-                0,
-            )
-        held = tat - now_t
-        retry = None if cost > self.capacity else -(-(debt - self.tolerance) // self.scale)
-        remaining = max(0, (self.tolerance - held) // self.interval)  # < 0 only if the clock went back
-        return False, None, remaining, -(-held // self.scale), retry
+        scale, interval, tolerance = self.scale, self.interval, self.tolerance
+        if scale != 1:
+            now *= scale
+        if tat is None or tat < now:
+            tat = now
+        debt = tat - now + cost * interval  # owed after this hit, in ticks
+        if debt <= tolerance:
+            reset = debt if scale == 1 else -(-debt // scale)
+            return True, tat + cost * interval if cost else None, (tolerance - debt) // interval, reset, 0
+        held = tat - now  # owed now
+        remaining = (tolerance - held) // interval
+        if remaining < 0:  # only if the clock went back
+            remaining = 0
+        if cost > self.capacity:
+            retry = None
+        else:
+            retry = debt - tolerance if scale == 1 else -(-(debt - tolerance) // scale)
+        return False, None, remaining, held if scale == 1 else -(-held // scale), retry
 
     def expires_at(self, tat: int) -> int:
         """The microsecond from which the bucket is full again and ``tat`` can go."""

@@ -1,0 +1,313 @@
+"""In-memory decisions per second: this project against the seed and the peers, in one run.
+
+Run from the repository root::
+
+    hatch run bench:memory            # full run, writes benchmarks/results/
+    hatch run bench:memory --quick    # a quick look, nothing written
+
+Every library is driven the same way: one coroutine awaits its async
+decision call in a loop. The cases:
+
+* ``hot``: one key, a limit that admits every call.
+* ``keys``: 10,000 distinct keys in turn, a limit that admits every call.
+* ``deny``: one key whose limit is used up: every call is denied.
+
+Each (case, library) is timed ``--repeat`` times, interleaved so that noise
+from other work on the machine falls on everyone alike; the best run counts.
+Ratios against the seed (``async-ratelimit`` 0.1.1) matter more than the
+absolute figures: the machine is shared.
+
+Bytes per key: traced memory held after 10,000 distinct keys took one unit
+each, divided by 10,000 (the key strings themselves are not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import gc
+import logging
+import platform
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+Decide = Callable[[str], Awaitable[object]]
+Factory = Callable[[int, float], Decide]  # (limit, period seconds) -> decide(key)
+
+ALGORITHMS = ("token_bucket", "fixed_window", "sliding_window_counter", "sliding_window_log")
+KEYS = [f"user-{i}" for i in range(10_000)]
+RESULTS = Path(__file__).parent / "results"
+
+
+# -- adapters: one per library and algorithm ----------------------------------------
+
+
+def ours(algorithm: str) -> Factory:
+    from ratelimit_core import Limiter, Rate
+
+    def make(limit: int, period: float) -> Decide:
+        return Limiter(Rate(limit, period), algorithm=algorithm).hit
+
+    return make
+
+
+def seed(algorithm: str) -> Factory | None:
+    from rate_limiter import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
+
+    names = {
+        "token_bucket": AlgorithmType.TOKEN_BUCKET,
+        "fixed_window": AlgorithmType.FIXED_WINDOW,
+        # The seed's in-memory "sliding window" is a counter (its Redis one is a log).
+        "sliding_window_counter": AlgorithmType.SLIDING_WINDOW,
+    }
+    if algorithm not in names:
+        return None
+
+    def make(limit: int, period: float) -> Decide:
+        return RateLimiterOrchestrator(RateLimiterType.IN_MEMORY, names[algorithm], limit, int(period)).get_response
+
+    return make
+
+
+def limits_(algorithm: str) -> Factory | None:
+    from limits import RateLimitItemPerSecond
+    from limits.aio import strategies
+    from limits.aio.storage import MemoryStorage
+
+    names = {
+        "fixed_window": strategies.FixedWindowRateLimiter,
+        "sliding_window_counter": strategies.SlidingWindowCounterRateLimiter,
+        "sliding_window_log": strategies.MovingWindowRateLimiter,
+    }
+    if algorithm not in names:
+        return None
+
+    def make(limit: int, period: float) -> Decide:
+        strategy = names[algorithm](MemoryStorage())
+        item = RateLimitItemPerSecond(limit, int(period))
+
+        async def decide(key: str) -> bool:
+            return await strategy.hit(item, key)
+
+        return decide
+
+    return make
+
+
+def throttled_(algorithm: str) -> Factory | None:
+    from throttled.asyncio import MemoryStore, RateLimiterType, Throttled, rate_limiter
+
+    names = {
+        "token_bucket": RateLimiterType.GCRA,
+        "fixed_window": RateLimiterType.FIXED_WINDOW,
+        "sliding_window_counter": RateLimiterType.SLIDING_WINDOW,
+    }
+    if algorithm not in names:
+        return None
+
+    def make(limit: int, period: float) -> Decide:
+        quota = rate_limiter.per_duration(__import__("datetime").timedelta(seconds=period), limit=limit)
+        throttle = Throttled(using=names[algorithm].value, quota=quota, store=MemoryStore())
+        return throttle.limit
+
+    return make
+
+
+def pyrate(algorithm: str) -> Factory | None:
+    import pyrate_limiter as p
+
+    def bucket(rates: list[p.Rate]) -> p.AbstractBucket:
+        if algorithm == "token_bucket":
+            return p.StateBucket(rates, algorithm=p.GCRA())
+        if algorithm == "fixed_window":
+            return p.InMemoryBucket(rates, algorithm=p.FixedWindow())
+        return p.InMemoryBucket(rates)  # the sliding log
+
+    if algorithm == "sliding_window_counter":
+        return None
+
+    def make(limit: int, period: float) -> Decide:
+        limiter = p.Limiter(bucket([p.Rate(limit, int(period * 1000))]))
+
+        async def decide(key: str) -> bool:
+            return await limiter.try_acquire_async(key, blocking=False)
+
+        return decide
+
+    return make
+
+
+def bare(algorithm: str) -> Factory | None:
+    """The GCRA arithmetic in one bare async function on a dict: the floor."""
+    if algorithm != "token_bucket":
+        return None
+
+    def make(limit: int, period: float) -> Decide:
+        tats: dict[str, int] = {}
+        interval = round(period * 1_000_000) // limit
+        tolerance = interval * limit
+        clock = time.monotonic_ns
+
+        async def decide(key: str) -> bool:
+            now = clock() // 1000
+            tat = tats.get(key, now)
+            new = (tat if tat > now else now) + interval
+            if new - now > tolerance:
+                return False
+            tats[key] = new
+            return True
+
+        return decide
+
+    return make
+
+
+LIBRARIES: dict[str, Callable[[str], Factory | None]] = {
+    "ratelimit": ours,
+    "async-ratelimit (seed)": seed,
+    "limits": limits_,
+    "throttled-py": throttled_,
+    "pyrate-limiter": pyrate,
+    "bare async function": bare,
+}
+DISTRIBUTIONS = {
+    "ratelimit": "ratelimit-core",
+    "async-ratelimit (seed)": "async-ratelimit",
+    "limits": "limits",
+    "throttled-py": "throttled-py",
+    "pyrate-limiter": "pyrate-limiter",
+}
+
+
+# -- cases -------------------------------------------------------------------------
+
+
+def case_setup(case: str, algorithm: str, ops: int) -> tuple[int, float, list[str]]:
+    """(limit, period, keys to cycle through) for a case."""
+    if case == "deny":
+        return 1, 3600, ["hot"]
+    if case == "keys":
+        return max(10, 4 * ops // len(KEYS)), 3600, KEYS
+    # hot: admit every call. A log holds one entry per admitted unit, so its
+    # limit is what a run needs, not more.
+    return (ops * 4 if algorithm == "sliding_window_log" else 1_000_000_000), 3600, ["hot"]
+
+
+async def timed_run(decide: Decide, keys: list[str], ops: int, prime: bool) -> float:
+    """Decisions per second over ``ops`` calls."""
+    if prime:  # the deny case: use the limit up first
+        for _ in range(3):
+            await decide(keys[0])
+    n = len(keys)
+    started = time.perf_counter_ns()
+    for i in range(ops):
+        await decide(keys[i % n])
+    return ops / ((time.perf_counter_ns() - started) / 1e9)
+
+
+async def throughput(case: str, algorithm: str, ops: int, repeat: int) -> dict[str, float]:
+    factories = {name: f for name, adapter in LIBRARIES.items() if (f := adapter(algorithm)) is not None}
+    best: dict[str, float] = dict.fromkeys(factories, 0.0)
+    limit, period, keys = case_setup(case, algorithm, ops)
+    for _ in range(repeat):
+        for name, factory in factories.items():
+            decide = factory(limit, period)
+            gc.collect()
+            best[name] = max(best[name], await timed_run(decide, keys, ops, prime=case == "deny"))
+    return best
+
+
+async def bytes_per_key(algorithm: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, adapter in LIBRARIES.items():
+        factory = adapter(algorithm)
+        if factory is None or name == "bare async function":
+            continue
+        decide = factory(100, 3600)
+        await decide("warm-up")  # lazily built structures are not per-key costs
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for key in KEYS:
+            await decide(key)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        out[name] = (after - before) / len(KEYS)
+    return out
+
+
+# -- report ------------------------------------------------------------------------
+
+
+def table(rows: list[dict[str, str]], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" if c == columns[0] else "---:" for c in columns) + "|"]
+    lines += ["| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer operations and repeats; writes nothing")
+    parser.add_argument("--ops", type=int, default=None, help="decisions per timed run")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per case and library")
+    args = parser.parse_args()
+    ops = args.ops or (20_000 if args.quick else 100_000)
+    repeat = args.repeat or (2 if args.quick else 5)
+    logging.disable(logging.CRITICAL)  # no library's log lines reach a handler
+
+    records: list[dict[str, str]] = []
+    print(f"ops={ops} repeat={repeat}", file=sys.stderr)
+    for algorithm in ALGORITHMS:
+        for case in ("hot", "keys", "deny"):
+            results = await throughput(case, algorithm, ops, repeat)
+            seed_rate = results.get("async-ratelimit (seed)")
+            for library, rate in results.items():
+                records.append(
+                    {
+                        "algorithm": algorithm,
+                        "case": case,
+                        "library": library,
+                        "decisions/s": f"{rate:,.0f}",
+                        "µs/decision": f"{1e6 / rate:.2f}",
+                        "x seed": f"{rate / seed_rate:.2f}" if seed_rate else "",
+                    }
+                )
+                print(f"{algorithm:24} {case:5} {library:24} {rate:12,.0f}/s", file=sys.stderr)
+        for library, size in (await bytes_per_key(algorithm)).items():
+            records.append({"algorithm": algorithm, "case": "bytes/key", "library": library, "bytes/key": f"{size:.0f}"})
+
+    versions = ", ".join(f"{d} {version(d)}" for d in DISTRIBUTIONS.values())
+    header = (
+        f"# In-memory decisions\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python {platform.python_version()}; "
+        f"{platform.machine()}, {__import__('os').cpu_count()} cores; ops={ops}, best of {repeat}.\n\n{versions}.\n"
+    )
+    speed = [r for r in records if r["case"] != "bytes/key"]
+    sizes = [r for r in records if r["case"] == "bytes/key"]
+    report = (
+        header
+        + "\n## Decisions per second\n\n"
+        + table(speed, ["algorithm", "case", "library", "decisions/s", "µs/decision", "x seed"])
+        + "\n\n## Memory held per tracked key\n\n"
+        + table(sizes, ["algorithm", "library", "bytes/key"])
+        + "\n"
+    )
+    print(report)
+    if not args.quick:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "memory.md").write_text(report)
+        with (RESULTS / "memory.csv").open("w", newline="") as f:
+            fields = ["algorithm", "case", "library", "decisions/s", "µs/decision", "x seed", "bytes/key"]
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(records)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,5 @@ def test_asgi_wheel_installs_with_core_starlette_and_pydantic(wheels: dict[str, 
 
 @pytest.mark.parametrize("name", ["ratelimit-core", "ratelimit-redis", "ratelimit-asgi"])
 def test_wheel_ships_its_type_marker(wheels: dict[str, Path], name: str) -> None:
-    import zipfile
-
     names = zipfile.ZipFile(wheels[name]).namelist()
     assert f"{name.replace('-', '_')}/py.typed" in names

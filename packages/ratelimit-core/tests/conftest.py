@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ratelimit_core import MemoryStore
 from ratelimit_core.testing import ManualClock
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ratelimit_core import Algorithm
 
 

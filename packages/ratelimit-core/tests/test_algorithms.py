@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from ratelimit_core import Algorithm, Rate
 from ratelimit_core.algorithms import AlgorithmMath, applier, math_for
 

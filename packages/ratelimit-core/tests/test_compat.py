@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import pytest
+
 from ratelimit_core import Decision, Policy, StoreError, compat
 from ratelimit_core import memory as memory_module
 from ratelimit_core.compat import AlgorithmType, RateLimiterOrchestrator, RateLimiterType

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from ratelimit_core import Decision, Rate, RateStatus
 from ratelimit_core.decision import new_decision, new_rate_status
 

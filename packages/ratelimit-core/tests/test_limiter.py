@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 import pytest
+
 from ratelimit_core import (
     Algorithm,
     Decision,
@@ -47,6 +48,8 @@ def test_each_limiter_gets_its_own_default_store() -> None:
         ({"rates": "1/s", "name": ""}, "name"),
         ({"rates": "1/s", "on_error": "ignore"}, "ignore"),
         ({"rates": "1/s", "store": object()}, "store"),
+        ({"rates": "1/s", "store": MemoryStore}, "store"),
+        ({"rates": 5}, "5"),
         ({"rates": "1/s", "fallback": "memory"}, "fallback"),
         ({"rates": "1/s; 1/s"}, "Duplicate"),
         ({"rates": Rate(1, 1, burst=3), "algorithm": "fixed_window"}, "burst"),
@@ -382,3 +385,22 @@ async def test_cancellation_is_not_a_store_failure() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_the_worked_burst_example_of_the_docs(store: MemoryStore, clock: ManualClock) -> None:
+    """docs/algorithms.md, "A worked burst": every row."""
+    limiter = Limiter(Rate(10, 60, burst=3), store=store)
+    rows = []
+    for at, cost in [(0, 1), (0, 1), (0, 1), (0, 1), (6, 1), (20, 2), (20, 1)]:
+        clock.us = ManualClock().us + at * 1_000_000
+        d = await limiter.hit("k", cost)
+        rows.append((at, cost, d.allowed, d.remaining, d.retry_after))
+    assert rows == [
+        (0, 1, True, 2, 0.0),
+        (0, 1, True, 1, 0.0),
+        (0, 1, True, 0, 0.0),
+        (0, 1, False, 0, 6.0),
+        (6, 1, True, 0, 0.0),
+        (20, 2, True, 0, 0.0),
+        (20, 1, False, 0, 4.0),
+    ]

@@ -4,6 +4,9 @@ import gc
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ratelimit_core import Algorithm, Limiter, MemoryStore
 from ratelimit_core.testing import ManualClock
 
@@ -105,3 +108,31 @@ async def test_several_rates_keep_one_state_per_rate_and_drop_them_together() ->
     assert len(store) == 2
     await limiter.reset("k")
     assert len(store) == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    max_keys=st.integers(1, 6),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["hit", "peek", "reset"]), st.integers(0, 2), st.integers(0, 7), st.integers(0, 3)),
+        max_size=80,
+    ),
+)
+async def test_count_and_bound_hold_under_any_sequence(max_keys: int, ops: list[tuple[str, int, int, int]]) -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock, max_keys=max_keys)
+    limiters = [
+        Limiter("2/second", store=store, name="one"),
+        Limiter("2/second; 5/minute", store=store, name="two", algorithm="sliding_window_log"),
+        Limiter("3/second", store=store, name="three", algorithm="sliding_window_counter"),
+    ]
+    for action, which, key, advance in ops:
+        clock.advance(advance * 0.3)
+        limiter = limiters[which]
+        if action == "reset":
+            await limiter.reset(f"k{key}")
+        else:
+            await getattr(limiter, action)(f"k{key}")
+        held = sum(len(table.data) for table in store._tables.values())
+        assert len(store) == held
+        assert held <= max_keys

@@ -6,8 +6,10 @@ import importlib.util
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 
 import pytest
+
 import ratelimit_core
 from ratelimit_core import compat, testing
 
@@ -70,6 +72,4 @@ def test_core_environment_holds_no_other_runtime(module: str) -> None:
 
 
 def test_version_is_the_packages_own() -> None:
-    from importlib.metadata import version
-
     assert ratelimit_core.__version__ == version("ratelimit-core")

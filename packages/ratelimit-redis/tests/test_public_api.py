@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import ratelimit_redis
 
 
@@ -10,6 +12,4 @@ def test_exports() -> None:
 
 
 def test_version_is_the_packages_own() -> None:
-    from importlib.metadata import version
-
     assert ratelimit_redis.__version__ == version("ratelimit-redis")

@@ -69,12 +69,11 @@ class Limiter:
         on_error: OnError = "raise",
         fallback: Store | None = None,
     ) -> None:
-        parsed = parse_rates(rates if isinstance(rates, str | Rate) else tuple(rates))
-        self._policy = Policy(name, Algorithm(algorithm), parsed)
+        self._policy = Policy(name, Algorithm(algorithm), parse_rates(rates))
         if on_error not in _ON_ERROR:
             raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
         for label, candidate in (("store", store), ("fallback", fallback)):
-            if candidate is not None and not isinstance(candidate, Store):
+            if candidate is not None and (isinstance(candidate, type) or not isinstance(candidate, Store)):
                 raise ValueError(f"{label} must implement the Store contract (hit, peek, reset), got {candidate!r}")
         self._store: Store = MemoryStore() if store is None else store
         # A store that decides without I/O may offer ``bind(policy)``: a plain

@@ -164,13 +164,13 @@ class MemoryStore:
             if state is not None:
                 table.data.move_to_end(key)  # touched first, so making room never takes them
         if all(step[0] for step in steps):
+            # Updates first, then new keys: making room for those never drops an update.
             for table, state, step in zip(tables, states, steps, strict=True):
-                if step[1] is None:
-                    continue
-                if state is None:
-                    self._insert(table, key, table.write(None, step[1]), now)
-                else:
+                if step[1] is not None and state is not None:
                     table.data[key] = table.write(state, step[1])
+            for table, state, step in zip(tables, states, steps, strict=True):
+                if step[1] is not None and state is None:
+                    self._insert(table, key, table.write(None, step[1]), now)
             return policy.decision([(True, s[2], s[3], 0) for s in steps])
         # All or nothing: the rates that would have admitted report what they hold.
         outcomes: list[Outcome] = []

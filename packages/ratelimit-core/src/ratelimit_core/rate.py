@@ -134,7 +134,7 @@ def parse_rates(text: str | Rate | Sequence[str | Rate]) -> tuple[Rate, ...]:
         return (text,)
     if isinstance(text, str):
         parts: list[str | Rate] = [p for p in re.split(r"[;,]", text) if p.strip()]
-    elif isinstance(text, list | tuple):
+    elif isinstance(text, Sequence):
         parts = list(text)
     else:
         raise ValueError(f"Rates must be a string, a Rate or a sequence of them, got {text!r}")

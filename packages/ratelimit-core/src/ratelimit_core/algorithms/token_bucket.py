@@ -61,9 +61,9 @@ class TokenBucket:
             return True, tat + cost * interval if cost else None, (tolerance - debt) // interval, reset, 0
         held = tat - now  # owed now
         remaining = (tolerance - held) // interval
-        if remaining < 0:  # only if the clock went back
+        if remaining < 0:  # noqa: PLR1730 - cheaper than max() here; only if the clock went back
             remaining = 0
-        if cost > self.capacity:
+        if cost > self.capacity:  # noqa: SIM108 - one expression would be unreadable
             retry = None
         else:
             retry = debt - tolerance if scale == 1 else -(-(debt - tolerance) // scale)

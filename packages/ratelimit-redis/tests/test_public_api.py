@@ -8,7 +8,7 @@ import ratelimit_redis
 
 
 def test_exports() -> None:
-    assert sorted(ratelimit_redis.__all__) == ["__version__"]
+    assert sorted(ratelimit_redis.__all__) == ["RedisStore", "__version__"]
 
 
 def test_version_is_the_packages_own() -> None:

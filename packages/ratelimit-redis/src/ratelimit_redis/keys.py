@@ -1,0 +1,54 @@
+"""Key layout: ``<prefix>:<name>:<algorithm>:<rate>:{<identity digest>}``.
+
+The identity is hashed to 16 characters (96 bits, base64url) inside one hash
+tag, so that any identity (empty, braces, ``*``, ``a:b``, 10 kB of bytes) is
+safe, distinct and short, and the keys of every rate of one decision share a
+Redis Cluster slot. Short keys matter: a key of up to 60 bytes with an integer
+value costs 104 bytes in Redis.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from ratelimit_core import Policy, Rate
+
+__all__ = ["MAX_KEY_BYTES", "digest", "key_bases"]
+
+MAX_KEY_BYTES = 128
+_TAG_BYTES = 2 + 16  # "{" + digest + "}"
+
+
+def digest(identity: str | bytes) -> str:
+    """16 characters that stand for ``identity``: base64url of 96 bits of BLAKE2b."""
+    data = identity if isinstance(identity, bytes) else identity.encode("utf-8", "surrogatepass")
+    return base64.urlsafe_b64encode(hashlib.blake2b(data, digest_size=12).digest()).decode("ascii")
+
+
+def _period(rate: Rate) -> str:
+    us = rate.period_us
+    if us % 1_000_000 == 0:
+        return f"{us // 1_000_000}s"
+    if us % 1000 == 0:
+        return f"{us // 1000}ms"
+    return f"{us}us"
+
+
+def _rate(rate: Rate) -> str:
+    text = f"{rate.limit}/{_period(rate)}"
+    return text if rate.burst is None else f"{text}:b{rate.burst}"
+
+
+def key_bases(prefix: str, policy: Policy) -> tuple[str, ...]:
+    """One key base per rate of ``policy``; a key is ``base + "{" + digest + "}"``.
+
+    A limiter name that would make keys longer than :data:`MAX_KEY_BYTES`, or
+    that holds a brace (which would move the hash tag), is replaced by its digest.
+    """
+    name = policy.name
+    bases = tuple(f"{prefix}:{name}:{policy.algorithm.value}:{_rate(r)}:" for r in policy.rates)
+    if "{" in name or "}" in name or max(len(b.encode()) for b in bases) + _TAG_BYTES > MAX_KEY_BYTES:
+        name = "~" + digest(name)
+        bases = tuple(f"{prefix}:{name}:{policy.algorithm.value}:{_rate(r)}:" for r in policy.rates)
+    return bases

@@ -1,0 +1,93 @@
+-- Shared by every script: prepended to each algorithm's file when it is registered.
+--
+-- Every algorithm script takes the same arguments:
+--   KEYS[i]   the state of rate i of the limiter (all in one hash tag: one slot)
+--   ARGV[1]   "hit" (consume, all rates or none) or "peek" (consume nothing)
+--   ARGV[2]   cost, an integer >= 0
+--   ARGV[3]   now in microseconds, or "" to read the server's clock (TIME)
+--   ARGV[4..] the algorithm's parameters, PARAMS values per rate, in KEYS order
+-- and returns a flat array of integers, four per rate, in KEYS order:
+--   allowed (1/0), remaining, reset_after_us, retry_after_us (-1: never)
+--
+-- Lua numbers are doubles: integers are exact below 2^53. The helpers below
+-- keep every quotient exact; larger numbers are split into base-1e9 limbs.
+
+local BASE = 1000000000
+
+-- floor(x / y) for integers x, y (y > 0) below 2^53, without float error.
+local function idiv(x, y)
+  local q = math.floor(x / y)
+  if q * y > x then
+    q = q - 1
+  elseif (q + 1) * y <= x then
+    q = q + 1
+  end
+  return q
+end
+
+-- ceil(x / y), same conditions.
+local function cdiv(x, y)
+  return -idiv(-x, y)
+end
+
+local function now_us()
+  if ARGV[3] ~= '' then
+    return tonumber(ARGV[3])
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- Milliseconds for PX: at least 1, rounded up, so state outlives its use.
+local function ttl_ms(us)
+  if us < 1000 then
+    return 1
+  end
+  return cdiv(us, 1000)
+end
+
+local MODE, COST, NOW = ARGV[1], tonumber(ARGV[2]), now_us()
+
+-- Runs the algorithm's step (defined by the script) for every rate, then writes
+-- all or nothing. step(i, cost) -> allowed, write, remaining, reset_us, retry_us
+-- where write is nil or a function that stores the new state of KEYS[i].
+local function decide(step)
+  local n = #KEYS
+  local steps, all = {}, true
+  for i = 1, n do
+    local allowed, write, remaining, reset, retry = step(i, COST)
+    steps[i] = { allowed, write, remaining, reset, retry }
+    if not allowed then
+      all = false
+    end
+  end
+  local reply = {}
+  if MODE == 'hit' and all then
+    for i = 1, n do
+      local s = steps[i]
+      if s[2] then
+        s[2]()
+      end
+      reply[#reply + 1] = 1
+      reply[#reply + 1] = s[3]
+      reply[#reply + 1] = s[4]
+      reply[#reply + 1] = 0
+    end
+    return reply
+  end
+  -- A peek, or a denial: nothing is written; rates that would admit report
+  -- what they hold now (their step at cost 0).
+  for i = 1, n do
+    local s = steps[i]
+    local remaining, reset = s[3], s[4]
+    if s[1] and COST > 0 then
+      local _, _, r0, t0 = step(i, 0)
+      remaining, reset = r0, t0
+    end
+    reply[#reply + 1] = s[1] and 1 or 0
+    reply[#reply + 1] = remaining
+    reply[#reply + 1] = reset
+    reply[#reply + 1] = s[5] == nil and -1 or s[5]
+  end
+  return reply
+end

@@ -1,0 +1,57 @@
+-- Token bucket as GCRA (see ratelimit_core.algorithms.token_bucket).
+-- KEYS[i]: the theoretical arrival time of rate i, an integer count of ticks
+--          (decimal), scale ticks per microsecond.
+-- ARGV:    see common.lua; PARAMS = 4 per rate: scale, interval, capacity, tolerance.
+-- returns: see common.lua.
+-- The TAT in ticks can pass 2^53, so it is read and written as two limbs.
+
+local PARAMS = 4
+local a = idiv(NOW, BASE)
+local b = NOW - a * BASE
+
+local function step(i, cost)
+  local at = 3 + (i - 1) * PARAMS
+  local scale, interval = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local capacity, tolerance = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  -- now in ticks: hi * BASE + lo
+  local carry = idiv(b * scale, BASE)
+  local hi, lo = a * scale + carry, b * scale - carry * BASE
+  local held = 0 -- ticks owed now: TAT - now when the TAT is ahead
+  local tat = redis.call('GET', KEYS[i])
+  if tat then
+    local digits = #tat
+    local thi, tlo = 0, tonumber(tat)
+    if digits > 9 then
+      thi, tlo = tonumber(string.sub(tat, 1, digits - 9)), tonumber(string.sub(tat, digits - 8))
+    end
+    if thi > hi or (thi == hi and tlo > lo) then
+      held = (thi - hi) * BASE + (tlo - lo)
+    end
+  end
+  local debt = held + cost * interval
+  if debt <= tolerance then
+    local write = nil
+    if cost > 0 then
+      write = function()
+        local nlo = lo + debt
+        local c = idiv(nlo, BASE)
+        local nhi = hi + c
+        nlo = nlo - c * BASE
+        local text = nhi > 0 and string.format('%d%09d', nhi, nlo) or string.format('%d', nlo)
+        redis.call('SET', KEYS[i], text, 'PX', ttl_ms(cdiv(debt, scale)))
+      end
+    end
+    return true, write, idiv(tolerance - debt, interval), cdiv(debt, scale), 0
+  end
+  local remaining = idiv(tolerance - held, interval)
+  if remaining < 0 then
+    remaining = 0
+  end
+  local retry = nil
+  if cost <= capacity then
+    retry = cdiv(debt - tolerance, scale)
+  end
+  return false, nil, remaining, cdiv(held, scale), retry
+end
+
+return decide(step)

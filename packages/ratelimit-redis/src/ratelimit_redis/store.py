@@ -1,0 +1,193 @@
+"""RedisStore: each decision is one atomic Lua script on the server's clock."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from ratelimit_core import Algorithm, Decision, Policy, StoreError
+from ratelimit_core.algorithms import TokenBucket
+from ratelimit_redis.keys import digest, key_bases
+from ratelimit_redis.scripts import source
+
+__all__ = ["RedisStore"]
+
+_EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
+_DENY_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a policy needs on Redis, computed once: key bases, script, parameters."""
+
+    bases: tuple[str, ...]
+    script: Any  # redis.commands.core.AsyncScript
+    params: tuple[int, ...]
+
+
+class RedisStore:
+    """Limiter state in Redis: one ``EVALSHA`` per decision, all rates in that one call.
+
+    Args:
+        client: Your ``redis.asyncio.Redis``, ``redis.asyncio.RedisCluster`` or a
+            Sentinel-managed master client. The store never creates or closes it.
+            ``decode_responses`` may be on or off.
+        prefix: The first part of every key (no braces).
+        timeout: Seconds a decision may take, or ``None`` for no bound. When it
+            passes (Redis stalled), the limiter's failure policy applies.
+        deny_cache: Answer a key that was denied until ``T`` locally until ``T``,
+            for costs at least as large, without a round trip.
+        clock: For tests only: a callable returning seconds, sent to the scripts
+            instead of the server's ``TIME``.
+
+    Raises:
+        ValueError: for a bad prefix, timeout or clock.
+
+    Backend failures (connection lost, timeout, ``OOM``, ``READONLY``, cluster
+    errors) raise :class:`~ratelimit_core.StoreError`; a script missing after a
+    restart, failover or ``SCRIPT FLUSH`` is loaded again on the same call.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str = "ratelimit",
+        timeout: float | None = 0.05,
+        deny_cache: bool = False,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix or len(prefix) > 32:
+            raise ValueError(f"prefix must be 1 to 32 characters without braces, got {prefix!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not (math.isfinite(timeout) and timeout > 0)
+        ):
+            raise ValueError(f"timeout must be None or a finite number of seconds > 0, got {timeout!r}")
+        if clock is not None and not callable(clock):
+            raise ValueError(f"clock must be a zero-argument callable returning seconds, got {clock!r}")
+        if not hasattr(client, "register_script"):
+            raise ValueError(f"client must be a redis.asyncio client, got {client!r}")
+        self._client = client
+        self._prefix = prefix
+        self._timeout = timeout
+        self._clock = clock
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._scripts: dict[Algorithm, Any] = {}
+        # (key base, identity digest, cost) -> (when denied in local seconds, its retry_after, the denial)
+        self._denied: OrderedDict[tuple[str, str, int], tuple[float, float, Decision]] | None = (
+            OrderedDict() if deny_cache else None
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisStore({self._client!r}, prefix={self._prefix!r}, timeout={self._timeout!r}, "
+            f"deny_cache={self._denied is not None}, limiters={len(self._plans)})"
+        )
+
+    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.hit`."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        tag = digest(key)
+        if self._denied is None:
+            return await self._run(policy, plan, tag, "hit", cost)
+        cache_key = (plan.bases[0], tag, cost)
+        cached = self._denied.get(cache_key)
+        if cached is not None:
+            made, wait, denial = cached
+            elapsed = self._local_now() - made
+            if elapsed < wait:
+                return replace(
+                    denial,
+                    retry_after=_us_ceil(wait - elapsed),
+                    reset_after=_us_ceil(max(0.0, denial.reset_after - elapsed)),
+                )
+            del self._denied[cache_key]
+        decision = await self._run(policy, plan, tag, "hit", cost)
+        if not decision.allowed and decision.retry_after is not None:
+            self._denied[cache_key] = (self._local_now(), decision.retry_after, decision)
+            if len(self._denied) > _DENY_CACHE_SIZE:
+                self._denied.popitem(last=False)
+        return decision
+
+    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.peek`."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        return await self._run(policy, plan, digest(key), "peek", cost)
+
+    async def reset(self, policy: Policy, key: str) -> None:
+        """See :meth:`ratelimit_core.Store.reset`."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        tag = digest(key)
+        if self._denied is not None:
+            for cached in [k for k in self._denied if k[0] == plan.bases[0] and k[1] == tag]:
+                del self._denied[cached]
+        keys = [f"{base}{{{tag}}}" for base in plan.bases]
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._client.delete(*keys)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreError(f"redis failed to reset: {exc!r}") from exc
+
+    def key_of(self, policy: Policy, key: str) -> tuple[str, ...]:
+        """The Redis keys that hold ``key``'s state under ``policy``, one per rate."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        tag = digest(key)
+        return tuple(f"{base}{{{tag}}}" for base in plan.bases)
+
+    async def _run(self, policy: Policy, plan: _Plan, tag: str, mode: str, cost: int) -> Decision:
+        keys = [f"{base}{{{tag}}}" for base in plan.bases]
+        now = "" if self._clock is None else round(self._clock() * 1_000_000)
+        try:
+            async with asyncio.timeout(self._timeout):
+                reply = await plan.script(keys=keys, args=[mode, cost, now, *plan.params])
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreError(f"redis failed to decide: {exc!r}") from exc
+        return _decision(policy, reply)
+
+    def _local_now(self) -> float:
+        return time.monotonic() if self._clock is None else self._clock()
+
+    def _plan(self, policy: Policy) -> _Plan:
+        """Key bases, script and parameters for ``policy``; checked once, then kept."""
+        script = self._scripts.get(policy.algorithm)
+        if script is None:
+            script = self._scripts[policy.algorithm] = self._client.register_script(source(policy.algorithm))
+        params: list[int] = []
+        for math_ in policy.maths:
+            rate = math_.rate
+            if isinstance(math_, TokenBucket):
+                if math_.scale * 1_000_000_000 >= _EXACT or math_.tolerance >= _EXACT:
+                    raise ValueError(f"rate {rate} is too fine for exact arithmetic in Redis")
+                params += [math_.scale, math_.interval, math_.capacity, math_.tolerance]
+            else:
+                if rate.limit * rate.period_us >= _EXACT:
+                    raise ValueError(f"rate {rate}: limit x period in µs must stay below 2^53 in Redis")
+                params += [rate.limit, rate.period_us]
+        plan = _Plan(key_bases(self._prefix, policy), script, tuple(params))
+        self._plans[policy.namespaces] = plan
+        return plan
+
+
+def _us_ceil(seconds: float) -> float:
+    return math.ceil(seconds * 1_000_000) / 1_000_000
+
+
+def _decision(policy: Policy, reply: Sequence[Any]) -> Decision:
+    if len(reply) == 4:
+        allowed, remaining, reset, retry = reply
+        return policy.decision_of(allowed == 1, int(remaining), int(reset), None if retry < 0 else int(retry))
+    return policy.decision(
+        [
+            (reply[i] == 1, int(reply[i + 1]), int(reply[i + 2]), None if reply[i + 3] < 0 else int(reply[i + 3]))
+            for i in range(0, len(reply), 4)
+        ]
+    )

@@ -1,0 +1,156 @@
+"""One semantics, two executors: MemoryStore and RedisStore decide alike.
+
+The same timelines (several keys, costs and rates, an injected clock) are
+driven through both stores, and every decision must be equal: allowed,
+remaining, reset_after, retry_after and each rate's status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from ratelimit_core import Algorithm, Limiter, MemoryStore, Rate, Store
+from ratelimit_core.testing import ManualClock
+from ratelimit_redis import RedisStore
+
+RATES = [
+    Rate(3, 1),
+    Rate(7, 1),
+    Rate(5, 0.5),
+    Rate(10, 60),
+    Rate(2, 3.3),
+    Rate(1000, 3600),
+    Rate(4, 1, burst=2),
+    Rate(7, 1, burst=9),
+]
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["hit", "hit", "hit", "peek", "reset"]),
+        st.integers(0, 2),  # key
+        st.integers(0, 5),  # cost
+        st.one_of(st.just(0), st.integers(0, 300_000), st.integers(0, 5_000_000)),  # µs to advance first
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    algorithm=st.sampled_from(list(Algorithm)),
+    rates=st.lists(st.sampled_from(RATES), min_size=1, max_size=3, unique_by=lambda r: (r.limit, r.period)),
+    timeline=ops,
+)
+async def test_memory_and_redis_decide_alike(
+    client: Redis, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+) -> None:
+    if algorithm is not Algorithm.TOKEN_BUCKET:
+        rates = [Rate(r.limit, r.period) for r in rates]
+        if len({(r.limit, r.period) for r in rates}) != len(rates):
+            return
+    clock = ManualClock()
+    name = uuid.uuid4().hex[:8]
+    memory = Limiter(rates, algorithm=algorithm, name=name, store=MemoryStore(clock=clock))
+    redis = Limiter(rates, algorithm=algorithm, name=name, store=RedisStore(client, clock=clock, timeout=5))
+    for step, (action, key, cost, advance) in enumerate(timeline):
+        clock.us += advance
+        identity = f"client-{key}"
+        if action == "reset":
+            await memory.reset(identity)
+            await redis.reset(identity)
+            continue
+        expected = await getattr(memory, action)(identity, cost)
+        got = await getattr(redis, action)(identity, cost)
+        assert got == expected, f"step {step}: {action} {identity} cost {cost}"
+        assert got.statuses == expected.statuses, f"step {step}"
+
+
+# -- the same behaviour tests on every store -------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[tuple[ManualClock, Store]]:
+    clock = ManualClock()
+    if request.param == "memory":
+        yield clock, MemoryStore(clock=clock)
+        return
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    try:
+        yield clock, RedisStore(client, clock=clock, timeout=5)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+async def test_counts_down_denies_and_recovers(make: tuple[ManualClock, Store], algorithm: Algorithm) -> None:
+    clock, store = make
+    limiter = Limiter("3/second", algorithm=algorithm, store=store)
+    assert [(await limiter.hit("k")).remaining for _ in range(3)] == [2, 1, 0]
+    denied = await limiter.hit("k")
+    assert not denied.allowed
+    assert denied.retry_after is not None
+    clock.advance(denied.retry_after)
+    assert (await limiter.hit("k")).allowed
+    assert (await limiter.peek("fresh")).remaining == 3
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+async def test_all_or_nothing_across_rates(make: tuple[ManualClock, Store], algorithm: Algorithm) -> None:
+    _, store = make
+    limiter = Limiter("2/second; 5/minute", algorithm=algorithm, store=store)
+    assert (await limiter.hit("k", 2)).allowed
+    denied = await limiter.hit("k")
+    assert not denied.allowed
+    assert [s.remaining for s in denied.statuses] == [0, 3]
+    assert [s.remaining for s in (await limiter.peek("k")).statuses] == [0, 3]
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+async def test_cost_above_capacity_writes_nothing(make: tuple[ManualClock, Store], algorithm: Algorithm) -> None:
+    _, store = make
+    limiter = Limiter("3/minute", algorithm=algorithm, store=store)
+    denied = await limiter.hit("k", 4)
+    assert denied.retry_after is None
+    assert (await limiter.peek("k")).remaining == 3
+
+
+@pytest.mark.parametrize(
+    "identity",
+    ["", "{", "}", "{braces}", "*", "a:b", "ключ", "\x00bytes", "x" * 10_000],
+)
+async def test_odd_identities_work_and_stay_distinct(make: tuple[ManualClock, Store], identity: str) -> None:
+    _, store = make
+    limiter = Limiter("1/minute", store=store)
+    assert (await limiter.hit(identity)).allowed
+    assert not (await limiter.hit(identity)).allowed
+    assert (await limiter.hit(identity + "2")).allowed, "a neighbouring identity is another client"
+
+
+async def test_limiters_never_share_state_unless_equal(make: tuple[ManualClock, Store]) -> None:
+    _, store = make
+    await Limiter("2/minute", store=store, name="a").hit("k", 2)
+    for other in [
+        Limiter("2/minute", store=store, name="b"),
+        Limiter("2/minute", store=store, name="a", algorithm="fixed_window"),
+        Limiter("3/minute", store=store, name="a"),
+        Limiter(Rate(2, 60, burst=5), store=store, name="a"),
+    ]:
+        assert (await other.peek("k")).remaining == other.rates[0].capacity
+    assert (await Limiter("2/minute", store=store, name="a").peek("k")).remaining == 0

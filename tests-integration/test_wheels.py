@@ -80,7 +80,27 @@ def test_core_wheel_alone_runs_a_limiter_with_no_third_party_package(wheels: dic
     assert listed.returncode != 0, "the venv holds nothing but the wheel (no pip either)"
 
 
-def test_redis_wheel_installs_with_core_and_redis_only(wheels: dict[str, Path], tmp_path: Path) -> None:
+REDIS_SMOKE = """
+import asyncio, json, sys
+from redis.asyncio import Redis
+from ratelimit_core import Limiter
+from ratelimit_redis import RedisStore
+
+async def main():
+    client = Redis.from_url(sys.argv[1])
+    out = {}
+    for algorithm in ("token_bucket", "fixed_window", "sliding_window_log", "sliding_window_counter"):
+        limiter = Limiter("2/minute", algorithm=algorithm, name="wheel", store=RedisStore(client, timeout=5))
+        await limiter.reset("k")
+        out[algorithm] = [(await limiter.hit("k")).allowed for _ in range(3)]
+    await client.aclose()
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def test_redis_wheel_installs_with_core_and_redis_only(wheels: dict[str, Path], tmp_path: Path, redis_url: str) -> None:
     python = venv_with(tmp_path, wheels["ratelimit-core"], wheels["ratelimit-redis"])
     data = smoke(python)
     assert data["allowed"] == [True, True, False, True]
@@ -90,6 +110,10 @@ def test_redis_wheel_installs_with_core_and_redis_only(wheels: dict[str, Path], 
     assert modules["redis"]
     assert not modules["starlette"]
     assert not modules["pydantic"]
+    # The scripts are in the wheel: every algorithm decides on a real server.
+    result = subprocess.run([str(python), "-c", REDIS_SMOKE, redis_url], capture_output=True, text=True, check=True)
+    algorithms = ["token_bucket", "fixed_window", "sliding_window_log", "sliding_window_counter"]
+    assert json.loads(result.stdout) == {a: [True, True, False] for a in algorithms}
 
 
 def test_asgi_wheel_installs_with_core_starlette_and_pydantic(wheels: dict[str, Path], tmp_path: Path) -> None:
@@ -107,3 +131,6 @@ def test_asgi_wheel_installs_with_core_starlette_and_pydantic(wheels: dict[str, 
 def test_wheel_ships_its_type_marker(wheels: dict[str, Path], name: str) -> None:
     names = zipfile.ZipFile(wheels[name]).namelist()
     assert f"{name.replace('-', '_')}/py.typed" in names
+    if name == "ratelimit-redis":
+        for script in ("common", "token_bucket", "fixed_window", "sliding_window_log", "sliding_window_counter"):
+            assert f"ratelimit_redis/lua/{script}.lua" in names

@@ -135,7 +135,7 @@ class RedisStore:
             async with asyncio.timeout(self._timeout):
                 await self._client.delete(*keys)
         except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreError(f"redis failed to reset: {exc!r}") from exc
+            raise StoreError(f"redis failed to reset: {type(exc).__name__}: {exc}") from exc
 
     def key_of(self, policy: Policy, key: str) -> tuple[str, ...]:
         """The Redis keys that hold ``key``'s state under ``policy``, one per rate."""
@@ -150,7 +150,7 @@ class RedisStore:
             async with asyncio.timeout(self._timeout):
                 reply = await plan.script(keys=keys, args=[mode, cost, now, *plan.params])
         except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreError(f"redis failed to decide: {exc!r}") from exc
+            raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
         return _decision(policy, reply)
 
     def _local_now(self) -> float:

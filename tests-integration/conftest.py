@@ -21,20 +21,24 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(below: int = 65536) -> int:
+    """A loopback port nobody listens on now; ``below`` bounds it (a cluster node also takes port + 10000)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port < below:
+            return port
 
 
 class RedisServer:
     """A ``redis-server`` process of our own, to stop, pause and restart."""
 
     def __init__(self, workdir: Path, port: int | None = None, *extra: str) -> None:
-        self.port = port or free_port()
+        self.port = port or free_port(below=55536 if "--cluster-enabled" in extra else 65536)
         self.workdir = workdir
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
@@ -156,3 +160,98 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
         if server.process is not None:
             server.resume()
         server.stop()
+
+
+class RedisCluster_:  # noqa: N801 - not to be confused with redis-py's RedisCluster
+    """Three masters and three replicas from local redis-server processes."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.servers = []
+        for i in range(6):
+            folder = workdir / f"node{i}"
+            folder.mkdir()
+            self.servers.append(
+                RedisServer(
+                    folder,
+                    None,
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                )
+            )
+
+    @property
+    def ports(self) -> list[int]:
+        return [s.port for s in self.servers]
+
+    def start(self) -> RedisCluster_:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> RedisCluster_:
+        for server in self.servers:
+            server.start()
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in self.ports),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(self.state(p) == "ok" for p in self.ports):
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("the cluster did not come up")
+
+    def state(self, port: int) -> str:
+        out = subprocess.run(
+            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True, check=False
+        ).stdout
+        for line in out.splitlines():
+            if line.startswith("cluster_state:"):
+                return line.split(":", 1)[1].strip()
+        return "unknown"
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster_]:
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
+            pytest.fail("redis-server and redis-cli are needed for the cluster (RATELIMIT_REQUIRE_REDIS=1)")
+        pytest.skip("redis-server or redis-cli is not on PATH")
+    cluster = RedisCluster_(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def cluster_client(redis_cluster: RedisCluster_) -> AsyncIterator[ClusterClient]:
+    client = ClusterClient(host="127.0.0.1", port=redis_cluster.ports[0])
+    await client.initialize()
+    await client.flushall(target_nodes=ClusterClient.PRIMARIES)
+    try:
+        yield client
+    finally:
+        await client.aclose()

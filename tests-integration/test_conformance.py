@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from ratelimit_core import Algorithm, Limiter, MemoryStore, Rate, Store
 from ratelimit_core.testing import ManualClock
@@ -42,23 +44,33 @@ ops = st.lists(
 )
 
 
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
+async def new_client(backend: str, redis_url: str, cluster: Any) -> Redis | ClusterClient:
+    if backend == "redis":
+        return Redis.from_url(redis_url)
+    client = ClusterClient(host="127.0.0.1", port=cluster.ports[0])
+    await client.initialize()
+    return client
+
+
+@pytest.fixture(params=["redis", "cluster"])
+async def client(
+    request: pytest.FixtureRequest, redis_url: str, redis_cluster: Any
+) -> AsyncIterator[Redis | ClusterClient]:
+    client = await new_client(request.param, redis_url, redis_cluster)
     try:
         yield client
     finally:
         await client.aclose()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     algorithm=st.sampled_from(list(Algorithm)),
     rates=st.lists(st.sampled_from(RATES), min_size=1, max_size=3, unique_by=lambda r: (r.limit, r.period)),
     timeline=ops,
 )
 async def test_memory_and_redis_decide_alike(
-    client: Redis, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+    client: Redis | ClusterClient, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
 ) -> None:
     if algorithm is not Algorithm.TOKEN_BUCKET:
         rates = [Rate(r.limit, r.period) for r in rates]
@@ -84,14 +96,16 @@ async def test_memory_and_redis_decide_alike(
 # -- the same behaviour tests on every store -------------------------------------
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[tuple[ManualClock, Store]]:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def make(
+    request: pytest.FixtureRequest, redis_url: str, redis_cluster: Any
+) -> AsyncIterator[tuple[ManualClock, Store]]:
     clock = ManualClock()
     if request.param == "memory":
         yield clock, MemoryStore(clock=clock)
         return
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
+    client = await new_client(request.param, redis_url, redis_cluster)
+    await client.flushall()
     try:
         yield clock, RedisStore(client, clock=clock, timeout=5)
     finally:

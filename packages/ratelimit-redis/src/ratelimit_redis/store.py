@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
@@ -77,6 +78,10 @@ class RedisStore:
         if not hasattr(client, "register_script"):
             raise ValueError(f"client must be a redis.asyncio client, got {client!r}")
         self._client = client
+        # redis-py's cluster client learns its topology on first use; many first
+        # decisions at once would race there, so the store does it once, first.
+        self._ready = not isinstance(client, RedisCluster)
+        self._ready_lock = asyncio.Lock()
         self._prefix = prefix
         self._timeout = timeout
         self._clock = clock
@@ -148,10 +153,18 @@ class RedisStore:
         now = "" if self._clock is None else round(self._clock() * 1_000_000)
         try:
             async with asyncio.timeout(self._timeout):
+                if not self._ready:
+                    await self._get_ready()
                 reply = await plan.script(keys=keys, args=[mode, cost, now, *plan.params])
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
         return _decision(policy, reply)
+
+    async def _get_ready(self) -> None:
+        async with self._ready_lock:
+            if not self._ready:
+                await self._client.initialize()
+                self._ready = True
 
     def _local_now(self) -> float:
         return time.monotonic() if self._clock is None else self._clock()

@@ -214,10 +214,20 @@ class RedisCluster_:  # noqa: N801 - not to be confused with redis-py's RedisClu
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if all(self.state(p) == "ok" for p in self.ports):
+            if all(self.state(p) == "ok" for p in self.ports) and self.replicas_in_sync() == 3:
                 return self
             time.sleep(0.1)
         raise RuntimeError("the cluster did not come up")
+
+    def replicas_in_sync(self) -> int:
+        """How many nodes are replicas whose link to their master is up."""
+        count = 0
+        for port in self.ports:
+            info = subprocess.run(
+                ["redis-cli", "-p", str(port), "info", "replication"], capture_output=True, text=True, check=False
+            ).stdout
+            count += "role:slave" in info and "master_link_status:up" in info
+        return count
 
     def state(self, port: int) -> str:
         out = subprocess.run(

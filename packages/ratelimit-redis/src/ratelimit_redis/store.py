@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
 from ratelimit_core.algorithms import TokenBucket
+from ratelimit_redis.batching import Batcher, BatchScript
 from ratelimit_redis.keys import digest, key_bases
 from ratelimit_redis.scripts import source
 
@@ -29,7 +30,7 @@ class _Plan:
     """What a policy needs on Redis, computed once: key bases, script, parameters."""
 
     bases: tuple[str, ...]
-    script: Any  # redis.commands.core.AsyncScript
+    script: Any  # a redis-py AsyncScript (cluster), or a BatchScript (batched)
     params: tuple[int, ...]
 
 
@@ -82,6 +83,9 @@ class RedisStore:
         # decisions at once would race there, so the store does it once, first.
         self._ready = not isinstance(client, RedisCluster)
         self._ready_lock = asyncio.Lock()
+        # Standalone and Sentinel clients: concurrent decisions share pipelines. redis-py
+        # carries no scripts in cluster pipelines, so cluster decisions go one by one.
+        self._batcher = None if isinstance(client, RedisCluster) else Batcher(client, timeout)
         self._prefix = prefix
         self._timeout = timeout
         self._clock = clock
@@ -153,9 +157,12 @@ class RedisStore:
         now = "" if self._clock is None else round(self._clock() * 1_000_000)
         try:
             async with asyncio.timeout(self._timeout):
-                if not self._ready:
-                    await self._get_ready()
-                reply = await plan.script(keys=keys, args=[mode, cost, now, *plan.params])
+                if self._batcher is not None:
+                    reply = await self._batcher.call(plan.script, keys, [mode, cost, now, *plan.params])
+                else:
+                    if not self._ready:
+                        await self._get_ready()
+                    reply = await plan.script(keys=keys, args=[mode, cost, now, *plan.params])
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
         return _decision(policy, reply)
@@ -173,7 +180,9 @@ class RedisStore:
         """Key bases, script and parameters for ``policy``; checked once, then kept."""
         script = self._scripts.get(policy.algorithm)
         if script is None:
-            script = self._scripts[policy.algorithm] = self._client.register_script(source(policy.algorithm))
+            text = source(policy.algorithm)
+            script = BatchScript(text) if self._batcher is not None else self._client.register_script(text)
+            self._scripts[policy.algorithm] = script
         params: list[int] = []
         for math_ in policy.maths:
             rate = math_.rate

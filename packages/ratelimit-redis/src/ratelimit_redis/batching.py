@@ -1,0 +1,113 @@
+"""Auto-batching: decisions issued while others are in flight share one pipeline.
+
+Each decision is queued; the first one queued in a turn of the event loop
+schedules a flush for the end of that turn, which sends everything queued so
+far as one pipeline of ``EVALSHA`` commands (no ``MULTI``: each script is
+atomic on its own). Under concurrency a busy process pays one round trip per
+batch instead of one per decision; a lone caller waits one loop turn more.
+
+A script missing on the server (``NOSCRIPT`` after a restart, a failover or
+``SCRIPT FLUSH``) is loaded, and the commands that met it are sent again in
+the same flush, so the callers never see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+
+__all__ = ["Batcher"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchScript:
+    """A script as the batcher sends it: its text and ``SHA1``."""
+
+    source: bytes
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source, usedforsecurity=False).hexdigest())
+
+
+@dataclass(slots=True)
+class _Call:
+    script: BatchScript
+    keys: list[str]
+    args: list[Any]
+    future: asyncio.Future[Any]
+
+
+class Batcher:
+    """Coalesces script calls on one client (standalone or Sentinel) into pipelines."""
+
+    __slots__ = ("_client", "_flights", "_pending", "_timeout")
+
+    def __init__(self, client: Any, timeout: float | None) -> None:
+        self._client = client
+        self._timeout = timeout  # bounds each pipeline, so a stalled server holds no connection forever
+        self._pending: list[_Call] = []
+        self._flights: set[asyncio.Task[None]] = set()  # pipelines in flight, kept alive
+
+    def __repr__(self) -> str:
+        return f"Batcher(queued={len(self._pending)}, in_flight={len(self._flights)})"
+
+    def call(self, script: BatchScript, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        """Queue one script call; the future holds its reply or its error."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append(_Call(script, keys, args, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        batch = [call for call in batch if not call.future.done()]  # callers that gave up
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._flights.add(task)
+            task.add_done_callback(self._flights.discard)
+
+    async def _send(self, batch: list[_Call]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                replies = await self._send_all(batch)
+        except BaseException as exc:
+            error = exc if isinstance(exc, Exception) else RedisConnectionError("the batch was cancelled")
+            for call in batch:
+                if not call.future.done():
+                    call.future.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for call, reply in zip(batch, replies, strict=True):
+            if call.future.done():
+                continue
+            if isinstance(reply, Exception):
+                call.future.set_exception(reply)
+            else:
+                call.future.set_result(reply)
+
+    async def _send_all(self, batch: list[_Call]) -> list[Any]:
+        """One pipeline; the calls that met ``NOSCRIPT`` again after loading their scripts."""
+        replies = await self._pipeline(batch)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            for script in {batch[i].script.sha: batch[i].script for i in missing}.values():
+                await self._client.script_load(script.source)
+            for i, reply in zip(missing, await self._pipeline([batch[i] for i in missing]), strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for call in batch:
+            pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies

@@ -76,6 +76,12 @@ class Limiter:
             if candidate is not None and (isinstance(candidate, type) or not isinstance(candidate, Store)):
                 raise ValueError(f"{label} must implement the Store contract (hit, peek, reset), got {candidate!r}")
         self._store: Store = MemoryStore() if store is None else store
+        # A store may check a policy up front (``prepare(policy)``), so that what
+        # it cannot do is a ValueError here, not a store failure on every decision.
+        for candidate in (self._store, fallback):
+            prepare = getattr(candidate, "prepare", None)
+            if prepare is not None:
+                prepare(self._policy)
         # A store that decides without I/O may offer ``bind(policy)``: a plain
         # ``decide(key, cost)`` function, called without a coroutine.
         bind = getattr(self._store, "bind", None)

@@ -25,6 +25,10 @@ class Store(Protocol):
     failures may raise anything; the :class:`~ratelimit_core.Limiter` applies
     its failure policy to them.
 
+    Optional check: ``prepare(policy)``, called by the limiter at construction,
+    raises ``ValueError`` for a policy the store cannot run (say, rates beyond
+    its arithmetic), so that a misconfiguration never looks like an outage.
+
     Optional fast path: a store whose decisions need no I/O may also offer
     ``bind(policy) -> decide(key, cost)``, a plain function with the meaning of
     :meth:`hit`. The limiter binds once and then calls it without a coroutine

@@ -1,10 +1,13 @@
 """Auto-batching: decisions issued while others are in flight share one pipeline.
 
-Each decision is queued; the first one queued in a turn of the event loop
-schedules a flush for the end of that turn, which sends everything queued so
-far as one pipeline of ``EVALSHA`` commands (no ``MULTI``: each script is
-atomic on its own). Under concurrency a busy process pays one round trip per
-batch instead of one per decision; a lone caller waits one loop turn more.
+A call made while nothing else is in flight goes out at once, as a plain
+``EVALSHA``: a lone caller pays nothing for batching. A call made while
+others are in flight is queued; the first one queued in a turn of the event
+loop schedules a flush for the end of that turn, which sends everything
+queued so far as one pipeline of ``EVALSHA`` commands (no ``MULTI``: each
+script is atomic on its own). Under concurrency a busy process pays one round
+trip per batch instead of one per decision. Every call, alone or batched, is
+bounded by the store's timeout.
 
 A script missing on the server (``NOSCRIPT`` after a restart, a failover or
 ``SCRIPT FLUSH``) is loaded, and the commands that met it are sent again in
@@ -46,25 +49,37 @@ class _Call:
 class Batcher:
     """Coalesces script calls on one client (standalone or Sentinel) into pipelines."""
 
-    __slots__ = ("_client", "_flights", "_pending", "_timeout")
+    __slots__ = ("_alone", "_client", "_flights", "_pending", "_timeout")
 
     def __init__(self, client: Any, timeout: float | None) -> None:
         self._client = client
         self._timeout = timeout  # bounds each pipeline, so a stalled server holds no connection forever
         self._pending: list[_Call] = []
+        self._alone = 0  # plain calls in flight
         self._flights: set[asyncio.Task[None]] = set()  # pipelines in flight, kept alive
 
     def __repr__(self) -> str:
         return f"Batcher(queued={len(self._pending)}, in_flight={len(self._flights)})"
 
-    def call(self, script: BatchScript, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
-        """Queue one script call; the future holds its reply or its error."""
+    async def call(self, script: BatchScript, keys: list[str], args: list[Any]) -> Any:
+        """Run one script call, alone if nothing else is in flight, else in the next batch."""
+        if not self._alone and not self._flights and not self._pending:
+            self._alone += 1
+            try:
+                async with asyncio.timeout(self._timeout):
+                    try:
+                        return await self._client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                    except NoScriptError:
+                        await self._client.script_load(script.source)
+                        return await self._client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            finally:
+                self._alone -= 1
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._flush)
         self._pending.append(_Call(script, keys, args, future))
-        return future
+        return await future
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []

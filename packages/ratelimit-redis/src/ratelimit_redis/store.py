@@ -146,6 +146,15 @@ class RedisStore:
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreError(f"redis failed to reset: {type(exc).__name__}: {exc}") from exc
 
+    def prepare(self, policy: Policy) -> None:
+        """Check that ``policy`` runs exactly in Lua, and compute its keys and parameters.
+
+        Raises:
+            ValueError: a rate beyond exact double-precision arithmetic.
+        """
+        if policy.namespaces not in self._plans:
+            self._plan(policy)
+
     def key_of(self, policy: Policy, key: str) -> tuple[str, ...]:
         """The Redis keys that hold ``key``'s state under ``policy``, one per rate."""
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
@@ -156,10 +165,10 @@ class RedisStore:
         keys = [f"{base}{{{tag}}}" for base in plan.bases]
         now = "" if self._clock is None else round(self._clock() * 1_000_000)
         try:
-            async with asyncio.timeout(self._timeout):
-                if self._batcher is not None:
-                    reply = await self._batcher.call(plan.script, keys, [mode, cost, now, *plan.params])
-                else:
+            if self._batcher is not None:  # it bounds every call by the timeout itself
+                reply = await self._batcher.call(plan.script, keys, [mode, cost, now, *plan.params])
+            else:
+                async with asyncio.timeout(self._timeout):
                     if not self._ready:
                         await self._get_ready()
                     reply = await plan.script(keys=keys, args=[mode, cost, now, *plan.params])

@@ -24,6 +24,8 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from ratelimit_redis.wire import Wire
+
 __all__ = ["Batcher"]
 
 
@@ -41,44 +43,43 @@ class BatchScript:
 @dataclass(slots=True)
 class _Call:
     script: BatchScript
-    keys: list[str]
-    args: list[Any]
+    command: bytes  # packed EVALSHA
     future: asyncio.Future[Any]
 
 
 class Batcher:
     """Coalesces script calls on one client (standalone or Sentinel) into pipelines."""
 
-    __slots__ = ("_alone", "_client", "_flights", "_pending", "_timeout")
+    __slots__ = ("_alone", "_client", "_flights", "_pending", "_timeout", "_wire")
 
     def __init__(self, client: Any, timeout: float | None) -> None:
         self._client = client
-        self._timeout = timeout  # bounds each pipeline, so a stalled server holds no connection forever
+        self._wire = Wire(client)
+        self._timeout = timeout  # bounds each round trip: a stalled server holds no caller forever
         self._pending: list[_Call] = []
         self._alone = 0  # plain calls in flight
         self._flights: set[asyncio.Task[None]] = set()  # pipelines in flight, kept alive
 
     def __repr__(self) -> str:
-        return f"Batcher(queued={len(self._pending)}, in_flight={len(self._flights)})"
+        return f"Batcher(queued={len(self._pending)}, in_flight={len(self._flights) + self._alone})"
 
-    async def call(self, script: BatchScript, keys: list[str], args: list[Any]) -> Any:
-        """Run one script call, alone if nothing else is in flight, else in the next batch."""
+    async def call(self, script: BatchScript, command: bytes) -> Any:
+        """Run one packed ``EVALSHA`` of ``script``: alone if nothing else is in flight, else in the next batch."""
         if not self._alone and not self._flights and not self._pending:
             self._alone += 1
             try:
                 async with asyncio.timeout(self._timeout):
-                    try:
-                        return await self._client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-                    except NoScriptError:
-                        await self._client.script_load(script.source)
-                        return await self._client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                    (reply,) = await self._send_all([script], [command])
             finally:
                 self._alone -= 1
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._flush)
-        self._pending.append(_Call(script, keys, args, future))
+        self._pending.append(_Call(script, command, future))
         return await future
 
     def _flush(self) -> None:
@@ -92,7 +93,7 @@ class Batcher:
     async def _send(self, batch: list[_Call]) -> None:
         try:
             async with asyncio.timeout(self._timeout):
-                replies = await self._send_all(batch)
+                replies = await self._send_all([c.script for c in batch], [c.command for c in batch])
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else RedisConnectionError("the batch was cancelled")
             for call in batch:
@@ -109,20 +110,13 @@ class Batcher:
             else:
                 call.future.set_result(reply)
 
-    async def _send_all(self, batch: list[_Call]) -> list[Any]:
-        """One pipeline; the calls that met ``NOSCRIPT`` again after loading their scripts."""
-        replies = await self._pipeline(batch)
+    async def _send_all(self, scripts: list[BatchScript], commands: list[bytes]) -> list[Any]:
+        """One pipeline; the commands that met ``NOSCRIPT`` again, after loading their scripts."""
+        replies = await self._wire.send(commands)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
-            for script in {batch[i].script.sha: batch[i].script for i in missing}.values():
+            for script in {scripts[i].sha: scripts[i] for i in missing}.values():
                 await self._client.script_load(script.source)
-            for i, reply in zip(missing, await self._pipeline([batch[i] for i in missing]), strict=True):
+            for i, reply in zip(missing, await self._wire.send([commands[i] for i in missing]), strict=True):
                 replies[i] = reply
-        return replies
-
-    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        for call in batch:
-            pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
         return replies

@@ -6,7 +6,7 @@ import asyncio
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,11 +17,13 @@ from ratelimit_core import Algorithm, Decision, Policy, StoreError
 from ratelimit_core.algorithms import TokenBucket
 from ratelimit_redis.batching import Batcher, BatchScript
 from ratelimit_redis.keys import digest, key_bases
+from ratelimit_redis.wire import pack, pack_prefix
 from ratelimit_redis.scripts import source
 
 __all__ = ["RedisStore"]
 
 _EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
+_HIT, _PEEK = b"hit", b"peek"
 _DENY_CACHE_SIZE = 10_000
 
 
@@ -31,7 +33,9 @@ class _Plan:
 
     bases: tuple[str, ...]
     script: Any  # a redis-py AsyncScript (cluster), or a BatchScript (batched)
-    params: tuple[int, ...]
+    params: bytes  # ARGV[4]: every rate's parameters, comma-separated
+    prefix: bytes  # the packed "EVALSHA <sha> <number of keys>" (batched)
+    count: int  # arguments of the whole EVALSHA command
 
 
 class RedisStore:
@@ -107,7 +111,7 @@ class RedisStore:
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
         tag = digest(key)
         if self._denied is None:
-            return await self._run(policy, plan, tag, "hit", cost)
+            return await self._run(policy, plan, tag, _HIT, cost)
         cache_key = (plan.bases[0], tag, cost)
         cached = self._denied.get(cache_key)
         if cached is not None:
@@ -120,7 +124,7 @@ class RedisStore:
                     reset_after=_us_ceil(max(0.0, denial.reset_after - elapsed)),
                 )
             del self._denied[cache_key]
-        decision = await self._run(policy, plan, tag, "hit", cost)
+        decision = await self._run(policy, plan, tag, _HIT, cost)
         if not decision.allowed and decision.retry_after is not None:
             self._denied[cache_key] = (self._local_now(), decision.retry_after, decision)
             if len(self._denied) > _DENY_CACHE_SIZE:
@@ -130,7 +134,7 @@ class RedisStore:
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.peek`."""
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
-        return await self._run(policy, plan, digest(key), "peek", cost)
+        return await self._run(policy, plan, digest(key), _PEEK, cost)
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
@@ -161,17 +165,20 @@ class RedisStore:
         tag = digest(key)
         return tuple(f"{base}{{{tag}}}" for base in plan.bases)
 
-    async def _run(self, policy: Policy, plan: _Plan, tag: str, mode: str, cost: int) -> Decision:
-        keys = [f"{base}{{{tag}}}" for base in plan.bases]
-        now = "" if self._clock is None else round(self._clock() * 1_000_000)
+    async def _run(self, policy: Policy, plan: _Plan, tag: str, mode: bytes, cost: int) -> Decision:
+        now = b"" if self._clock is None else b"%d" % round(self._clock() * 1_000_000)
         try:
             if self._batcher is not None:  # it bounds every call by the timeout itself
-                reply = await self._batcher.call(plan.script, keys, [mode, cost, now, *plan.params])
+                suffix = b"{%s}" % tag.encode()
+                items = [base.encode() + suffix for base in plan.bases]
+                items += (mode, b"%d" % cost, now, plan.params)
+                reply = await self._batcher.call(plan.script, pack(plan.count, plan.prefix, items))
             else:
+                keys = [f"{base}{{{tag}}}" for base in plan.bases]
                 async with asyncio.timeout(self._timeout):
                     if not self._ready:
                         await self._get_ready()
-                    reply = await plan.script(keys=keys, args=[mode, cost, now, *plan.params])
+                    reply = await plan.script(keys=keys, args=[mode, cost, now, plan.params])
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
         return _decision(policy, reply)
@@ -203,7 +210,15 @@ class RedisStore:
                 if rate.limit * rate.period_us >= _EXACT:
                     raise ValueError(f"rate {rate}: limit x period in µs must stay below 2^53 in Redis")
                 params += [rate.limit, rate.period_us]
-        plan = _Plan(key_bases(self._prefix, policy), script, tuple(params))
+        bases = key_bases(self._prefix, policy)
+        sha = script.sha.encode() if isinstance(script, BatchScript) else b""
+        plan = _Plan(
+            bases,
+            script,
+            b",".join(b"%d" % p for p in params),
+            pack_prefix(b"EVALSHA", sha, b"%d" % len(bases)),
+            3 + len(bases) + 4,
+        )
         self._plans[policy.namespaces] = plan
         return plan
 
@@ -212,13 +227,11 @@ def _us_ceil(seconds: float) -> float:
     return math.ceil(seconds * 1_000_000) / 1_000_000
 
 
-def _decision(policy: Policy, reply: Sequence[Any]) -> Decision:
-    if len(reply) == 4:
-        allowed, remaining, reset, retry = reply
-        return policy.decision_of(allowed == 1, int(remaining), int(reset), None if retry < 0 else int(retry))
+def _decision(policy: Policy, reply: bytes | str) -> Decision:
+    """The script's reply, ``"allowed remaining reset_us retry_us"`` per rate, as a Decision."""
+    n = [int(x) for x in reply.split()]
+    if len(n) == 4:
+        return policy.decision_of(n[0] == 1, n[1], n[2], None if n[3] < 0 else n[3])
     return policy.decision(
-        [
-            (reply[i] == 1, int(reply[i + 1]), int(reply[i + 2]), None if reply[i + 3] < 0 else int(reply[i + 3]))
-            for i in range(0, len(reply), 4)
-        ]
+        [(n[i] == 1, n[i + 1], n[i + 2], None if n[i + 3] < 0 else n[i + 3]) for i in range(0, len(n), 4)]
     )

@@ -5,9 +5,11 @@
 --   ARGV[1]   "hit" (consume, all rates or none) or "peek" (consume nothing)
 --   ARGV[2]   cost, an integer >= 0
 --   ARGV[3]   now in microseconds, or "" to read the server's clock (TIME)
---   ARGV[4..] the algorithm's parameters, PARAMS values per rate, in KEYS order
--- and returns a flat array of integers, four per rate, in KEYS order:
---   allowed (1/0), remaining, reset_after_us, retry_after_us (-1: never)
+--   ARGV[4]   the algorithm's parameters, comma-separated: PARAMS integers per
+--             rate, in KEYS order
+-- and returns one string of integers separated by spaces, four per rate, in
+-- KEYS order: allowed (1/0), remaining, reset_after_us, retry_after_us (-1: never).
+-- (One bulk string is cheaper for clients to read than an array.)
 --
 -- Lua numbers are doubles: integers are exact below 2^53. The helpers below
 -- keep every quotient exact; larger numbers are split into base-1e9 limbs.
@@ -47,6 +49,15 @@ local function ttl_ms(us)
 end
 
 local MODE, COST, NOW = ARGV[1], tonumber(ARGV[2]), now_us()
+local PARAM = {}
+for value in string.gmatch(ARGV[4], '[^,]+') do
+  PARAM[#PARAM + 1] = tonumber(value)
+end
+
+-- Integers to text without an exponent (Lua's tostring gives 1e+15).
+local function int(x)
+  return string.format('%d', x)
+end
 
 -- Runs the algorithm's step (defined by the script) for every rate, then writes
 -- all or nothing. step(i, cost) -> allowed, write, remaining, reset_us, retry_us
@@ -68,12 +79,12 @@ local function decide(step)
       if s[2] then
         s[2]()
       end
-      reply[#reply + 1] = 1
-      reply[#reply + 1] = s[3]
-      reply[#reply + 1] = s[4]
-      reply[#reply + 1] = 0
+      reply[#reply + 1] = '1'
+      reply[#reply + 1] = int(s[3])
+      reply[#reply + 1] = int(s[4])
+      reply[#reply + 1] = '0'
     end
-    return reply
+    return table.concat(reply, ' ')
   end
   -- A peek, or a denial: nothing is written; rates that would admit report
   -- what they hold now (their step at cost 0).
@@ -84,10 +95,10 @@ local function decide(step)
       local _, _, r0, t0 = step(i, 0)
       remaining, reset = r0, t0
     end
-    reply[#reply + 1] = s[1] and 1 or 0
-    reply[#reply + 1] = remaining
-    reply[#reply + 1] = reset
-    reply[#reply + 1] = s[5] == nil and -1 or s[5]
+    reply[#reply + 1] = s[1] and '1' or '0'
+    reply[#reply + 1] = int(remaining)
+    reply[#reply + 1] = int(reset)
+    reply[#reply + 1] = s[5] == nil and '-1' or int(s[5])
   end
-  return reply
+  return table.concat(reply, ' ')
 end

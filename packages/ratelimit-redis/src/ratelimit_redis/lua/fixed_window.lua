@@ -1,13 +1,13 @@
 -- Fixed window (see ratelimit_core.algorithms.fixed_window).
 -- KEYS[i]: "<window start µs>:<count>" of rate i, expiring when the window closes.
--- ARGV:    see common.lua; PARAMS = 2 per rate: limit, period (µs).
+-- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
 
 local PARAMS = 2
 
 local function step(i, cost)
-  local at = 3 + (i - 1) * PARAMS
-  local limit, period = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local at = (i - 1) * PARAMS
+  local limit, period = PARAM[at + 1], PARAM[at + 2]
   local start, count = NOW, 0
   local state = redis.call('GET', KEYS[i])
   if state then

@@ -1,15 +1,15 @@
 -- Sliding window counter (see ratelimit_core.algorithms.sliding_window_counter).
 -- KEYS[i]: "<window index>:<previous count>:<current count>" of rate i; window
 --          k spans [k * period, (k + 1) * period) µs.
--- ARGV:    see common.lua; PARAMS = 2 per rate: limit, period (µs).
+-- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
 -- limit * period must stay below 2^53 (checked by the store).
 
 local PARAMS = 2
 
 local function step(i, cost)
-  local at = 3 + (i - 1) * PARAMS
-  local limit, period = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local at = (i - 1) * PARAMS
+  local limit, period = PARAM[at + 1], PARAM[at + 2]
   local index = idiv(NOW, period)
   local elapsed = NOW - index * period
   local prev, cur = 0, 0

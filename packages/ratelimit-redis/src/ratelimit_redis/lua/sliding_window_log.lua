@@ -3,7 +3,7 @@
 --          dead entries, then one 8-byte big-endian timestamp (µs) per admitted
 --          unit, oldest first. Appending is O(1); dead entries are compacted
 --          away once they outnumber the live ones (and pass 64).
--- ARGV:    see common.lua; PARAMS = 2 per rate: limit, period (µs).
+-- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
 
 local PARAMS = 2
@@ -14,8 +14,8 @@ local function stamp(log, j) -- the j-th timestamp (0-based, dead ones included)
 end
 
 local function step(i, cost)
-  local at = 3 + (i - 1) * PARAMS
-  local limit, period = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local at = (i - 1) * PARAMS
+  local limit, period = PARAM[at + 1], PARAM[at + 2]
   local log = redis.call('GET', KEYS[i])
   local total, first = 0, 0
   local now = NOW

@@ -1,7 +1,7 @@
 -- Token bucket as GCRA (see ratelimit_core.algorithms.token_bucket).
 -- KEYS[i]: the theoretical arrival time of rate i, an integer count of ticks
 --          (decimal), scale ticks per microsecond.
--- ARGV:    see common.lua; PARAMS = 4 per rate: scale, interval, capacity, tolerance.
+-- ARGV:    see common.lua; ARGV[4] holds 4 values per rate: scale, interval, capacity, tolerance.
 -- returns: see common.lua.
 -- The TAT in ticks can pass 2^53, so it is read and written as two limbs.
 
@@ -10,9 +10,9 @@ local a = idiv(NOW, BASE)
 local b = NOW - a * BASE
 
 local function step(i, cost)
-  local at = 3 + (i - 1) * PARAMS
-  local scale, interval = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
-  local capacity, tolerance = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  local at = (i - 1) * PARAMS
+  local scale, interval = PARAM[at + 1], PARAM[at + 2]
+  local capacity, tolerance = PARAM[at + 3], PARAM[at + 4]
   -- now in ticks: hi * BASE + lo
   local carry = idiv(b * scale, BASE)
   local hi, lo = a * scale + carry, b * scale - carry * BASE

@@ -34,7 +34,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -53,7 +52,9 @@ def ours(client: Redis, url: str, algorithm: str = "token_bucket", limit: int = 
 def seed(client: Redis, url: str, limit: int = LIMIT) -> Decide:
     from rate_limiter import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
 
-    limiter = RateLimiterOrchestrator(RateLimiterType.REDIS, AlgorithmType.TOKEN_BUCKET, limit, 3600, redis_client=client)
+    limiter = RateLimiterOrchestrator(
+        RateLimiterType.REDIS, AlgorithmType.TOKEN_BUCKET, limit, 3600, redis_client=client
+    )
     return limiter.get_response
 
 
@@ -80,15 +81,19 @@ def limits_(client: Redis, url: str, limit: int = LIMIT) -> Decide:
     return decide
 
 
+def ours_with(algorithm: str) -> Callable[..., Decide]:
+    def make(client: Redis, url: str, limit: int = LIMIT) -> Decide:
+        return ours(client, url, algorithm, limit)
+
+    return make
+
+
 LIBRARIES: dict[str, Callable[..., Decide]] = {
     "ratelimit": ours,
     "async-ratelimit (seed)": seed,
     "throttled-py (gcra)": throttled_,
     "limits (fixed window)": limits_,
-    **{
-        f"ratelimit ({a})": (lambda a: lambda c, u, limit=LIMIT: ours(c, u, a, limit))(a)
-        for a in ("fixed_window", "sliding_window_counter", "sliding_window_log")
-    },
+    **{f"ratelimit ({a})": ours_with(a) for a in ("fixed_window", "sliding_window_counter", "sliding_window_log")},
 }
 
 
@@ -125,15 +130,21 @@ async def memory(url: str) -> list[dict[str, str]]:
             await decide(f"user-{i:06d}")
         keys = [k async for k in client.scan_iter(count=1000)]
         total = sum([await client.memory_usage(k, samples=0) or 0 for k in keys])
-        rows.append({"library": name, "what": "bytes per client", "bytes": f"{total / 1000:.0f}", "keys": str(len(keys))})
+        rows.append(
+            {"library": name, "what": "bytes per client", "bytes": f"{total / 1000:.0f}", "keys": str(len(keys))}
+        )
     await client.flushall()
     decide = ours(client, url, "sliding_window_log")
     for _ in range(1000):
         await decide("hot")
     (key,) = [k async for k in client.scan_iter()]
     rows.append(
-        {"library": "ratelimit (sliding_window_log)", "what": "bytes per admitted hit",
-         "bytes": f"{(await client.memory_usage(key, samples=0)) / 1000:.1f}", "keys": "1"}
+        {
+            "library": "ratelimit (sliding_window_log)",
+            "what": "bytes per admitted hit",
+            "bytes": f"{(await client.memory_usage(key, samples=0)) / 1000:.1f}",
+            "keys": "1",
+        }
     )
     await client.aclose()
     return rows

@@ -24,7 +24,9 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from ratelimit_redis.wire import Wire
+from ratelimit_redis.wire import Wire, pack, pack_prefix
+
+_SCRIPT_LOAD = pack_prefix(b"SCRIPT", b"LOAD")
 
 __all__ = ["Batcher"]
 
@@ -50,10 +52,9 @@ class _Call:
 class Batcher:
     """Coalesces script calls on one client (standalone or Sentinel) into pipelines."""
 
-    __slots__ = ("_alone", "_client", "_flights", "_pending", "_timeout", "_wire")
+    __slots__ = ("_alone", "_flights", "_pending", "_timeout", "_wire")
 
     def __init__(self, client: Any, timeout: float | None) -> None:
-        self._client = client
         self._wire = Wire(client)
         self._timeout = timeout  # bounds each round trip: a stalled server holds no caller forever
         self._pending: list[_Call] = []
@@ -111,12 +112,17 @@ class Batcher:
                 call.future.set_result(reply)
 
     async def _send_all(self, scripts: list[BatchScript], commands: list[bytes]) -> list[Any]:
-        """One pipeline; the commands that met ``NOSCRIPT`` again, after loading their scripts."""
-        replies = await self._wire.send(commands)
+        """One pipeline; the commands that met ``NOSCRIPT`` again, behind ``SCRIPT LOAD``, in a second one."""
+        own = len(commands) == 1  # a lone call: on the connection kept for those
+        replies = await self._wire.send(commands, own=own)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
-            for script in {scripts[i].sha: scripts[i] for i in missing}.values():
-                await self._client.script_load(script.source)
-            for i, reply in zip(missing, await self._wire.send([commands[i] for i in missing]), strict=True):
+            sources = list({scripts[i].sha: scripts[i].source for i in missing}.values())
+            loads = [pack(3, _SCRIPT_LOAD, [source]) for source in sources]
+            again = await self._wire.send(loads + [commands[i] for i in missing], own=own)
+            for loaded in again[: len(loads)]:
+                if isinstance(loaded, Exception):
+                    raise loaded
+            for i, reply in zip(missing, again[len(loads) :], strict=True):
                 replies[i] = reply
         return replies

@@ -14,16 +14,24 @@ import hashlib
 
 from ratelimit_core import Policy, Rate
 
-__all__ = ["MAX_KEY_BYTES", "digest", "key_bases"]
+__all__ = ["MAX_KEY_BYTES", "digest", "digest_bytes", "key_bases"]
+
+_b64 = base64.urlsafe_b64encode
+_blake2b = hashlib.blake2b
 
 MAX_KEY_BYTES = 128
 _TAG_BYTES = 2 + 16  # "{" + digest + "}"
 
 
-def digest(identity: str | bytes) -> str:
-    """16 characters that stand for ``identity``: base64url of 96 bits of BLAKE2b."""
+def digest_bytes(identity: str | bytes) -> bytes:
+    """16 bytes of text that stand for ``identity``: base64url of 96 bits of BLAKE2b."""
     data = identity if isinstance(identity, bytes) else identity.encode("utf-8", "surrogatepass")
-    return base64.urlsafe_b64encode(hashlib.blake2b(data, digest_size=12).digest()).decode("ascii")
+    return _b64(_blake2b(data, digest_size=12).digest())
+
+
+def digest(identity: str | bytes) -> str:
+    """:func:`digest_bytes` as a string."""
+    return digest_bytes(identity).decode("ascii")
 
 
 def _period(rate: Rate) -> str:

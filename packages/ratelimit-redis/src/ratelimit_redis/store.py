@@ -16,9 +16,9 @@ from redis.exceptions import RedisError
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
 from ratelimit_core.algorithms import TokenBucket
 from ratelimit_redis.batching import Batcher, BatchScript
-from ratelimit_redis.keys import digest, key_bases
-from ratelimit_redis.wire import pack, pack_prefix
+from ratelimit_redis.keys import digest, digest_bytes, key_bases
 from ratelimit_redis.scripts import source
+from ratelimit_redis.wire import pack, pack_prefix
 
 __all__ = ["RedisStore"]
 
@@ -32,6 +32,7 @@ class _Plan:
     """What a policy needs on Redis, computed once: key bases, script, parameters."""
 
     bases: tuple[str, ...]
+    keys: tuple[bytes, ...]  # the bases as bytes, each with the opening brace of the hash tag
     script: Any  # a redis-py AsyncScript (cluster), or a BatchScript (batched)
     params: bytes  # ARGV[4]: every rate's parameters, comma-separated
     prefix: bytes  # the packed "EVALSHA <sha> <number of keys>" (batched)
@@ -96,7 +97,7 @@ class RedisStore:
         self._plans: dict[tuple[str, ...], _Plan] = {}
         self._scripts: dict[Algorithm, Any] = {}
         # (key base, identity digest, cost) -> (when denied in local seconds, its retry_after, the denial)
-        self._denied: OrderedDict[tuple[str, str, int], tuple[float, float, Decision]] | None = (
+        self._denied: OrderedDict[tuple[str, bytes, int], tuple[float, float, Decision]] | None = (
             OrderedDict() if deny_cache else None
         )
 
@@ -109,7 +110,7 @@ class RedisStore:
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.hit`."""
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
-        tag = digest(key)
+        tag = digest_bytes(key)
         if self._denied is None:
             return await self._run(policy, plan, tag, _HIT, cost)
         cache_key = (plan.bases[0], tag, cost)
@@ -134,16 +135,16 @@ class RedisStore:
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.peek`."""
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
-        return await self._run(policy, plan, digest(key), _PEEK, cost)
+        return await self._run(policy, plan, digest_bytes(key), _PEEK, cost)
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
-        tag = digest(key)
+        tag = digest_bytes(key)
         if self._denied is not None:
             for cached in [k for k in self._denied if k[0] == plan.bases[0] and k[1] == tag]:
                 del self._denied[cached]
-        keys = [f"{base}{{{tag}}}" for base in plan.bases]
+        keys = [key + tag + b"}" for key in plan.keys]
         try:
             async with asyncio.timeout(self._timeout):
                 await self._client.delete(*keys)
@@ -165,16 +166,16 @@ class RedisStore:
         tag = digest(key)
         return tuple(f"{base}{{{tag}}}" for base in plan.bases)
 
-    async def _run(self, policy: Policy, plan: _Plan, tag: str, mode: bytes, cost: int) -> Decision:
+    async def _run(self, policy: Policy, plan: _Plan, tag: bytes, mode: bytes, cost: int) -> Decision:
         now = b"" if self._clock is None else b"%d" % round(self._clock() * 1_000_000)
         try:
             if self._batcher is not None:  # it bounds every call by the timeout itself
-                suffix = b"{%s}" % tag.encode()
-                items = [base.encode() + suffix for base in plan.bases]
+                suffix = tag + b"}"
+                items = [key + suffix for key in plan.keys]
                 items += (mode, b"%d" % cost, now, plan.params)
                 reply = await self._batcher.call(plan.script, pack(plan.count, plan.prefix, items))
             else:
-                keys = [f"{base}{{{tag}}}" for base in plan.bases]
+                keys = [key + tag + b"}" for key in plan.keys]
                 async with asyncio.timeout(self._timeout):
                     if not self._ready:
                         await self._get_ready()
@@ -214,6 +215,7 @@ class RedisStore:
         sha = script.sha.encode() if isinstance(script, BatchScript) else b""
         plan = _Plan(
             bases,
+            tuple(base.encode() + b"{" for base in bases),
             script,
             b",".join(b"%d" % p for p in params),
             pack_prefix(b"EVALSHA", sha, b"%d" % len(bases)),

@@ -39,17 +39,33 @@ class Wire:
     goes back to the pool, so a half-read reply never reaches the next user.
     """
 
-    __slots__ = ("_needs_name", "_pool")
+    __slots__ = ("_needs_name", "_own", "_pool")
 
     def __init__(self, client: Any) -> None:
         self._pool = client.connection_pool
+        self._own: Any = None  # a connection kept for calls made one at a time
         # redis-py before 5.3 wants a command name here; later versions deprecate it.
         parameter = inspect.signature(self._pool.get_connection).parameters.get("command_name")
         self._needs_name = parameter is not None and parameter.default is inspect.Parameter.empty
 
-    async def send(self, commands: Sequence[bytes]) -> list[Any]:
+    async def _connection(self) -> Any:
         pool = self._pool
-        conn = await (pool.get_connection("EVALSHA") if self._needs_name else pool.get_connection())
+        return await (pool.get_connection("EVALSHA") if self._needs_name else pool.get_connection())
+
+    async def send(self, commands: Sequence[bytes], *, own: bool = False) -> list[Any]:
+        """Send ``commands`` in one write and read every reply.
+
+        ``own=True`` uses the connection kept for calls made one at a time
+        (callers never overlap there): it spares a pool round (its lock and
+        bookkeeping) per call, which is most of what a lone caller pays beyond
+        the network. Otherwise a pooled connection is taken and given back.
+        """
+        if own:
+            conn = self._own
+            if conn is None:
+                conn = self._own = await self._connection()
+        else:
+            conn = await self._connection()
         try:
             await conn.send_packed_command(commands[0] if len(commands) == 1 else b"".join(commands))
             replies: list[Any] = []
@@ -59,8 +75,11 @@ class Wire:
                 except ResponseError as exc:
                     replies.append(exc)
         except BaseException:
+            if own:
+                self._own = None
             await conn.disconnect(nowait=True)
+            await self._pool.release(conn)
             raise
-        finally:
-            await pool.release(conn)
+        if not own:
+            await self._pool.release(conn)
         return replies

@@ -168,3 +168,17 @@ async def test_limiters_never_share_state_unless_equal(make: tuple[ManualClock, 
     ]:
         assert (await other.peek("k")).remaining == other.rates[0].capacity
     assert (await Limiter("2/minute", store=store, name="a").peek("k")).remaining == 0
+
+
+async def test_every_key_written_is_short(client: Redis | ClusterClient) -> None:
+    await client.flushall()
+    store = RedisStore(client, timeout=5)
+    names = ["default", "n" * 300, "with{brace}"]
+    for algorithm in Algorithm:
+        for name in names:
+            limiter = Limiter("10/second; 1000/day", algorithm=algorithm, name=name, store=store)
+            for identity in ["", "x" * 10_000, "{a}", "a:b"]:
+                await limiter.hit(identity)
+    keys = [key async for key in client.scan_iter(count=1000)]
+    assert len(keys) == len(Algorithm) * len(names) * 4 * 2
+    assert max(len(key) for key in keys) <= 128

@@ -265,3 +265,70 @@ async def cluster_client(redis_cluster: RedisCluster_) -> AsyncIterator[ClusterC
         yield client
     finally:
         await client.aclose()
+
+
+class SentinelSetup:
+    """A master, its replica and one sentinel watching them as "mymaster"."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.master = RedisServer(workdir / "master")
+        self.replica = RedisServer(workdir / "replica")
+        self.workdir = workdir
+        self.sentinel_port = free_port()
+        self.sentinel: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SentinelSetup:
+        for folder in ("master", "replica"):
+            (self.workdir / folder).mkdir()
+        self.master.start()
+        self.replica.extra = ("--replicaof", "127.0.0.1", str(self.master.port))
+        self.replica.start()
+        config = self.workdir / "sentinel.conf"
+        config.write_text(
+            f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+            f"sentinel monitor mymaster 127.0.0.1 {self.master.port} 1\n"
+            "sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n"
+        )
+        self.sentinel = subprocess.Popen(
+            ["redis-server", str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            replicas = subprocess.run(
+                ["redis-cli", "-p", str(self.sentinel_port), "sentinel", "replicas", "mymaster"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            info = subprocess.run(
+                ["redis-cli", "-p", str(self.replica.port), "info", "replication"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if str(self.replica.port) in replicas and "master_link_status:up" in info:
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the sentinel setup did not come up")
+
+    def stop(self) -> None:
+        if self.sentinel is not None:
+            self.sentinel.kill()
+            self.sentinel.wait(timeout=10)
+            self.sentinel = None
+        self.replica.stop()
+        self.master.stop()
+
+
+@pytest.fixture
+def sentinel_setup(tmp_path: Path) -> Iterator[SentinelSetup]:
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
+            pytest.fail("redis-server and redis-cli are needed for Sentinel (RATELIMIT_REQUIRE_REDIS=1)")
+        pytest.skip("redis-server or redis-cli is not on PATH")
+    setup = SentinelSetup(tmp_path).start()
+    try:
+        yield setup
+    finally:
+        setup.stop()

@@ -19,13 +19,18 @@ def test_digest_is_short_fixed_and_brace_free() -> None:
 
 
 def test_keys_name_prefix_limiter_algorithm_and_rate() -> None:
-    policy = Limiter("100/minute; 7/0.5s; 5/250ms", name="api").policy
+    policy = Limiter("100/minute; 7/0.5s; 5/250ms; 9/2h; 1/3d; 4/90s", name="api").policy
     assert key_bases("ratelimit", policy) == (
-        "ratelimit:api:token_bucket:100/60s:",
-        "ratelimit:api:token_bucket:7/500ms:",
-        "ratelimit:api:token_bucket:5/250ms:",
+        "ratelimit:api:tb:100/1min:",
+        "ratelimit:api:tb:7/500ms:",
+        "ratelimit:api:tb:5/250ms:",
+        "ratelimit:api:tb:9/2h:",
+        "ratelimit:api:tb:1/3d:",
+        "ratelimit:api:tb:4/90s:",
     )
-    assert key_bases("rl", Limiter(Rate(3, 0.0015, burst=2)).policy) == ("rl:default:token_bucket:3/1500us:b2:",)
+    assert key_bases("rl", Limiter(Rate(3, 0.0015, burst=2)).policy) == ("rl:default:tb:3/1500us:b2:",)
+    codes = {key_bases("r", Limiter("1/s", algorithm=a).policy)[0].split(":")[2] for a in Algorithm}
+    assert codes == {"tb", "fw", "swl", "swc"}
 
 
 @pytest.mark.parametrize("name", ["n" * 200, "with{brace", "with}brace"])
@@ -37,7 +42,8 @@ def test_long_or_braced_names_are_hashed(name: str) -> None:
         assert "}" not in base
 
 
-def test_default_token_bucket_key_fits_the_104_byte_class() -> None:
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_default_keys_fit_the_104_byte_class(algorithm: Algorithm) -> None:
     """A key of up to 60 bytes with an integer value costs 104 bytes in Redis 7."""
-    (base,) = key_bases("ratelimit", Limiter("100/minute").policy)
+    (base,) = key_bases("ratelimit", Limiter("10000/hour", algorithm=algorithm).policy)
     assert len(base) + 18 <= 60

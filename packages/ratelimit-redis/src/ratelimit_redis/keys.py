@@ -3,8 +3,9 @@
 The identity is hashed to 16 characters (96 bits, base64url) inside one hash
 tag, so that any identity (empty, braces, ``*``, ``a:b``, 10 kB of bytes) is
 safe, distinct and short, and the keys of every rate of one decision share a
-Redis Cluster slot. Short keys matter: a key of up to 60 bytes with an integer
-value costs 104 bytes in Redis.
+Redis Cluster slot. Short keys matter: in Redis 7 a key of up to 60 bytes with
+an integer value costs 104 bytes, one of 61 to 76 bytes 120; hence the short
+algorithm codes (``tb``, ``fw``, ``swl``, ``swc``) and periods (``1h``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from ratelimit_core import Policy, Rate
+from ratelimit_core import Algorithm, Policy, Rate
 
 __all__ = ["MAX_KEY_BYTES", "digest", "digest_bytes", "key_bases"]
 
@@ -34,13 +35,23 @@ def digest(identity: str | bytes) -> str:
     return digest_bytes(identity).decode("ascii")
 
 
+#: The algorithm as keys name it.
+CODES = {
+    Algorithm.TOKEN_BUCKET: "tb",
+    Algorithm.FIXED_WINDOW: "fw",
+    Algorithm.SLIDING_WINDOW_LOG: "swl",
+    Algorithm.SLIDING_WINDOW_COUNTER: "swc",
+}
+
+_UNITS = ((86_400_000_000, "d"), (3_600_000_000, "h"), (60_000_000, "min"), (1_000_000, "s"), (1000, "ms"), (1, "us"))
+
+
 def _period(rate: Rate) -> str:
     us = rate.period_us
-    if us % 1_000_000 == 0:
-        return f"{us // 1_000_000}s"
-    if us % 1000 == 0:
-        return f"{us // 1000}ms"
-    return f"{us}us"
+    for size, unit in _UNITS:
+        if us % size == 0:
+            return f"{us // size}{unit}"
+    raise AssertionError("unreachable: every period is a whole number of µs")  # pragma: no cover
 
 
 def _rate(rate: Rate) -> str:
@@ -54,9 +65,9 @@ def key_bases(prefix: str, policy: Policy) -> tuple[str, ...]:
     A limiter name that would make keys longer than :data:`MAX_KEY_BYTES`, or
     that holds a brace (which would move the hash tag), is replaced by its digest.
     """
-    name = policy.name
-    bases = tuple(f"{prefix}:{name}:{policy.algorithm.value}:{_rate(r)}:" for r in policy.rates)
+    name, code = policy.name, CODES[policy.algorithm]
+    bases = tuple(f"{prefix}:{name}:{code}:{_rate(r)}:" for r in policy.rates)
     if "{" in name or "}" in name or max(len(b.encode()) for b in bases) + _TAG_BYTES > MAX_KEY_BYTES:
         name = "~" + digest(name)
-        bases = tuple(f"{prefix}:{name}:{policy.algorithm.value}:{_rate(r)}:" for r in policy.rates)
+        bases = tuple(f"{prefix}:{name}:{code}:{_rate(r)}:" for r in policy.rates)
     return bases

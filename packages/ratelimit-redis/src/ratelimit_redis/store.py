@@ -24,6 +24,7 @@ __all__ = ["RedisStore"]
 
 _EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
 _HIT, _PEEK = b"hit", b"peek"
+_PACKED_LIMIT = 800_000_000  # window states pack counts in base limit + 1, below 9e8
 _DENY_CACHE_SIZE = 10_000
 
 
@@ -210,6 +211,8 @@ class RedisStore:
             else:
                 if rate.limit * rate.period_us >= _EXACT:
                     raise ValueError(f"rate {rate}: limit x period in µs must stay below 2^53 in Redis")
+                if policy.algorithm is not Algorithm.SLIDING_WINDOW_LOG and rate.limit >= _PACKED_LIMIT:
+                    raise ValueError(f"rate {rate}: limits of {_PACKED_LIMIT:,} or more do not fit a Redis state")
                 params += [rate.limit, rate.period_us]
         bases = key_bases(self._prefix, policy)
         sha = script.sha.encode() if isinstance(script, BatchScript) else b""

@@ -1,5 +1,7 @@
 -- Fixed window (see ratelimit_core.algorithms.fixed_window).
--- KEYS[i]: "<window start µs>:<count>" of rate i, expiring when the window closes.
+-- KEYS[i]: the window of rate i as one integer, start_us * (limit + 1) + count,
+--          expiring when the window closes. (While it fits 63 bits, Redis keeps
+--          it as an integer: 104 bytes for the key and value.)
 -- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
 
@@ -11,10 +13,11 @@ local function step(i, cost)
   local start, count = NOW, 0
   local state = redis.call('GET', KEYS[i])
   if state then
-    local sep = string.find(state, ':', 1, true)
-    local s = tonumber(string.sub(state, 1, sep - 1))
+    local packed = big_parse(state)
+    local c = big_divmod(packed, limit + 1)
+    local s = big_number(packed)
     if NOW < s + period then
-      start, count = s, tonumber(string.sub(state, sep + 1))
+      start, count = s, c
     end
   end
   local reset = start + period - NOW
@@ -24,7 +27,8 @@ local function step(i, cost)
       return true, nil, limit - count, full_reset, 0
     end
     local write = function()
-      redis.call('SET', KEYS[i], string.format('%d:%d', start, count + cost), 'PX', ttl_ms(reset))
+      local packed = big_muladd(big_of(start), limit + 1, count + cost)
+      redis.call('SET', KEYS[i], big_text(packed), 'PX', ttl_ms(reset))
     end
     return true, write, limit - count - cost, reset, 0
   end

@@ -1,6 +1,8 @@
 -- Sliding window counter (see ratelimit_core.algorithms.sliding_window_counter).
--- KEYS[i]: "<window index>:<previous count>:<current count>" of rate i; window
---          k spans [k * period, (k + 1) * period) µs.
+-- KEYS[i]: rate i's window index and counts as one integer,
+--          (index * (limit + 1) + previous) * (limit + 1) + current; window k
+--          spans [k * period, (k + 1) * period) µs. (While it fits 63 bits,
+--          Redis keeps it as an integer: 104 bytes for the key and value.)
 -- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
 -- limit * period must stay below 2^53 (checked by the store).
@@ -15,17 +17,17 @@ local function step(i, cost)
   local prev, cur = 0, 0
   local state = redis.call('GET', KEYS[i])
   if state then
-    local s1 = string.find(state, ':', 1, true)
-    local s2 = string.find(state, ':', s1 + 1, true)
-    local sindex = tonumber(string.sub(state, 1, s1 - 1))
+    local packed = big_parse(state)
+    local scur = big_divmod(packed, limit + 1)
+    local sprev = big_divmod(packed, limit + 1)
+    local sindex = big_number(packed)
     if sindex >= index then -- this window (or the clock went back: stay in it)
       if sindex > index then
         elapsed = 0
       end
-      index = sindex
-      prev, cur = tonumber(string.sub(state, s1 + 1, s2 - 1)), tonumber(string.sub(state, s2 + 1))
+      index, prev, cur = sindex, sprev, scur
     elseif sindex == index - 1 then
-      prev = tonumber(string.sub(state, s2 + 1))
+      prev = scur
     end
   end
   local left = period - elapsed
@@ -41,7 +43,8 @@ local function step(i, cost)
     local write = nil
     if cost > 0 then
       write = function()
-        redis.call('SET', KEYS[i], string.format('%d:%d:%d', index, prev, now_cur), 'PX', ttl_ms(left + period))
+        local packed = big_muladd(big_muladd(big_of(index), limit + 1, prev), limit + 1, now_cur)
+        redis.call('SET', KEYS[i], big_text(packed), 'PX', ttl_ms(left + period))
       end
     end
     return true, write, idiv(room - cost * period, period), reset, 0

@@ -50,8 +50,9 @@ class RedisStore:
         prefix: The first part of every key (no braces).
         timeout: Seconds a decision may take, or ``None`` for no bound. When it
             passes (Redis stalled), the limiter's failure policy applies.
-        deny_cache: Answer a key that was denied until ``T`` locally until ``T``,
-            for costs at least as large, without a round trip.
+        deny_cache: Answer a key that was denied until ``T`` locally until ``T``
+            (for the same cost), without a round trip; at most 10,000 denials
+            are remembered, the oldest forgotten first.
         clock: For tests only: a callable returning seconds, sent to the scripts
             instead of the server's ``TIME``.
 

@@ -11,6 +11,7 @@ Cases, for the token bucket (and this project's other algorithms):
 * ``sequential``: one caller, one key, awaiting each decision in turn.
 * ``concurrent``: 100 callers in one process, one key each, all at once.
 
+Every library talks through redis-py with its C reply parser (``hiredis``).
 Memory: ``MEMORY USAGE`` of the keys a library writes for 1,000 clients that
 took one unit each (per client), and of a sliding-log key per admitted hit.
 Each case is timed ``--repeat`` times, interleaved across libraries; the best

@@ -68,3 +68,13 @@ def _node_id(port: int) -> str:
     return subprocess.run(
         ["redis-cli", "-p", str(port), "cluster", "myid"], capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+async def test_script_flush_on_every_node_is_recovered(cluster_client: ClusterClient) -> None:
+    for algorithm in ("token_bucket", "fixed_window", "sliding_window_log", "sliding_window_counter"):
+        limiter = Limiter("5/minute; 50/hour", algorithm=algorithm, store=RedisStore(cluster_client, timeout=5))
+        assert (await limiter.hit("k")).remaining == 4
+        await cluster_client.execute_command("SCRIPT FLUSH", target_nodes=ClusterClient.ALL_NODES)
+        decision = await limiter.hit("k")
+        assert decision.remaining == 3
+        assert not decision.degraded

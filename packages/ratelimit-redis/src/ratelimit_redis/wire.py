@@ -9,6 +9,7 @@ general command path. Used for standalone and Sentinel clients.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,7 +72,9 @@ class Wire:
             replies: list[Any] = []
             for _ in commands:
                 try:
-                    replies.append(await conn.read_response(disable_decoding=True))
+                    # The caller bounds the whole exchange (the store's timeout): no
+                    # timer per reply on top of it (redis-py 8 sets 5 s per read).
+                    replies.append(await conn.read_response(disable_decoding=True, timeout=math.inf))
                 except ResponseError as exc:
                     replies.append(exc)
         except BaseException:

@@ -146,13 +146,20 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
+def require(*binaries: str) -> None:
+    """Skip the test when a binary is missing, or fail it when CI requires Redis."""
+    missing = [b for b in binaries if shutil.which(b) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not on PATH"
+        if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
+            pytest.fail(reason + " (RATELIMIT_REQUIRE_REDIS=1)")
+        pytest.skip(reason)
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A server for this test alone: faults do not reach the others."""
-    if shutil.which("redis-server") is None:
-        if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server is not on PATH (RATELIMIT_REQUIRE_REDIS=1)")
-        pytest.skip("redis-server is not on PATH")
+    require("redis-server")
     server = RedisServer(tmp_path).start()
     try:
         yield server
@@ -245,10 +252,7 @@ class RedisCluster_:  # noqa: N801 - not to be confused with redis-py's RedisClu
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster_]:
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server and redis-cli are needed for the cluster (RATELIMIT_REQUIRE_REDIS=1)")
-        pytest.skip("redis-server or redis-cli is not on PATH")
+    require("redis-server", "redis-cli")
     cluster = RedisCluster_(tmp_path_factory.mktemp("cluster")).start()
     try:
         yield cluster
@@ -323,10 +327,7 @@ class SentinelSetup:
 
 @pytest.fixture
 def sentinel_setup(tmp_path: Path) -> Iterator[SentinelSetup]:
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server and redis-cli are needed for Sentinel (RATELIMIT_REQUIRE_REDIS=1)")
-        pytest.skip("redis-server or redis-cli is not on PATH")
+    require("redis-server", "redis-cli")
     setup = SentinelSetup(tmp_path).start()
     try:
         yield setup

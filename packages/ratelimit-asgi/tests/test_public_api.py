@@ -8,7 +8,16 @@ import ratelimit_asgi
 
 
 def test_exports() -> None:
-    assert sorted(ratelimit_asgi.__all__) == ["__version__"]
+    assert sorted(ratelimit_asgi.__all__) == [
+        "ANONYMOUS",
+        "RateLimitMiddleware",
+        "RateLimiterMiddleware",
+        "__version__",
+        "api_key",
+        "client_address",
+        "client_ip",
+        "header",
+    ]
 
 
 def test_version_is_the_packages_own() -> None:

@@ -1,5 +1,25 @@
-"""ASGI middleware for ratelimit-core (under construction: no middleware yet)."""
+"""Pure ASGI rate limiting middleware for ratelimit-core.
+
+```python
+from ratelimit_core import Limiter
+from ratelimit_asgi import RateLimitMiddleware, client_ip
+
+app.add_middleware(RateLimitMiddleware, limiter=Limiter("100/minute"),
+                   key_func=client_ip(trusted_proxies=["10.0.0.0/8"]))
+```
+"""
 
 from ratelimit_asgi.__about__ import __version__
+from ratelimit_asgi.keys import ANONYMOUS, api_key, client_address, client_ip, header
+from ratelimit_asgi.middleware import RateLimiterMiddleware, RateLimitMiddleware
 
-__all__ = ["__version__"]
+__all__ = [
+    "ANONYMOUS",
+    "RateLimitMiddleware",
+    "RateLimiterMiddleware",
+    "__version__",
+    "api_key",
+    "client_address",
+    "client_ip",
+    "header",
+]

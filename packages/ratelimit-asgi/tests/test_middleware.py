@@ -3,7 +3,9 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import http_sf
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
@@ -11,6 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+import ratelimit_core.memory as memory_module
 from ratelimit_asgi import RateLimiterMiddleware, RateLimitMiddleware, client_ip, header
 from ratelimit_core import Decision, Limiter, MemoryStore, Policy, Rate
 from ratelimit_core.compat import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
@@ -303,8 +306,6 @@ def test_forwarded_for_is_honoured_through_a_trusted_proxy(clock: ManualClock) -
 
 def test_seed_middleware_and_orchestrator(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
     """The seed README's FastAPI example, on Starlette, with the seed's names."""
-    import ratelimit_core.memory as memory_module
-
     monkeypatch.setattr(memory_module, "monotonic_ns", lambda: clock.us * 1000)
     limiter = RateLimiterOrchestrator(
         rate_limiter_type=RateLimiterType.IN_MEMORY,
@@ -316,7 +317,7 @@ def test_seed_middleware_and_orchestrator(clock: ManualClock, monkeypatch: pytes
     app.add_middleware(
         RateLimiterMiddleware,
         limiter=limiter,
-        key_func=lambda r: r.headers.get("X-API-Key") or r.client.host,
+        key_func=lambda r: r.headers.get("X-API-Key") or r.client.host,  # type: ignore[union-attr]
         exclude_routes=["/health", "/docs"],
         fail_open=True,
     )
@@ -346,3 +347,28 @@ def test_bad_arguments_are_value_errors(kwargs: dict[str, object], word: str) ->
 def test_client_ip_rejects_bad_networks() -> None:
     with pytest.raises(ValueError, match="not-a-network"):
         client_ip(trusted_proxies=["not-a-network"])
+
+
+def sf_list(field: str) -> list[tuple[Any, dict[str, Any]]]:
+    """An RFC 9651 list, parsed by an independent implementation (raises if malformed)."""
+    parsed: Any = http_sf.parse(field.encode(), tltype="list")
+    return [(member, dict(params)) for member, params in parsed]
+
+
+@pytest.mark.parametrize("name", ["default", 'quote"and\\slash', "naïve name", "api"])
+@pytest.mark.parametrize("rates", ["100/minute", "10/second; 1000/hour", "5/second; 9/second"])
+def test_every_ietf_field_parses_as_a_structured_list(clock: ManualClock, name: str, rates: str) -> None:
+    limiter = Limiter(rates, name=name, store=MemoryStore(clock=clock))
+    app = limited(make_app(), limiter)
+    with TestClient(app) as client:
+        response = client.get("/ping")
+    policy = sf_list(response.headers["ratelimit-policy"])
+    state = sf_list(response.headers["ratelimit"])
+    assert len(policy) == len(state) == len(limiter.rates)
+    assert [member for member, _ in policy] == [member for member, _ in state], "the same policy names"
+    assert len({member for member, _ in policy}) == len(limiter.rates), "distinct names"
+    for (_, params), rate in zip(policy, limiter.rates, strict=True):
+        assert params["q"] == rate.limit
+    for _, params in state:
+        assert isinstance(params["r"], int)
+        assert isinstance(params["t"], int)

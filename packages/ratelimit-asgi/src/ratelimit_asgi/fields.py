@@ -19,7 +19,7 @@ from typing import Literal
 
 from ratelimit_core import Decision, Rate
 
-__all__ = ["HeaderMode", "Fields", "retry_after_value"]
+__all__ = ["Fields", "HeaderMode", "retry_after_value"]
 
 HeaderMode = Literal["both", "ietf", "x-ratelimit", "none"]
 HEADER_MODES = ("both", "ietf", "x-ratelimit", "none")
@@ -69,7 +69,7 @@ class Fields:
         self._x = mode in ("both", "x-ratelimit")
         self._ietf = mode in ("both", "ietf")
         names = [_sf_string(n) for n in policy_names(name, rates)]
-        self._members = {rate: member for rate, member in zip(rates, names, strict=True)}
+        self._members = dict(zip(rates, names, strict=True))
         policies = []
         for rate, member in zip(rates, names, strict=True):
             window = f";w={int(rate.period)}" if float(rate.period).is_integer() else ""

@@ -150,4 +150,3 @@ def _glob(pattern: str) -> str:
         out.append({"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c)))
         i += 1
     return "".join(out)
-

@@ -10,7 +10,9 @@ from starlette.types import Send
 __all__ = ["send_problem"]
 
 
-async def send_problem(send: Send, status: int, title: str, detail: str, headers: Sequence[tuple[bytes, bytes]]) -> None:
+async def send_problem(
+    send: Send, status: int, title: str, detail: str, headers: Sequence[tuple[bytes, bytes]]
+) -> None:
     """Answer with ``status`` and a problem document; the app is never called."""
     body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
     await send(

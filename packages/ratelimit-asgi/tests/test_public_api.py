@@ -10,8 +10,10 @@ import ratelimit_asgi
 def test_exports() -> None:
     assert sorted(ratelimit_asgi.__all__) == [
         "ANONYMOUS",
+        "RateLimit",
         "RateLimitMiddleware",
         "RateLimiterMiddleware",
+        "Rule",
         "__version__",
         "api_key",
         "client_address",

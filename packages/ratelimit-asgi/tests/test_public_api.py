@@ -10,10 +10,13 @@ import ratelimit_asgi
 def test_exports() -> None:
     assert sorted(ratelimit_asgi.__all__) == [
         "ANONYMOUS",
+        "LimitConfig",
         "RateLimit",
+        "RateLimitConfig",
         "RateLimitMiddleware",
         "RateLimiterMiddleware",
         "Rule",
+        "RuleConfig",
         "__version__",
         "api_key",
         "client_address",

@@ -10,6 +10,7 @@ app.add_middleware(RateLimitMiddleware, limiter=Limiter("100/minute"),
 """
 
 from ratelimit_asgi.__about__ import __version__
+from ratelimit_asgi.config import LimitConfig, RateLimitConfig, RuleConfig
 from ratelimit_asgi.dependency import RateLimit
 from ratelimit_asgi.keys import ANONYMOUS, api_key, client_address, client_ip, header
 from ratelimit_asgi.middleware import RateLimiterMiddleware, RateLimitMiddleware
@@ -17,10 +18,13 @@ from ratelimit_asgi.rules import Rule
 
 __all__ = [
     "ANONYMOUS",
+    "LimitConfig",
     "RateLimit",
+    "RateLimitConfig",
     "RateLimitMiddleware",
     "RateLimiterMiddleware",
     "Rule",
+    "RuleConfig",
     "__version__",
     "api_key",
     "client_address",

@@ -1,0 +1,181 @@
+"""Declarative configuration: limits and rules written as data (a dict, JSON or TOML).
+
+::
+
+    # ratelimit.toml
+    headers = "both"
+    exclude = ["/health", "/static/*"]
+    trusted_proxies = ["10.0.0.0/8"]
+
+    [default]
+    rates = "100/minute"
+    key = "client_ip"
+
+    [[rules]]
+    path = "/login"
+    methods = ["POST"]
+    rates = "5/minute; 20/hour"
+    algorithm = "sliding_window_log"
+
+    config = RateLimitConfig.from_toml("ratelimit.toml")
+    app.add_middleware(RateLimitMiddleware, **config.middleware_options(store=store))
+
+Validation errors name the offending field (``rules.0.rates``). Pydantic is
+used here only, when the configuration is read, never per request.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ratelimit_asgi.keys import api_key, client_address, client_ip, header
+from ratelimit_asgi.rules import Rule, compile_path
+from ratelimit_core import Algorithm, Limiter, Store, parse_rates
+
+__all__ = ["LimitConfig", "RateLimitConfig", "RuleConfig"]
+
+KeyName = str  # "client", "client_ip", "api_key" or "header:<Name>"
+
+
+class LimitConfig(BaseModel):
+    """One limiter: its rates, algorithm, name, cost per request and key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rates: str | list[str]
+    algorithm: Algorithm = Algorithm.TOKEN_BUCKET
+    name: str | None = None
+    cost: int = Field(1, ge=0)
+    key: KeyName = "client"
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: str | list[str]) -> str | list[str]:
+        parse_rates(value)
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if value not in ("client", "client_ip", "api_key") and not (value.startswith("header:") and value[7:]):
+            raise ValueError(f"key must be 'client', 'client_ip', 'api_key' or 'header:<Name>', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _limiter(self) -> LimitConfig:
+        self.limiter(None, "check")  # rates and algorithm must agree (a burst is for the token bucket)
+        return self
+
+    def limiter(self, store: Store | None, default_name: str) -> Limiter:
+        """The :class:`~ratelimit_core.Limiter` this describes, on ``store``."""
+        return Limiter(self.rates, algorithm=self.algorithm, store=store, name=self.name or default_name)
+
+
+class RuleConfig(LimitConfig):
+    """A per-route limit: requests matching ``path`` and ``methods``."""
+
+    path: str
+    methods: list[str] = []
+    per_path: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        compile_path(value)
+        return value
+
+
+class RateLimitConfig(BaseModel):
+    """Everything the middleware takes, as data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: LimitConfig | None = None
+    rules: list[RuleConfig] = []
+    exclude: list[str] = []
+    headers: Literal["both", "ietf", "x-ratelimit", "none"] = "both"
+    fail_open: bool = True
+    shadow: bool = False
+    trusted_proxies: list[str] = []
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, value: list[str]) -> list[str]:
+        for path in value:
+            compile_path(path)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        client_ip(value)
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> RateLimitConfig:
+        if self.default is None and not self.rules:
+            raise ValueError("give a default limit, rules, or both")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RateLimitConfig:
+        """Read a configuration from plain data."""
+        return cls.model_validate(data)
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> RateLimitConfig:
+        """Read a configuration from JSON text or a ``.json`` file."""
+        text = source.read_text() if isinstance(source, Path) else source
+        return cls.model_validate(json.loads(text))
+
+    @classmethod
+    def from_toml(cls, source: str | Path) -> RateLimitConfig:
+        """Read a configuration from TOML text or a ``.toml`` file."""
+        text = source.read_text() if isinstance(source, Path) else source
+        return cls.model_validate(tomllib.loads(text))
+
+    def middleware_options(self, store: Store | None = None) -> dict[str, Any]:
+        """Keyword arguments for :class:`~ratelimit_asgi.RateLimitMiddleware`, every limiter on ``store``.
+
+        Without a store each limiter gets its own ``MemoryStore``.
+        """
+        rules = [
+            Rule(
+                rule.path,
+                rule.limiter(store, f"rule{i}"),
+                methods=rule.methods,
+                cost=rule.cost,
+                key_func=self._key_func(rule.key),
+                per_path=rule.per_path,
+            )
+            for i, rule in enumerate(self.rules)
+        ]
+        options: dict[str, Any] = {
+            "rules": rules,
+            "exclude_routes": list(self.exclude),
+            "headers": self.headers,
+            "fail_open": self.fail_open,
+            "shadow": self.shadow,
+        }
+        if self.default is not None:
+            options |= {
+                "limiter": self.default.limiter(store, "default"),
+                "cost": self.default.cost,
+                "key_func": self._key_func(self.default.key),
+            }
+        return options
+
+    def _key_func(self, name: KeyName) -> Callable[[Any], str]:
+        if name == "client_ip":
+            return client_ip(self.trusted_proxies)
+        if name == "api_key":
+            return api_key()
+        if name.startswith("header:"):
+            return header(name[7:])
+        return client_address

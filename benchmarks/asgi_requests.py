@@ -1,0 +1,178 @@
+"""Requests per second through the middleware: raw ASGI calls, in process, in one run.
+
+Run from the repository root::
+
+    hatch run bench:asgi            # full run, writes benchmarks/results/
+    hatch run bench:asgi --quick    # a quick look, nothing written
+
+One Starlette app with one plain-text route is called directly (no server,
+no sockets): bare; behind this project's ``RateLimitMiddleware`` (memory
+store); behind ``slowapi``'s pure ASGI middleware with an equivalent limit;
+and behind the seed's ``RateLimiterMiddleware`` (``BaseHTTPMiddleware``).
+Limits are high enough that every request is admitted, except in the
+*denied* case, where every request gets a 429 with its headers and body.
+The best of ``--repeat`` interleaved runs counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import logging
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+RESULTS = Path(__file__).parent / "results"
+SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/",
+    "raw_path": b"/",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [(b"host", b"bench")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("bench", 80),
+}
+
+
+async def hello(request: Request) -> Response:
+    return PlainTextResponse("hello")
+
+
+def bare_app() -> Starlette:
+    return Starlette(routes=[Route("/", hello)])
+
+
+def ours(limit: str) -> Any:
+    from ratelimit_asgi import RateLimitMiddleware
+    from ratelimit_core import Limiter
+
+    app = bare_app()
+    app.add_middleware(RateLimitMiddleware, limiter=Limiter(limit))
+    return app
+
+
+def slowapi_(limit: str) -> Any:
+    from slowapi import Limiter
+    from slowapi.middleware import SlowAPIASGIMiddleware
+    from slowapi.util import get_remote_address
+
+    app = bare_app()
+    app.state.limiter = Limiter(key_func=get_remote_address, default_limits=[limit.replace("/", " per ")])
+    app.add_middleware(SlowAPIASGIMiddleware)
+    return app
+
+
+def seed(limit: str) -> Any:
+    from rate_limiter import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
+    from rate_limiter.backend.middleware import RateLimiterMiddleware
+
+    count, _, unit = limit.partition("/")
+    window = {"minute": 60, "hour": 3600}[unit]
+    orchestrator = RateLimiterOrchestrator(RateLimiterType.IN_MEMORY, AlgorithmType.TOKEN_BUCKET, int(count), window)
+    app = bare_app()
+    app.add_middleware(RateLimiterMiddleware, limiter=orchestrator)
+    return app
+
+
+APPS: dict[str, Callable[[str], Any]] = {
+    "bare Starlette": lambda limit: bare_app(),
+    "ratelimit-asgi": ours,
+    "slowapi (ASGI middleware)": slowapi_,
+    "async-ratelimit (seed)": seed,
+}
+
+
+async def requests_per_second(app: Any, n: int, expect: int) -> float:
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(dict(SCOPE), receive, send)  # the first call builds the middleware stack
+    statuses.clear()
+    started = time.perf_counter()
+    for _ in range(n):
+        await app(dict(SCOPE), receive, send)
+    rate = n / (time.perf_counter() - started)
+    if set(statuses) != {expect}:
+        raise SystemExit(f"expected only {expect}, got {sorted(set(statuses))}")
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests; writes nothing")
+    parser.add_argument("--repeat", type=int, default=None)
+    args = parser.parse_args()
+    n = 5_000 if args.quick else 30_000
+    repeat = args.repeat or (2 if args.quick else 5)
+    logging.disable(logging.CRITICAL)
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(repeat):
+        for name, make in APPS.items():
+            for case, limit, expect in (("allowed", "100000000/hour", 200), ("denied", "1/hour", 429)):
+                if case == "denied" and name == "bare Starlette":
+                    continue
+                rate = await requests_per_second(make(limit), n, expect)
+                best[(name, case)] = max(best.get((name, case), 0.0), rate)
+                print(f"{name:28} {case:8} {rate:10,.0f}/s", file=sys.stderr)
+    bare_us = 1e6 / best[("bare Starlette", "allowed")]
+    rows = []
+    for (name, case), rate in best.items():
+        us = 1e6 / rate
+        rows.append(
+            {
+                "app": name,
+                "case": case,
+                "requests/s": f"{rate:,.0f}",
+                "µs/request": f"{us:.1f}",
+                "µs over bare": f"{us - bare_us:+.1f}" if case == "allowed" else "",
+                "x slowapi": f"{rate / best[('slowapi (ASGI middleware)', case)]:.2f}",
+            }
+        )
+    columns = ["app", "case", "requests/s", "µs/request", "µs over bare", "x slowapi"]
+    versions = ", ".join(
+        f"{d} {version(d)}" for d in ("ratelimit-asgi", "starlette", "slowapi", "limits", "async-ratelimit")
+    )
+    table = "\n".join(
+        ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
+        + ["| " + " | ".join(r[c] for c in columns) + " |" for r in rows]
+    )
+    report = (
+        f"# Requests through the middleware\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python "
+        f"{platform.python_version()}; raw ASGI calls in process; {n} requests, best of {repeat}.\n\n"
+        f"{versions}.\n\n{table}\n"
+    )
+    print(report)
+    if not args.quick:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "asgi.md").write_text(report)
+        with (RESULTS / "asgi.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

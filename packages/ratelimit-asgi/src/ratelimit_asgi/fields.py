@@ -61,7 +61,7 @@ def retry_after_value(decision: Decision) -> bytes | None:
 class Fields:
     """Builds the header fields of one limiter, with what never changes done once."""
 
-    __slots__ = ("_ietf", "_members", "_policy", "_x")
+    __slots__ = ("_ietf", "_members", "_one", "_policy", "_x")
 
     def __init__(self, name: str, rates: Sequence[Rate], mode: HeaderMode) -> None:
         if mode not in HEADER_MODES:
@@ -70,6 +70,7 @@ class Fields:
         self._ietf = mode in ("both", "ietf")
         names = [_sf_string(n) for n in policy_names(name, rates)]
         self._members = dict(zip(rates, names, strict=True))
+        self._one = names[0].encode() if len(names) == 1 else None  # one rate: no per-rate statuses needed
         policies = []
         for rate, member in zip(rates, names, strict=True):
             window = f";w={int(rate.period)}" if float(rate.period).is_integer() else ""
@@ -78,16 +79,20 @@ class Fields:
 
     def of(self, decision: Decision) -> list[Header]:
         """The fields for ``decision`` (an empty list with ``headers="none"``)."""
+        remaining, reset = decision.remaining, math.ceil(decision.reset_after)
         out: list[Header] = []
         if self._x:
             out += [
                 (b"x-ratelimit-limit", b"%d" % decision.limit),
-                (b"x-ratelimit-remaining", b"%d" % decision.remaining),
-                (b"x-ratelimit-reset", b"%d" % math.ceil(decision.reset_after)),
+                (b"x-ratelimit-remaining", b"%d" % remaining),
+                (b"x-ratelimit-reset", b"%d" % reset),
             ]
         if self._ietf:
-            members = ", ".join(
-                f"{self._members[s.rate]};r={s.remaining};t={math.ceil(s.reset_after)}" for s in decision.statuses
-            )
-            out += [self._policy, (b"ratelimit", members.encode())]
+            if self._one is not None:
+                state = b"%s;r=%d;t=%d" % (self._one, remaining, reset)
+            else:
+                state = ", ".join(
+                    f"{self._members[s.rate]};r={s.remaining};t={math.ceil(s.reset_after)}" for s in decision.statuses
+                ).encode()
+            out += [self._policy, (b"ratelimit", state)]
         return out

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratelimit_asgi.fields import Fields, HeaderMode, retry_after_value
-from ratelimit_asgi.keys import client_address
+from ratelimit_asgi.keys import ANONYMOUS, client_address
 from ratelimit_asgi.problems import send_problem
 from ratelimit_asgi.rules import Rule, compile_path
 from ratelimit_core import Decision, Limiter, StoreError
@@ -35,6 +35,11 @@ class _Plan:
     key_func: KeyFunc
     fields: Fields
     per_path: bool = False
+
+    @property
+    def by_peer(self) -> bool:
+        """Keyed on the peer address (the default): read straight from the scope."""
+        return self.key_func is client_address
 
 
 class RateLimitMiddleware:
@@ -128,8 +133,13 @@ class RateLimitMiddleware:
         if plan is None:
             await self.app(scope, receive, send)
             return
-        conn = HTTPConnection(scope)
-        key = await _key(plan, conn, path)
+        if plan.by_peer and not plan.per_path:
+            client = scope.get("client")
+            key = client[0] if client else ANONYMOUS
+            conn = None
+        else:
+            conn = HTTPConnection(scope)
+            key = await _key(plan, conn, path)
         try:
             decision = await plan.limiter.hit(key, plan.cost)
         except StoreError:
@@ -141,7 +151,7 @@ class RateLimitMiddleware:
                 await _refuse_websocket(scope, receive, send, 503, [])
             return
         if self.on_decision is not None:
-            await _call(self.on_decision, conn, decision)
+            await _call(self.on_decision, conn or HTTPConnection(scope), decision)
         fields = [] if decision.degraded else plan.fields.of(decision)
         if not decision.allowed and not self.shadow:
             retry = retry_after_value(decision)
@@ -159,7 +169,7 @@ class RateLimitMiddleware:
             return
         if kind == "websocket":
             if self.websocket_messages:
-                receive = self._limit_messages(plan, key, conn, receive, send)
+                receive = self._limit_messages(plan, key, conn or HTTPConnection(scope), receive, send)
             await self.app(scope, receive, send)
             return
         if not fields:

@@ -206,3 +206,20 @@ def test_fastapi_dependency_limits_one_endpoint_with_the_same_headers(store: Mem
         assert denied.headers["retry-after"] == "30"
         assert denied.headers["cache-control"] == "no-store"
         assert "ratelimit" not in client.get("/free").headers
+
+
+def test_key_functions_get_a_request_or_a_websocket(store: MemoryStore) -> None:
+    kinds: list[str] = []
+
+    def key(conn: HTTPConnection) -> str:
+        kinds.append(type(conn).__name__)
+        return "k"
+
+    app = make_app()
+    app.add_middleware(RateLimitMiddleware, limiter=limiter("10/minute", store, "kinds"), key_func=key)
+    with TestClient(app) as client:
+        client.get("/")
+        with client.websocket_connect("/ws") as ws:
+            ws.send_text("x")
+            ws.receive_text()
+    assert kinds == ["Request", "WebSocket"]

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from ratelimit_asgi.fields import Fields, HeaderMode, retry_after_value
 from ratelimit_asgi.keys import ANONYMOUS, client_address
@@ -133,12 +134,12 @@ class RateLimitMiddleware:
         if plan is None:
             await self.app(scope, receive, send)
             return
+        conn: HTTPConnection | None = None
         if plan.by_peer and not plan.per_path:
             client = scope.get("client")
             key = client[0] if client else ANONYMOUS
-            conn = None
         else:
-            conn = HTTPConnection(scope)
+            conn = _connection(scope, receive, send)
             key = await _key(plan, conn, path)
         try:
             decision = await plan.limiter.hit(key, plan.cost)
@@ -151,7 +152,7 @@ class RateLimitMiddleware:
                 await _refuse_websocket(scope, receive, send, 503, [])
             return
         if self.on_decision is not None:
-            await _call(self.on_decision, conn or HTTPConnection(scope), decision)
+            await _call(self.on_decision, conn or _connection(scope, receive, send), decision)
         fields = [] if decision.degraded else plan.fields.of(decision)
         if not decision.allowed and not self.shadow:
             retry = retry_after_value(decision)
@@ -169,7 +170,7 @@ class RateLimitMiddleware:
             return
         if kind == "websocket":
             if self.websocket_messages:
-                receive = self._limit_messages(plan, key, conn or HTTPConnection(scope), receive, send)
+                receive = self._limit_messages(plan, key, conn or _connection(scope, receive, send), receive, send)
             await self.app(scope, receive, send)
             return
         if not fields:
@@ -217,6 +218,13 @@ class RateLimitMiddleware:
 #: The seed's name for the middleware, with its keywords (``limiter``,
 #: ``key_func``, ``exclude_routes``, ``fail_open``).
 RateLimiterMiddleware = RateLimitMiddleware
+
+
+def _connection(scope: Scope, receive: Receive, send: Send) -> HTTPConnection:
+    """What key functions and hooks receive: a ``Request``, or a ``WebSocket`` for WebSocket scopes."""
+    if scope["type"] == "websocket":
+        return WebSocket(scope, receive, send)
+    return Request(scope, receive)
 
 
 async def _key(plan: _Plan, conn: HTTPConnection, path: str) -> str:

@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 
 import ratelimit_core.memory as memory_module
 from ratelimit_asgi import RateLimiterMiddleware, RateLimitMiddleware, client_ip, header
-from ratelimit_core import Decision, Limiter, MemoryStore, Policy, Rate
+from ratelimit_core import Limiter, MemoryStore, Rate
 from ratelimit_core.compat import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
-from ratelimit_core.testing import ManualClock
+from ratelimit_core.testing import FailingStore, ManualClock
 
 
 class Calls:
@@ -158,20 +158,9 @@ def test_glob_stays_within_a_segment(clock: ManualClock) -> None:
         assert "x-ratelimit-limit" in client.get("/internal/metrics").headers
 
 
-class BrokenStore:
-    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
-        raise ConnectionError("redis is down")
-
-    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
-        raise ConnectionError("redis is down")
-
-    async def reset(self, policy: Policy, key: str) -> None:
-        raise ConnectionError("redis is down")
-
-
 def test_fail_open_lets_requests_through_without_headers() -> None:
     calls = Calls()
-    app = limited(make_app(calls), Limiter("1/minute", store=BrokenStore()), fail_open=True)
+    app = limited(make_app(calls), Limiter("1/minute", store=FailingStore()), fail_open=True)
     with TestClient(app) as client:
         responses = [client.get("/ping") for _ in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 200]
@@ -181,7 +170,7 @@ def test_fail_open_lets_requests_through_without_headers() -> None:
 
 def test_fail_closed_answers_503_problem_json_never_500() -> None:
     calls = Calls()
-    app = limited(make_app(calls), Limiter("1/minute", store=BrokenStore()), fail_open=False)
+    app = limited(make_app(calls), Limiter("1/minute", store=FailingStore()), fail_open=False)
     with TestClient(app) as client:
         response = client.get("/ping")
     assert response.status_code == 503
@@ -191,7 +180,7 @@ def test_fail_closed_answers_503_problem_json_never_500() -> None:
 
 
 def test_degraded_decisions_carry_no_limit_headers() -> None:
-    app = limited(make_app(), Limiter("1/minute", store=BrokenStore(), on_error="allow"))
+    app = limited(make_app(), Limiter("1/minute", store=FailingStore(), on_error="allow"))
     with TestClient(app) as client:
         response = client.get("/ping")
     assert response.status_code == 200

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from ratelimit_core import Decision, Policy, StoreError, compat
+from ratelimit_core import StoreError, compat
 from ratelimit_core import memory as memory_module
 from ratelimit_core.compat import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
-from ratelimit_core.testing import ManualClock
+from ratelimit_core.testing import FailingStore, ManualClock
 
 
 @pytest.fixture
@@ -121,17 +121,7 @@ def test_redis_without_the_package_names_it(monkeypatch: pytest.MonkeyPatch) -> 
 async def test_store_errors_propagate(monkeypatch: pytest.MonkeyPatch) -> None:
     """The seed turned errors into denials, so fail_open never fired."""
 
-    class Down:
-        async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
-            raise ConnectionError("redis is down")
-
-        async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
-            raise ConnectionError("redis is down")
-
-        async def reset(self, policy: Policy, key: str) -> None:
-            raise ConnectionError("redis is down")
-
-    monkeypatch.setattr(compat, "_redis_store", lambda client: Down())
+    monkeypatch.setattr(compat, "_redis_store", lambda client: FailingStore(ConnectionError("redis is down")))
     limiter = RateLimiterOrchestrator(RateLimiterType.REDIS, AlgorithmType.TOKEN_BUCKET, 10, 60, redis_client=object())
     with pytest.raises(StoreError) as info:
         await limiter.get_response(uId="user-123")

@@ -17,7 +17,7 @@ from ratelimit_core import (
     StoreError,
 )
 from ratelimit_core import limiter as limiter_module
-from ratelimit_core.testing import ManualClock
+from ratelimit_core.testing import FailingStore, ManualClock
 
 ALGORITHMS = list(Algorithm)
 
@@ -284,27 +284,8 @@ async def test_wait_really_sleeps_on_the_event_loop() -> None:
 # -- failure policy ---------------------------------------------------------------
 
 
-class BrokenStore:
-    """A store whose backend is down."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
-        self.calls += 1
-        raise ConnectionError("backend unreachable")
-
-    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
-        self.calls += 1
-        raise ConnectionError("backend unreachable")
-
-    async def reset(self, policy: Policy, key: str) -> None:
-        self.calls += 1
-        raise ConnectionError("backend unreachable")
-
-
 async def test_on_error_raise_wraps_in_store_error() -> None:
-    limiter = Limiter("1/s", store=BrokenStore())
+    limiter = Limiter("1/s", store=FailingStore())
     for call in (limiter.hit("k"), limiter.peek("k"), limiter.reset("k")):
         with pytest.raises(StoreError) as info:
             await call
@@ -312,17 +293,13 @@ async def test_on_error_raise_wraps_in_store_error() -> None:
 
 
 async def test_store_error_is_not_wrapped_twice() -> None:
-    class Failing(BrokenStore):
-        async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
-            raise StoreError("already wrapped")
-
     with pytest.raises(StoreError, match="already wrapped") as info:
-        await Limiter("1/s", store=Failing()).hit("k")
+        await Limiter("1/s", store=FailingStore(StoreError("already wrapped"))).hit("k")
     assert info.value.__cause__ is None
 
 
 async def test_on_error_allow_fails_open() -> None:
-    limiter = Limiter("5/s", store=BrokenStore(), on_error="allow")
+    limiter = Limiter("5/s", store=FailingStore(), on_error="allow")
     decision = await limiter.hit("k")
     assert decision.allowed
     assert decision.degraded
@@ -331,7 +308,7 @@ async def test_on_error_allow_fails_open() -> None:
 
 
 async def test_on_error_deny_fails_closed() -> None:
-    limiter = Limiter("5/s", store=BrokenStore(), on_error="deny")
+    limiter = Limiter("5/s", store=FailingStore(), on_error="deny")
     decision = await limiter.hit("k")
     assert not decision.allowed
     assert decision.degraded
@@ -340,7 +317,7 @@ async def test_on_error_deny_fails_closed() -> None:
 
 async def test_fallback_store_answers_while_the_primary_fails(clock: ManualClock) -> None:
     fallback = MemoryStore(clock=clock)
-    limiter = Limiter("2/minute", store=BrokenStore(), fallback=fallback)
+    limiter = Limiter("2/minute", store=FailingStore(), fallback=fallback)
     decisions = [await limiter.hit("k") for _ in range(3)]
     assert [d.allowed for d in decisions] == [True, True, False]
     assert all(d.degraded for d in decisions)
@@ -351,19 +328,19 @@ async def test_fallback_store_answers_while_the_primary_fails(clock: ManualClock
 
 
 async def test_when_the_fallback_fails_too_on_error_applies() -> None:
-    limiter = Limiter("2/minute", store=BrokenStore(), fallback=BrokenStore(), on_error="allow")
+    limiter = Limiter("2/minute", store=FailingStore(), fallback=FailingStore(), on_error="allow")
     decision = await limiter.hit("k")
     assert decision.allowed
     assert decision.degraded
     with pytest.raises(StoreError):
-        await Limiter("2/minute", store=BrokenStore(), fallback=BrokenStore()).hit("k")
+        await Limiter("2/minute", store=FailingStore(), fallback=FailingStore()).hit("k")
 
 
 async def test_failures_are_logged_at_most_every_ten_seconds(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, clock: ManualClock
 ) -> None:
     monkeypatch.setattr(limiter_module, "_monotonic", clock)
-    limiter = Limiter("5/s", store=BrokenStore(), on_error="allow")
+    limiter = Limiter("5/s", store=FailingStore(), on_error="allow")
     with caplog.at_level(logging.WARNING, logger="ratelimit_core"):
         for _ in range(100):
             await limiter.hit("k")
@@ -374,7 +351,7 @@ async def test_failures_are_logged_at_most_every_ten_seconds(
 
 
 async def test_cancellation_is_not_a_store_failure() -> None:
-    class Slow(BrokenStore):
+    class Slow(FailingStore):
         async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
             await asyncio.sleep(10)
             raise AssertionError("unreachable")

@@ -48,7 +48,7 @@ def test_compat_exports() -> None:
 
 
 def test_testing_exports() -> None:
-    assert testing.__all__ == ["ManualClock"]
+    assert testing.__all__ == ["FailingStore", "ManualClock"]
 
 
 def test_errors_share_one_base() -> None:

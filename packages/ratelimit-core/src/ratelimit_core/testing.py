@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["ManualClock"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ratelimit_core.decision import Decision
+    from ratelimit_core.policy import Policy
+
+__all__ = ["FailingStore", "ManualClock"]
 
 
 class ManualClock:
@@ -35,3 +41,40 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         """Move forward by ``seconds`` (rounded to the microsecond)."""
         self.us += round(seconds * 1_000_000)
+
+
+class FailingStore:
+    """A store whose backend is down: every call raises ``error``.
+
+    For testing what your code does when the store fails (``on_error``, a
+    ``fallback`` store, a middleware's ``fail_open``)::
+
+        limiter = Limiter("10/second", store=FailingStore(), on_error="allow")
+
+    Args:
+        error: The exception every call raises (a new ``ConnectionError`` by default).
+
+    Attributes:
+        calls: How many calls it has had.
+    """
+
+    __slots__ = ("calls", "error")
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error if error is not None else ConnectionError("backend unreachable")
+        self.calls = 0
+
+    def __repr__(self) -> str:
+        return f"FailingStore({self.error!r}, calls={self.calls})"
+
+    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+        self.calls += 1
+        raise self.error
+
+    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
+        self.calls += 1
+        raise self.error
+
+    async def reset(self, policy: Policy, key: str) -> None:
+        self.calls += 1
+        raise self.error

@@ -9,6 +9,7 @@ Every library is driven the same way: one coroutine awaits its async
 decision call in a loop. The cases:
 
 * ``hot``: one key, a limit that admits every call.
+* ``hot x100``: the same key, 100 concurrent callers (``asyncio.gather``).
 * ``keys``: 10,000 distinct keys in turn, a limit that admits every call.
 * ``deny``: one key whose limit is used up: every call is denied.
 
@@ -200,22 +201,29 @@ def case_setup(case: str, algorithm: str, ops: int) -> tuple[int, float, list[st
         return 1, 3600, ["hot"]
     if case == "keys":
         return max(10, 4 * ops // len(KEYS)), 3600, KEYS
-    # hot: admit every call. A log holds one entry per admitted unit, so its
+    # hot (and hot x100): admit every call. A log holds one entry per admitted unit, so its
     # limit is what a run needs, not more. 10^8 per hour has a whole number of
     # microseconds per unit, as most configured rates do (100/minute, 10/second).
     return (ops * 4 if algorithm == "sliding_window_log" else 100_000_000), 3600, ["hot"]
 
 
-async def timed_run(decide: Decide, keys: list[str], ops: int, prime: bool) -> float:
-    """Decisions per second over ``ops`` calls."""
+async def timed_run(decide: Decide, keys: list[str], ops: int, prime: bool, callers: int = 1) -> float:
+    """Decisions per second over ``ops`` calls, made by ``callers`` concurrent loops."""
     if prime:  # the deny case: use the limit up first
         for _ in range(3):
             await decide(keys[0])
-    n = len(keys)
+    n, each = len(keys), ops // callers
+
+    async def caller() -> None:
+        for i in range(each):
+            await decide(keys[i % n])
+
     started = time.perf_counter_ns()
-    for i in range(ops):
-        await decide(keys[i % n])
-    return ops / ((time.perf_counter_ns() - started) / 1e9)
+    if callers == 1:
+        await caller()
+    else:
+        await asyncio.gather(*(caller() for _ in range(callers)))
+    return each * callers / ((time.perf_counter_ns() - started) / 1e9)
 
 
 async def throughput(case: str, algorithm: str, ops: int, repeat: int) -> dict[str, float]:
@@ -226,7 +234,8 @@ async def throughput(case: str, algorithm: str, ops: int, repeat: int) -> dict[s
         for name, factory in factories.items():
             decide = factory(limit, period)
             gc.collect()
-            best[name] = max(best[name], await timed_run(decide, keys, ops, prime=case == "deny"))
+            callers = 100 if case == "hot x100" else 1
+            best[name] = max(best[name], await timed_run(decide, keys, ops, prime=case == "deny", callers=callers))
     return best
 
 
@@ -275,7 +284,7 @@ async def main() -> None:
     records: list[dict[str, str]] = []
     print(f"ops={ops} repeat={repeat}", file=sys.stderr)
     for algorithm in ALGORITHMS:
-        for case in ("hot", "keys", "deny"):
+        for case in ("hot", "hot x100", "keys", "deny"):
             results = await throughput(case, algorithm, ops, repeat)
             seed_rate = results.get("async-ratelimit (seed)")
             for library, rate in results.items():

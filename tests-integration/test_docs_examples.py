@@ -45,8 +45,10 @@ def examples() -> list[Any]:
     return found
 
 
-def test_the_docs_have_examples() -> None:
-    assert len(examples()) >= 20
+def test_the_docs_have_examples_and_run_them_all() -> None:
+    found = examples()
+    assert len(found) >= 20
+    assert not [p.id for p in found if p.marks], "every example runs"
 
 
 @pytest.mark.parametrize(("code", "files"), examples())

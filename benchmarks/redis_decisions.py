@@ -9,7 +9,10 @@ stops its own on a free loopback port, without persistence)::
 Cases, for the token bucket (and this project's other algorithms):
 
 * ``sequential``: one caller, one key, awaiting each decision in turn.
-* ``concurrent``: 100 callers in one process, one key each, all at once.
+* ``100 concurrent``: 100 callers in one process, one key each, all at once.
+* ``hot key x100``: 100 callers on one key.
+* ``10,000 keys x100``: 100 callers, cycling through 10,000 distinct keys.
+* ``deny x100``: 100 callers on one key whose limit is used up.
 
 Every library talks through redis-py with its C reply parser (``hiredis``).
 Memory: ``MEMORY USAGE`` of the keys a library writes for 1,000 clients that
@@ -105,17 +108,27 @@ async def sequential(decide: Decide, ops: int) -> float:
     return ops / (time.perf_counter() - started)
 
 
-async def concurrent(decide: Decide, ops: int, callers: int = 100) -> float:
+async def concurrent(decide: Decide, ops: int, keys: Callable[[int, int], str], callers: int = 100) -> float:
+    """Decisions per second of ``callers`` concurrent loops; ``keys(caller, i)`` names each key."""
     each = ops // callers
 
-    async def caller(i: int) -> None:
-        key = f"client-{i}"
-        for _ in range(each):
-            await decide(key)
+    async def caller(c: int) -> None:
+        for i in range(each):
+            await decide(keys(c, i))
 
     started = time.perf_counter()
-    await asyncio.gather(*(caller(i) for i in range(callers)))
+    await asyncio.gather(*(caller(c) for c in range(callers)))
     return each * callers / (time.perf_counter() - started)
+
+
+CASES: list[tuple[str, Callable[[Decide, int], Awaitable[float]], int]] = [
+    # (name, runner, share of --ops)
+    ("sequential", sequential, 5),
+    ("100 concurrent", lambda d, n: concurrent(d, n, lambda c, i: f"client-{c}"), 1),
+    ("hot key x100", lambda d, n: concurrent(d, n, lambda c, i: "hot"), 1),
+    ("10,000 keys x100", lambda d, n: concurrent(d, n, lambda c, i: f"user-{(c * 100 + i) % 10_000}"), 1),
+    ("deny x100", lambda d, n: concurrent(d, n, lambda c, i: "spent"), 1),
+]
 
 
 async def memory(url: str) -> list[dict[str, str]]:
@@ -181,10 +194,15 @@ async def run(url: str, ops: int, repeat: int) -> list[dict[str, str]]:
     best: dict[tuple[str, str], float] = {}
     for _ in range(repeat):
         for name, factory in LIBRARIES.items():
-            for case, runner, n in (("sequential", sequential, ops // 5), ("100 concurrent", concurrent, ops)):
+            for case, runner, share in CASES:
                 client = Redis.from_url(url, max_connections=200)
                 await client.flushall()
-                rate = await runner(factory(client, url), n)
+                if case == "deny x100":
+                    decide = factory(client, url, limit=1)
+                    await decide("spent")
+                else:
+                    decide = factory(client, url)
+                rate = await runner(decide, ops // share)
                 await client.aclose()
                 best[(name, case)] = max(best.get((name, case), 0.0), rate)
                 print(f"{name:34} {case:15} {rate:10,.0f}/s", file=sys.stderr)
@@ -192,7 +210,8 @@ async def run(url: str, ops: int, repeat: int) -> list[dict[str, str]]:
     for (name, case), rate in best.items():
         seed_rate = best[("async-ratelimit (seed)", case)]
         rows.append({"library": name, "case": case, "decisions/s": f"{rate:,.0f}", "x seed": f"{rate / seed_rate:.2f}"})
-    rows.sort(key=lambda r: (r["case"], r["library"] != "ratelimit", r["library"]))
+    order = [case for case, _, _ in CASES]
+    rows.sort(key=lambda r: (order.index(r["case"]), r["library"] != "ratelimit", r["library"]))
     return rows
 
 

@@ -55,13 +55,12 @@ def memory_throughput() -> None:
 
 
 def redis_throughput() -> None:
-    libraries = ("ratelimit", "async-ratelimit (seed)", "throttled-py (gcra)", "limits (fixed window)")
-    token_bucket = [r for r in rows("redis") if r.get("case") and r["library"] in libraries]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
-    for ax, case in zip(axes, ["sequential", "100 concurrent"], strict=True):
+    token_bucket = [r for r in rows("redis") if r.get("case") and r["algorithm"] == "token_bucket"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3))
+    for ax, case in zip(axes, ["sequential", "100 concurrent", "deny x100"], strict=True):
         chosen = [r for r in token_bucket if r.get("case") == case]
         bars(ax, [r["library"] for r in chosen], [number(r["decisions/s"]) for r in chosen], case, "decisions/s")
-    fig.suptitle("On Redis (loopback): decisions per second")
+    fig.suptitle("On Redis (loopback), token bucket: decisions per second")
     fig.tight_layout()
     fig.savefig(RESULTS / "redis_throughput.png", dpi=110)
     plt.close(fig)
@@ -99,7 +98,7 @@ def latency() -> None:
 def memory_per_key() -> None:
     process = [r for r in rows("memory") if r["case"] == "bytes/key" and r["algorithm"] == "token_bucket"]
     process = [r for r in process if number(r["bytes/key"]) > 0]  # pyrate-limiter keeps no per-key state
-    redis = [r for r in rows("redis") if r.get("what") == "bytes per client"]
+    redis = [r for r in rows("redis") if r.get("what") == "bytes per client" and r["algorithm"] == "token_bucket"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
     bars(
         axes[0],
@@ -108,7 +107,13 @@ def memory_per_key() -> None:
         "in process (token bucket)",
         "bytes per tracked key",
     )
-    bars(axes[1], [r["library"] for r in redis], [number(r["bytes"]) for r in redis], "in Redis", "bytes per client")
+    bars(
+        axes[1],
+        [r["library"] for r in redis],
+        [number(r["bytes"]) for r in redis],
+        "in Redis (token bucket)",
+        "bytes per client",
+    )
     fig.suptitle("Memory per tracked client")
     fig.tight_layout()
     fig.savefig(RESULTS / "memory_per_key.png", dpi=110)

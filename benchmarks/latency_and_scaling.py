@@ -32,12 +32,11 @@ from pathlib import Path
 from memory_decisions import LIBRARIES as MEMORY_LIBRARIES
 from memory_decisions import Decide
 from redis.asyncio import Redis
-from redis_decisions import LIBRARIES as REDIS_LIBRARIES
-from redis_decisions import start_server
+from redis_decisions import makers, start_server
 
 RESULTS = Path(__file__).parent / "results"
 PEERS_IN_MEMORY = ["ratelimit", "async-ratelimit (seed)", "throttled-py", "pyrate-limiter"]
-PEERS_ON_REDIS = ["ratelimit", "async-ratelimit (seed)", "throttled-py (gcra)", "limits (fixed window)"]
+PEERS_ON_REDIS = ["ratelimit", "async-ratelimit (seed)", "throttled-py"]  # limits has no token bucket
 
 
 def percentiles(samples_ns: list[int]) -> tuple[float, float]:
@@ -69,7 +68,7 @@ async def latency(url: str, count: int) -> list[dict[str, str]]:
         )
     for name in PEERS_ON_REDIS:
         client = Redis.from_url(url, max_connections=200)
-        decide = REDIS_LIBRARIES[name](client, url)
+        decide = makers("token_bucket")[name](client, url)
         await timed_calls(decide, ["hot"], 200)
         p50, p99 = percentiles(await timed_calls(decide, ["hot"], count // 10))
         rows.append(
@@ -127,7 +126,7 @@ async def concurrency_scaling(url: str, levels: list[int], ops: int) -> list[dic
     for name in ["ratelimit", "async-ratelimit (seed)"]:
         for callers in levels:
             client = Redis.from_url(url, max_connections=300)
-            decide = REDIS_LIBRARIES[name](client, url)
+            decide = makers("token_bucket")[name](client, url)
             each = max(20, ops // callers)
 
             async def caller(i: int, decide: Decide = decide, each: int = each) -> None:

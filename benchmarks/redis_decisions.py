@@ -46,59 +46,93 @@ RESULTS = Path(__file__).parent / "results"
 LIMIT = 10**6  # per hour: every decision is admitted; we time the machinery, not denials
 
 
-def ours(client: Redis, url: str, algorithm: str = "token_bucket", limit: int = LIMIT) -> Decide:
+Maker = Callable[..., Decide]  # (client, url, limit=LIMIT) -> decide(key)
+ALGORITHMS = ("token_bucket", "fixed_window", "sliding_window_counter", "sliding_window_log")
+
+
+def ours(algorithm: str) -> Maker:
     from ratelimit_core import Limiter
     from ratelimit_redis import RedisStore
 
-    return Limiter(f"{limit}/hour", algorithm=algorithm, store=RedisStore(client, timeout=None)).hit
-
-
-def seed(client: Redis, url: str, limit: int = LIMIT) -> Decide:
-    from rate_limiter import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
-
-    limiter = RateLimiterOrchestrator(
-        RateLimiterType.REDIS, AlgorithmType.TOKEN_BUCKET, limit, 3600, redis_client=client
-    )
-    return limiter.get_response
-
-
-def throttled_(client: Redis, url: str, limit: int = LIMIT) -> Decide:
-    from throttled.asyncio import RateLimiterType, RedisStore, Throttled, rate_limiter
-
-    store = RedisStore(server=url, options={"MAX_CONNECTIONS": 200})
-    throttle = Throttled(using=RateLimiterType.GCRA.value, quota=rate_limiter.per_hour(limit), store=store)
-    return throttle.limit
-
-
-def limits_(client: Redis, url: str, limit: int = LIMIT) -> Decide:
-    from limits import RateLimitItemPerHour
-    from limits.aio.storage import RedisStorage
-    from limits.aio.strategies import FixedWindowRateLimiter
-
-    # limits has no token bucket: its fastest strategy stands in.
-    strategy = FixedWindowRateLimiter(RedisStorage(url.replace("redis://", "async+redis://"), implementation="redispy"))
-    item = RateLimitItemPerHour(limit)
-
-    async def decide(key: str) -> bool:
-        return await strategy.hit(item, key)
-
-    return decide
-
-
-def ours_with(algorithm: str) -> Callable[..., Decide]:
     def make(client: Redis, url: str, limit: int = LIMIT) -> Decide:
-        return ours(client, url, algorithm, limit)
+        return Limiter(f"{limit}/hour", algorithm=algorithm, store=RedisStore(client, timeout=None)).hit
 
     return make
 
 
-LIBRARIES: dict[str, Callable[..., Decide]] = {
+def seed(algorithm: str) -> Maker | None:
+    from rate_limiter import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
+
+    names = {
+        "token_bucket": AlgorithmType.TOKEN_BUCKET,
+        "fixed_window": AlgorithmType.FIXED_WINDOW,
+        "sliding_window_log": AlgorithmType.SLIDING_WINDOW,  # a log on Redis
+    }
+    if algorithm not in names:
+        return None
+
+    def make(client: Redis, url: str, limit: int = LIMIT) -> Decide:
+        orchestrator = RateLimiterOrchestrator(
+            RateLimiterType.REDIS, names[algorithm], limit, 3600, redis_client=client
+        )
+        return orchestrator.get_response
+
+    return make
+
+
+def throttled_(algorithm: str) -> Maker | None:
+    from throttled.asyncio import RateLimiterType, RedisStore, Throttled, rate_limiter
+
+    names = {
+        "token_bucket": RateLimiterType.GCRA,
+        "fixed_window": RateLimiterType.FIXED_WINDOW,
+        "sliding_window_counter": RateLimiterType.SLIDING_WINDOW,
+    }
+    if algorithm not in names:
+        return None
+
+    def make(client: Redis, url: str, limit: int = LIMIT) -> Decide:
+        store = RedisStore(server=url, options={"MAX_CONNECTIONS": 200})
+        return Throttled(using=names[algorithm].value, quota=rate_limiter.per_hour(limit), store=store).limit
+
+    return make
+
+
+def limits_(algorithm: str) -> Maker | None:
+    from limits import RateLimitItemPerHour
+    from limits.aio import strategies
+    from limits.aio.storage import RedisStorage
+
+    names = {
+        "fixed_window": strategies.FixedWindowRateLimiter,
+        "sliding_window_counter": strategies.SlidingWindowCounterRateLimiter,
+        "sliding_window_log": strategies.MovingWindowRateLimiter,
+    }
+    if algorithm not in names:
+        return None
+
+    def make(client: Redis, url: str, limit: int = LIMIT) -> Decide:
+        storage = RedisStorage(url.replace("redis://", "async+redis://"), implementation="redispy")
+        strategy, item = names[algorithm](storage), RateLimitItemPerHour(limit)
+
+        async def decide(key: str) -> bool:
+            return await strategy.hit(item, key)
+
+        return decide
+
+    return make
+
+
+ADAPTERS: dict[str, Callable[[str], Maker | None]] = {
     "ratelimit": ours,
     "async-ratelimit (seed)": seed,
-    "throttled-py (gcra)": throttled_,
-    "limits (fixed window)": limits_,
-    **{f"ratelimit ({a})": ours_with(a) for a in ("fixed_window", "sliding_window_counter", "sliding_window_log")},
+    "throttled-py": throttled_,
+    "limits": limits_,
 }
+
+
+def makers(algorithm: str) -> dict[str, Maker]:
+    return {name: m for name, adapter in ADAPTERS.items() if (m := adapter(algorithm)) is not None}
 
 
 async def sequential(decide: Decide, ops: int) -> float:
@@ -132,34 +166,27 @@ CASES: list[tuple[str, Callable[[Decide, int], Awaitable[float]], int]] = [
 
 
 async def memory(url: str) -> list[dict[str, str]]:
-    """MEMORY USAGE per client (1,000 clients, one unit each) and per sliding-log hit."""
+    """MEMORY USAGE per client (1,000 clients, one unit each), or per admitted hit for a log."""
     rows = []
     client = Redis.from_url(url, max_connections=200)
-    for name, factory in LIBRARIES.items():
-        if "log" in name:
-            continue
-        await client.flushall()
-        decide = factory(client, url, limit=100)  # state that lasts: a client far from full
-        for i in range(1000):
-            await decide(f"user-{i:06d}")
-        keys = [k async for k in client.scan_iter(count=1000)]
-        total = sum([await client.memory_usage(k, samples=0) or 0 for k in keys])
-        rows.append(
-            {"library": name, "what": "bytes per client", "bytes": f"{total / 1000:.0f}", "keys": str(len(keys))}
-        )
-    await client.flushall()
-    decide = ours(client, url, "sliding_window_log")
-    for _ in range(1000):
-        await decide("hot")
-    (key,) = [k async for k in client.scan_iter()]
-    rows.append(
-        {
-            "library": "ratelimit (sliding_window_log)",
-            "what": "bytes per admitted hit",
-            "bytes": f"{(await client.memory_usage(key, samples=0)) / 1000:.1f}",
-            "keys": "1",
-        }
-    )
+    for algorithm in ALGORITHMS:
+        for name, make in makers(algorithm).items():
+            await client.flushall()
+            log = algorithm == "sliding_window_log"
+            decide = make(client, url, limit=100 if not log else 10_000)  # state that lasts
+            for i in range(1000):
+                await decide("hot" if log else f"user-{i:06d}")
+            keys = [k async for k in client.scan_iter(count=1000)]
+            total = sum([await client.memory_usage(k, samples=0) or 0 for k in keys])
+            rows.append(
+                {
+                    "algorithm": algorithm,
+                    "library": name,
+                    "what": "bytes per admitted hit" if log else "bytes per client",
+                    "bytes": f"{total / 1000:.1f}",
+                    "keys": str(len(keys)),
+                }
+            )
     await client.aclose()
     return rows
 
@@ -191,27 +218,35 @@ def table(rows: list[dict[str, str]], columns: list[str]) -> str:
 
 
 async def run(url: str, ops: int, repeat: int) -> list[dict[str, str]]:
-    best: dict[tuple[str, str], float] = {}
+    best: dict[tuple[str, str, str], float] = {}
     for _ in range(repeat):
-        for name, factory in LIBRARIES.items():
+        for algorithm in ALGORITHMS:
             for case, runner, share in CASES:
-                client = Redis.from_url(url, max_connections=200)
-                await client.flushall()
-                if case == "deny x100":
-                    decide = factory(client, url, limit=1)
-                    await decide("spent")
-                else:
-                    decide = factory(client, url)
-                rate = await runner(decide, ops // share)
-                await client.aclose()
-                best[(name, case)] = max(best.get((name, case), 0.0), rate)
-                print(f"{name:34} {case:15} {rate:10,.0f}/s", file=sys.stderr)
+                for name, make in makers(algorithm).items():
+                    client = Redis.from_url(url, max_connections=200)
+                    await client.flushall()
+                    if case == "deny x100":
+                        decide = make(client, url, limit=1)
+                        await decide("spent")
+                    else:
+                        decide = make(client, url)
+                    rate = await runner(decide, ops // share)
+                    await client.aclose()
+                    key = (algorithm, case, name)
+                    best[key] = max(best.get(key, 0.0), rate)
+                    print(f"{algorithm:24} {case:18} {name:24} {rate:10,.0f}/s", file=sys.stderr)
     rows = []
-    for (name, case), rate in best.items():
-        seed_rate = best[("async-ratelimit (seed)", case)]
-        rows.append({"library": name, "case": case, "decisions/s": f"{rate:,.0f}", "x seed": f"{rate / seed_rate:.2f}"})
-    order = [case for case, _, _ in CASES]
-    rows.sort(key=lambda r: (order.index(r["case"]), r["library"] != "ratelimit", r["library"]))
+    for (algorithm, case, name), rate in best.items():
+        seed_rate = best.get((algorithm, case, "async-ratelimit (seed)"))
+        rows.append(
+            {
+                "algorithm": algorithm,
+                "case": case,
+                "library": name,
+                "decisions/s": f"{rate:,.0f}",
+                "x seed": f"{rate / seed_rate:.2f}" if seed_rate else "",
+            }
+        )
     return rows
 
 
@@ -236,15 +271,16 @@ async def main() -> None:
         server.wait()
         folder.cleanup()
     versions = ", ".join(
-        f"{d} {version(d)}" for d in ("ratelimit-redis", "async-ratelimit", "throttled-py", "limits", "redis")
+        f"{d} {version(d)}"
+        for d in ("ratelimit-redis", "async-ratelimit", "throttled-py", "limits", "redis", "hiredis")
     )
     report = (
         f"# Decisions on Redis\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python {platform.python_version()}; "
         f"Redis {redis_version} on loopback; {platform.machine()}, 2 cores shared by client and server; "
         f"ops={ops}, best of {repeat}.\n\n{versions}.\n\n## Decisions per second\n\n"
-        + table(speed, ["library", "case", "decisions/s", "x seed"])
+        + table(speed, ["algorithm", "case", "library", "decisions/s", "x seed"])
         + "\n\n## Redis memory (`MEMORY USAGE`)\n\n"
-        + table(sizes, ["library", "what", "bytes", "keys"])
+        + table(sizes, ["algorithm", "library", "what", "bytes", "keys"])
         + "\n"
     )
     print(report)
@@ -252,7 +288,8 @@ async def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "redis.md").write_text(report)
         with (RESULTS / "redis.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["library", "case", "decisions/s", "x seed", "what", "bytes", "keys"])
+            fields = ["algorithm", "case", "library", "decisions/s", "x seed", "what", "bytes", "keys"]
+            writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(speed + sizes)
 

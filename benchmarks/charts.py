@@ -54,6 +54,28 @@ def memory_throughput() -> None:
     plt.close(fig)
 
 
+def by_algorithm() -> None:
+    """Every library and algorithm: in memory (one hot key) and on Redis (100 concurrent callers)."""
+    memory = [r for r in rows("memory") if r["case"] == "hot" and r["library"] != "bare async function"]
+    redis = [r for r in rows("redis") if r.get("case") == "100 concurrent"]
+    algorithms = ["token_bucket", "fixed_window", "sliding_window_counter", "sliding_window_log"]
+    fig, axes = plt.subplots(2, 4, figsize=(19, 6.6))
+    for row, (data, where) in enumerate(((memory, "in memory, one hot key"), (redis, "Redis, 100 callers"))):
+        for ax, algorithm in zip(axes[row], algorithms, strict=True):
+            chosen = [r for r in data if r["algorithm"] == algorithm]
+            bars(
+                ax,
+                [r["library"] for r in chosen],
+                [number(r["decisions/s"]) for r in chosen],
+                f"{algorithm} ({where})",
+                "decisions/s",
+            )
+    fig.suptitle("Decisions per second by algorithm (each library's own version of it)")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "by_algorithm.png", dpi=110)
+    plt.close(fig)
+
+
 def redis_throughput() -> None:
     token_bucket = [r for r in rows("redis") if r.get("case") and r["algorithm"] == "token_bucket"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 3))
@@ -169,7 +191,7 @@ def main() -> None:
     if parser.parse_args().quick:
         print("charts: skipped (quick runs write no results to chart)")
         return
-    for chart in (memory_throughput, redis_throughput, latency, memory_per_key, scaling, asgi):
+    for chart in (memory_throughput, by_algorithm, redis_throughput, latency, memory_per_key, scaling, asgi):
         chart()
     DOCS_IMAGES.mkdir(exist_ok=True)
     for png in RESULTS.glob("*.png"):

@@ -68,3 +68,32 @@ async def test_a_stalled_batch_fails_every_waiter_within_the_timeout(own_redis: 
         assert 78 <= decision.remaining <= 98
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("callers", [2, 3])
+async def test_a_batch_of_one_never_shares_the_lone_callers_connection(redis: Redis, callers: int) -> None:
+    """The first call goes alone; the next, queued behind it, may form a batch of one."""
+    limiter = Limiter("100/hour", store=RedisStore(redis, timeout=5))
+    for _ in range(20):
+        decisions = await asyncio.gather(*(limiter.hit("k") for _ in range(callers)))
+        assert all(d.allowed and not d.degraded for d in decisions)
+    assert (await limiter.peek("k")).remaining == 100 - 20 * callers
+
+
+async def test_a_batch_of_one_waits_on_its_own_connection(own_redis: Any) -> None:
+    """While the lone caller's reply is held up, the next call must not read from its connection."""
+    client = Redis.from_url(own_redis.url)
+    try:
+        limiter = Limiter("100/hour", store=RedisStore(client, timeout=5))
+        await limiter.hit("k")  # the kept connection exists
+        own_redis.pause()
+        first = asyncio.ensure_future(limiter.hit("k"))
+        await asyncio.sleep(0.05)  # the first call is waiting for its reply
+        second = asyncio.ensure_future(limiter.hit("k"))  # queued: a batch of one
+        await asyncio.sleep(0.05)
+        own_redis.resume()
+        decisions = await asyncio.gather(first, second)
+        assert all(d.allowed and not d.degraded for d in decisions)
+        assert sorted(d.remaining for d in decisions) == [97, 98]
+    finally:
+        await client.aclose()

@@ -70,7 +70,7 @@ class Batcher:
             self._alone += 1
             try:
                 async with asyncio.timeout(self._timeout):
-                    (reply,) = await self._send_all([script], [command])
+                    (reply,) = await self._send_all([script], [command], own=True)
             finally:
                 self._alone -= 1
             if isinstance(reply, Exception):
@@ -94,7 +94,7 @@ class Batcher:
     async def _send(self, batch: list[_Call]) -> None:
         try:
             async with asyncio.timeout(self._timeout):
-                replies = await self._send_all([c.script for c in batch], [c.command for c in batch])
+                replies = await self._send_all([c.script for c in batch], [c.command for c in batch], own=False)
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else RedisConnectionError("the batch was cancelled")
             for call in batch:
@@ -111,9 +111,13 @@ class Batcher:
             else:
                 call.future.set_result(reply)
 
-    async def _send_all(self, scripts: list[BatchScript], commands: list[bytes]) -> list[Any]:
-        """One pipeline; the commands that met ``NOSCRIPT`` again, behind ``SCRIPT LOAD``, in a second one."""
-        own = len(commands) == 1  # a lone call: on the connection kept for those
+    async def _send_all(self, scripts: list[BatchScript], commands: list[bytes], *, own: bool) -> list[Any]:
+        """One pipeline; the commands that met ``NOSCRIPT`` again, behind ``SCRIPT LOAD``, in a second one.
+
+        ``own``: on the connection kept for lone calls. Only the lone call may
+        use it: a batch, even of one, runs while the lone call may be waiting
+        on that connection.
+        """
         replies = await self._wire.send(commands, own=own)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:

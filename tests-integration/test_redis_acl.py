@@ -22,6 +22,8 @@ ACL_RULES = [
     "+set",
     "+setrange",
     "+append",
+    "+getrange",
+    "+strlen",
     "+pexpire",
     "+time",
 ]

@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import gc
 import logging
 import statistics
 import sys
 import time
-import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
 from memory_decisions import LIBRARIES as MEMORY_LIBRARIES
-from memory_decisions import Decide
+from memory_decisions import Decide, bytes_held
 from redis.asyncio import Redis
 from redis_decisions import makers, start_server
 
@@ -104,15 +102,7 @@ async def key_scaling(sizes: list[int]) -> list[dict[str, str]]:
                 await decide(keys[i % size])
             rate = ops / (time.perf_counter() - started)
             # Memory: a second limiter, traced, through the same keys once.
-            decide = factory(100, 3600)
-            gc.collect()
-            tracemalloc.start()
-            before = tracemalloc.get_traced_memory()[0]
-            for key in keys:
-                await decide(key)
-            gc.collect()
-            held = tracemalloc.get_traced_memory()[0] - before
-            tracemalloc.stop()
+            held = await bytes_held(factory(100, 3600), keys)
             rows.append(
                 {"library": name, "keys": str(size), "decisions/s": f"{rate:,.0f}", "MB held": f"{held / 1e6:.1f}"}
             )

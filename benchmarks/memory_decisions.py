@@ -239,6 +239,19 @@ async def throughput(case: str, algorithm: str, ops: int, repeat: int) -> dict[s
     return best
 
 
+async def bytes_held(decide: Decide, keys: list[str]) -> int:
+    """Memory still held (traced) after ``keys`` each took one decision; the keys themselves not counted."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for key in keys:
+        await decide(key)
+    gc.collect()
+    held: int = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return held
+
+
 async def bytes_per_key(algorithm: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, adapter in LIBRARIES.items():
@@ -247,15 +260,7 @@ async def bytes_per_key(algorithm: str) -> dict[str, float]:
             continue
         decide = factory(100, 3600)
         await decide("warm-up")  # lazily built structures are not per-key costs
-        gc.collect()
-        tracemalloc.start()
-        before = tracemalloc.get_traced_memory()[0]
-        for key in KEYS:
-            await decide(key)
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
-        out[name] = (after - before) / len(KEYS)
+        out[name] = await bytes_held(decide, KEYS) / len(KEYS)
     return out
 
 

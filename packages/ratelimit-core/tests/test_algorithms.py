@@ -312,3 +312,83 @@ def test_gcra_expiry_is_when_the_bucket_is_full_again() -> None:
     assert state is not None
     assert math.expires_at(state) == UNIX_US + 666_667
     assert math.step(state, UNIX_US + 666_667, 0)[2] == 3
+
+
+# -- clocks that step ---------------------------------------------------------------
+
+# Gaps of either sign: the wall clock a server reads can step back (NTP) as well as forward.
+stepping_timelines = st.lists(
+    st.tuples(
+        st.one_of(
+            st.just(0),
+            st.integers(0, 400_000),
+            st.integers(-3_600_000_000, 3_600_000_000),  # steps of up to an hour either way
+            st.integers(-9_000_000, 0),
+        ),
+        st.integers(0, 14),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def longest_wait(algorithm: Algorithm, rate: Rate) -> int:
+    """The longest ``retry_after`` or ``reset_after`` the algorithm gives on a steady clock, in µs."""
+    if algorithm is Algorithm.TOKEN_BUCKET:  # the time to refill the whole capacity
+        return ceil(Fraction(rate.period_us * rate.capacity, rate.limit))
+    if algorithm is Algorithm.SLIDING_WINDOW_COUNTER:  # this window, then the next one it weighs on
+        return 2 * rate.period_us
+    return rate.period_us
+
+
+@settings(max_examples=400, deadline=None)
+@given(algorithm=algorithms, rate=rates, timeline=stepping_timelines)
+def test_a_clock_that_steps_never_locks_a_client_out(
+    algorithm: Algorithm, rate: Rate, timeline: list[tuple[int, int]]
+) -> None:
+    """After any steps of the clock, every report stays exact and bounded, and a retry_after comes true.
+
+    A state from the future is read as the fullest state valid now; a denial
+    writes that reading back, so waiting ``retry_after`` (with no other hit)
+    admits the same cost.
+    """
+    if algorithm is Algorithm.TOKEN_BUCKET:
+        rate = Rate(rate.limit, rate.period, burst=rate.limit + 1)
+    math = math_for(algorithm, rate)
+    cap = _capacity(math)
+    bound = longest_wait(algorithm, rate)
+    state: Any = None
+    now = UNIX_US
+    for gap, cost in timeline:
+        now += gap
+        allowed, new, remaining, reset, retry = math.step(state, now, cost)
+        after = keep(math, state, new) if new is not None else state
+        assert 0 <= remaining <= cap
+        assert math.step(after, now, remaining)[0]
+        assert not math.step(after, now, remaining + 1)[0] or remaining + 1 > cap
+        assert 0 <= reset <= bound, f"full again after {reset} µs, beyond {bound}"
+        assert math.step(after, now + reset, 0)[2] == cap
+        if not allowed and retry is not None:
+            assert 0 < retry <= bound, f"locked out for {retry} µs, beyond {bound}"
+            assert math.step(after, now + retry, cost)[0], "admitted at retry_after"
+            assert not math.step(after, now + retry - 1, cost)[0], "not a microsecond earlier"
+        state = after
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_an_hour_back_leaves_a_full_client_waiting_one_period_at_most(algorithm: Algorithm) -> None:
+    rate = Rate(3, 60)
+    math = math_for(algorithm, rate)
+    state: Any = None
+    for _ in range(3):
+        new = math.step(state, UNIX_US, 1)[1]
+        state = keep(math, state, new)
+    back = UNIX_US - 3_600_000_000
+    allowed, repair, remaining, _reset, retry = math.step(state, back, 1)
+    assert not allowed
+    assert remaining == 0
+    assert repair is not None, "the reading of a state from the future is written back"
+    assert retry is not None
+    assert retry <= 60_000_000
+    state = keep(math, state, repair)
+    assert math.step(state, back + retry, 1)[0]

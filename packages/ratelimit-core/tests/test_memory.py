@@ -136,3 +136,18 @@ async def test_count_and_bound_hold_under_any_sequence(max_keys: int, ops: list[
         held = sum(len(table.data) for table in store._tables.values())
         assert len(store) == held
         assert held <= max_keys
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+async def test_a_clock_stepped_back_an_hour_locks_no_one_out_for_longer_than_a_period(algorithm: Algorithm) -> None:
+    clock = ManualClock()
+    limiter = Limiter(["3/minute", "100/hour"], algorithm=algorithm, store=MemoryStore(clock=clock))
+    for _ in range(3):
+        assert (await limiter.hit("k")).allowed
+    clock.us -= 3_600_000_000  # NTP steps the wall clock back an hour
+    denied = await limiter.hit("k")
+    assert not denied.allowed
+    assert denied.retry_after is not None
+    assert denied.retry_after <= 60
+    clock.us += round(denied.retry_after * 1_000_000)
+    assert (await limiter.hit("k")).allowed, "the retry_after given after the step comes true"

@@ -173,9 +173,13 @@ class MemoryStore:
                     self._insert(table, key, table.write(None, step[1]), now)
             return policy.decision([(True, s[2], s[3], 0) for s in steps])
         # All or nothing: the rates that would have admitted report what they hold.
+        # Nothing is consumed; a state read from the future is still written back
+        # (the step's write on a denial, or at cost 0, is only that repair).
         outcomes: list[Outcome] = []
         for table, state, step in zip(tables, states, steps, strict=True):
             view = step if not step[0] else table.math.step(state, now, 0)
+            if view[1] is not None:
+                table.data[key] = table.write(state, view[1])
             outcomes.append((step[0], view[2], view[3], step[4]))
         return policy.decision(outcomes)
 

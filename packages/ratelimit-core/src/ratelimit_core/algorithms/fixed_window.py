@@ -5,6 +5,10 @@ after it closes opens a new one. Guarantee: never more than ``limit`` units in
 one window (up to ``2 * limit`` can pass within one ``period`` across a window
 boundary: choose a sliding window when that matters). State: the window's
 start and its count. A denial writes nothing.
+
+A window that starts after ``now`` (the clock went back) is read as starting
+at ``now``, with its count, and that reading is written back even by a denial:
+a client waits at most ``period``, and a ``retry_after`` given then comes true.
 """
 
 from __future__ import annotations
@@ -34,18 +38,21 @@ class FixedWindow:
 
     def step(self, state: FixedWindowState | None, now: int, cost: int) -> Step[FixedWindowState]:
         """Admit ``cost`` units at ``now`` (µs) against the window in ``state``, or deny."""
+        repair = None
         if state is None or now >= state[0] + self.period:
             start, count = now, 0
+        elif state[0] > now:  # from the future: the clock went back
+            start, count = repair = (now, state[1])
         else:
             start, count = state
         # A window with nothing in it is already at full capacity.
         reset = start + self.period - now
         if count + cost <= self.limit:
             if not cost:
-                return True, None, self.limit - count, reset if count else 0, 0
+                return True, repair, self.limit - count, reset if count else 0, 0
             return True, (start, count + cost), self.limit - count - cost, reset, 0
         retry = None if cost > self.limit else reset
-        return False, None, self.limit - count, reset if count else 0, retry
+        return False, repair, self.limit - count, reset if count else 0, retry
 
     def expires_at(self, state: FixedWindowState) -> int:
         """The microsecond at which the window in ``state`` closes."""

@@ -7,6 +7,11 @@ plus its cost is at most ``limit``. Guarantee: never more than ``limit`` units
 per aligned window (the estimate assumes the previous window's units were
 spread evenly, so a sliding window may see a little more). O(1) state. The
 arithmetic is done in whole units times microseconds: no rounding.
+
+A state whose window is after ``now``'s (the clock went back) is read as this
+window's, with its counts, and that reading is written back even by a
+denial: a client waits no longer than without the step, and a
+``retry_after`` given then comes true.
 """
 
 from __future__ import annotations
@@ -40,29 +45,33 @@ class SlidingWindowCounter:
         period, limit = self.period, self.limit
         index, elapsed = divmod(now, period)
         prev = cur = 0
+        repair = None
         if state is not None:
-            if state[0] >= index:  # this window (or the clock went back: stay in it)
-                index, elapsed, prev, cur = state[0], 0 if state[0] > index else elapsed, state[1], state[2]
+            if state[0] == index:
+                prev, cur = state[1], state[2]
             elif state[0] == index - 1:
                 prev = state[2]
+            elif state[0] > index:  # from the future: the clock went back
+                prev, cur = state[1], state[2]
+                repair = (index, prev, cur)
         left = period - elapsed  # µs until this window ends
         used = prev * left + cur * period  # the estimate, in units x µs
         room = limit * period - used
         if cost * period <= room:
             cur += cost
             reset = left + period if cur else (left if prev else 0)
-            return True, (index, prev, cur) if cost else None, (room - cost * period) // period, reset, 0
+            return True, (index, prev, cur) if cost else repair, (room - cost * period) // period, reset, 0
         remaining = max(0, room // period)
         reset = left + period if cur else (left if prev else 0)
         if cost > limit:
-            return False, None, remaining, reset, None
+            return False, repair, remaining, reset, None
         if cur + cost <= limit:
             # Fits in this window once enough of the previous one has slid out.
             retry = left - (limit - cur - cost) * period // prev
         else:
             # Next window: this window's count becomes the weighted one.
             retry = left + period - (limit - cost) * period // cur
-        return False, None, remaining, reset, retry
+        return False, repair, remaining, reset, retry
 
     def expires_at(self, state: CounterState) -> int:
         """The microsecond from which ``state`` no longer weighs on any estimate."""

@@ -7,9 +7,14 @@ O(limit) per key: at most ``limit`` live timestamps.
 
 State: a list whose item 0 is the index of the oldest live timestamp and whose
 other items are timestamps (µs), oldest first. ``step`` only reads it and
-returns a write, ``(first_live, now, cost)``; :meth:`SlidingWindowLog.apply`
+returns a write, ``(first_live, now, cost, future)``; :meth:`SlidingWindowLog.apply`
 carries the write out in place, so a busy key costs O(1) amortized per hit
 instead of a copy of its whole log.
+
+Timestamps after ``now`` (the clock went back) are read as ``now``, and that
+reading is written back (from index ``future`` on) even by a denial: the log
+stays in order, a client waits at most ``period``, and a ``retry_after`` given
+then comes true.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ __all__ = ["SlidingWindowLog"]
 
 #: ``[first_live_index, t1, t2, ...]``
 Log = list[int]
-#: ``(first_live_index, now, cost)``
-LogWrite = tuple[int, int, int]
+#: ``(first_live_index, now, cost, first_future_index)``
+LogWrite = tuple[int, int, int, int]
 
 _COMPACT_AFTER = 64  # dead timestamps kept before the list is compacted
 
@@ -45,28 +50,32 @@ class SlidingWindowLog:
     def step(self, log: Log | None, now: int, cost: int) -> Step[LogWrite]:
         """Admit ``cost`` units at ``now`` (µs) against ``log``, or deny. Reads ``log`` only."""
         if log is None:
-            log, first = [1], 1
+            log, first, future = [1], 1, 1
         else:
             first = log[0]
-            if len(log) > first and now < log[-1]:
-                now = log[-1]  # the clock went back: never log out of order
+            # Timestamps after now can only come from a clock that went back.
+            future = len(log) if log[-1] <= now else bisect_right(log, now, first)
         first = bisect_right(log, now - self.period, first)
         held = len(log) - first
-        reset = log[-1] + self.period - now if held else 0
+        repair = None if future == len(log) else (first, now, 0, future)
+        reset = min(log[-1], now) + self.period - now if held else 0
         if held + cost <= self.limit:
             if not cost:
-                return True, None, self.limit - held, reset, 0
-            return True, (first, now, cost), self.limit - held - cost, self.period, 0
+                return True, repair, self.limit - held, reset, 0
+            return True, (first, now, cost, future), self.limit - held - cost, self.period, 0
         if cost > self.limit:
-            return False, None, self.limit - held, reset, None
+            return False, repair, self.limit - held, reset, None
         # The oldest ``held + cost - limit`` units must leave the window first.
-        return False, None, self.limit - held, reset, log[first + held + cost - self.limit - 1] + self.period - now
+        oldest = min(log[first + held + cost - self.limit - 1], now)
+        return False, repair, self.limit - held, reset, oldest + self.period - now
 
     def apply(self, log: Log | None, write: LogWrite) -> Log:
         """Carry out a write from :meth:`step` on ``log`` (in place) and return the log to keep."""
-        first, now, cost = write
+        first, now, cost, future = write
         if log is None:
             return [1, *(now,) * cost]
+        if future < len(log):
+            log[future:] = (now,) * (len(log) - future)
         if first > _COMPACT_AFTER and first * 2 > len(log):
             del log[1:first]
             first = 1

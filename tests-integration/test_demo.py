@@ -30,10 +30,10 @@ def test_quickstart_demo_limits_a_burst_and_recovers() -> None:
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
-def test_the_demo_serves_real_http_and_limits_a_burst(backend: str, redis_url: str) -> None:
+def test_the_demo_serves_real_http_and_limits_a_burst(backend: str, redis7_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     if backend == "redis":
-        env["REDIS_URL"] = redis_url
+        env["REDIS_URL"] = redis7_url
     result = subprocess.run(
         [sys.executable, str(ROOT / "docs" / "examples" / "demo.py")],
         capture_output=True,

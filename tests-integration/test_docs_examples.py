@@ -53,12 +53,12 @@ def test_the_docs_have_examples_and_run_them_all() -> None:
 
 @pytest.mark.parametrize(("code", "files"), examples())
 def test_example_runs(
-    code: str, files: dict[str, str], redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    code: str, files: dict[str, str], redis7_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for name, body in files.items():
         (tmp_path / name).write_text(body)
-    code = code.replace("redis://localhost:6379/0", redis_url)
+    code = code.replace("redis://localhost:6379/0", redis7_url)
     namespace: dict[str, Any] = {"__name__": "docs_example"}
     exec(compile(PRELUDE, "<prelude>", "exec"), namespace)  # noqa: S102 - our own docs
     compiled = compile(code, "<example>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)

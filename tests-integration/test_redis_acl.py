@@ -16,7 +16,7 @@ ACL_RULES = [
     "resetchannels",
     "-@all",
     "+evalsha",
-    "+script|load",
+    "+eval",
     "+del",
     "+get",
     "+set",

@@ -100,7 +100,9 @@ asyncio.run(main())
 """
 
 
-def test_redis_wheel_installs_with_core_and_redis_only(wheels: dict[str, Path], tmp_path: Path, redis_url: str) -> None:
+def test_redis_wheel_installs_with_core_and_redis_only(
+    wheels: dict[str, Path], tmp_path: Path, redis7_url: str
+) -> None:
     python = venv_with(tmp_path, wheels["ratelimit-core"], wheels["ratelimit-redis"])
     data = smoke(python)
     assert data["allowed"] == [True, True, False, True]
@@ -111,7 +113,7 @@ def test_redis_wheel_installs_with_core_and_redis_only(wheels: dict[str, Path], 
     assert not modules["starlette"]
     assert not modules["pydantic"]
     # The scripts are in the wheel: every algorithm decides on a real server.
-    result = subprocess.run([str(python), "-c", REDIS_SMOKE, redis_url], capture_output=True, text=True, check=True)
+    result = subprocess.run([str(python), "-c", REDIS_SMOKE, redis7_url], capture_output=True, text=True, check=True)
     algorithms = ["token_bucket", "fixed_window", "sliding_window_log", "sliding_window_counter"]
     assert json.loads(result.stdout) == {a: [True, True, False] for a in algorithms}
 

@@ -47,3 +47,21 @@ def test_default_keys_fit_the_104_byte_class(algorithm: Algorithm) -> None:
     """A key of up to 60 bytes with an integer value costs 104 bytes in Redis 7."""
     (base,) = key_bases("ratelimit", Limiter("10000/hour", algorithm=algorithm).policy)
     assert len(base) + 18 <= 60
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("rl:tenant", "api"), ("rl", "tenant:api")),
+        (("rl", "a:b"), ("rl:a", "b")),
+        (("rl", "x%3Ay"), ("rl", "x:y")),
+        (("rl", "~" + digest("with{brace")), ("rl", "with{brace")),
+    ],
+)
+def test_two_prefix_and_name_pairs_never_share_a_key(one: tuple[str, str], other: tuple[str, str]) -> None:
+    bases = {key_bases(prefix, Limiter("5/minute", name=name).policy) for prefix, name in (one, other)}
+    assert len(bases) == 2, bases
+
+
+def test_a_colon_free_name_keeps_its_key() -> None:
+    assert key_bases("rl:tenant", Limiter("5/minute", name="api").policy) == ("rl:tenant:api:tb:5/1min:",)

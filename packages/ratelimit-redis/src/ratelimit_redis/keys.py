@@ -1,5 +1,11 @@
 """Key layout: ``<prefix>:<name>:<algorithm>:<rate>:{<identity digest>}``.
 
+The prefix may hold colons (``"rl:tenant"``); the name's own colons, percent
+signs and tildes are written ``%3A``, ``%25`` and ``%7E``, so the name is always the last
+colon-free part before the algorithm and two different (prefix, name) pairs
+never write the same key: ``rl:tenant`` + ``api`` gives ``rl:tenant:api:...``,
+``rl`` + ``tenant:api`` gives ``rl:tenant%3Aapi:...``.
+
 The identity is hashed to 16 characters (96 bits, base64url) inside one hash
 tag, so that any identity (empty, braces, ``*``, ``a:b``, 10 kB of bytes) is
 safe, distinct and short, and the keys of every rate of one decision share a
@@ -59,13 +65,18 @@ def _rate(rate: Rate) -> str:
     return text if rate.burst is None else f"{text}:b{rate.burst}"
 
 
+def _escape(name: str) -> str:
+    """The name without colons, and without the ``~`` that marks a digested name."""
+    return name.replace("%", "%25").replace(":", "%3A").replace("~", "%7E")
+
+
 def key_bases(prefix: str, policy: Policy) -> tuple[str, ...]:
     """One key base per rate of ``policy``; a key is ``base + "{" + digest + "}"``.
 
     A limiter name that would make keys longer than :data:`MAX_KEY_BYTES`, or
     that holds a brace (which would move the hash tag), is replaced by its digest.
     """
-    name, code = policy.name, CODES[policy.algorithm]
+    name, code = _escape(policy.name), CODES[policy.algorithm]
     bases = tuple(f"{prefix}:{name}:{code}:{_rate(r)}:" for r in policy.rates)
     if "{" in name or "}" in name or max(len(b.encode()) for b in bases) + _TAG_BYTES > MAX_KEY_BYTES:
         name = "~" + digest(name)

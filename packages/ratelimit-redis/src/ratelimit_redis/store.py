@@ -2,66 +2,93 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisError, ResponseError
 
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
 from ratelimit_core.algorithms import TokenBucket
-from ratelimit_redis.batching import Batcher, BatchScript
+from ratelimit_redis.breaker import Breaker
+from ratelimit_redis.channel import Channel
+from ratelimit_redis.cluster import ClusterServers
+from ratelimit_redis.deny_cache import DenyCache
 from ratelimit_redis.keys import digest, digest_bytes, key_bases
-from ratelimit_redis.scripts import source
+from ratelimit_redis.scripts import sha, source
+from ratelimit_redis.server import Server
 from ratelimit_redis.wire import pack, pack_prefix
 
-__all__ = ["RedisStore"]
+__all__ = ["MAX_LOG_LIMIT", "RedisStore"]
+
+logger = logging.getLogger("ratelimit_redis")
 
 _EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
 _HIT, _PEEK = b"hit", b"peek"
+_DEL = pack_prefix(b"DEL")
 _PACKED_LIMIT = 800_000_000  # window states pack counts in base limit + 1, below 9e8
-_DENY_CACHE_SIZE = 10_000
+#: The largest sliding-log limit on Redis: one 8-byte entry per unit, so at most 8 MB per key and per hit.
+MAX_LOG_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """What a policy needs on Redis, computed once: key bases, script, parameters."""
+    """What a policy needs on Redis, computed once: keys, parameters, the packed command heads."""
 
     bases: tuple[str, ...]
     keys: tuple[bytes, ...]  # the bases as bytes, each with the opening brace of the hash tag
-    script: Any  # a redis-py AsyncScript (cluster), or a BatchScript (batched)
     params: bytes  # ARGV[4]: every rate's parameters, comma-separated
-    prefix: bytes  # the packed "EVALSHA <sha> <number of keys>" (batched)
-    count: int  # arguments of the whole EVALSHA command
+    evalsha: bytes  # the packed "EVALSHA <sha> <number of keys>"
+    eval: bytes  # the packed "EVAL <source> <number of keys>", for a server without the script
+    count: int  # arguments of the whole command
 
 
 class RedisStore:
     """Limiter state in Redis: one ``EVALSHA`` per decision, all rates in that one call.
 
+    The store talks to Redis over a connection of its own (one per server; one
+    per primary in a cluster), made with your client's settings (address, TLS,
+    AUTH, database, Sentinel) but never taken from your client's pool. All
+    concurrent decisions share it. Close it with :meth:`aclose` (or use the
+    store as an ``async with`` block); your client stays yours to close.
+
     Args:
-        client: Your ``redis.asyncio.Redis``, ``redis.asyncio.RedisCluster`` or a
-            Sentinel-managed master client. The store never creates or closes it.
-            ``decode_responses`` may be on or off.
-        prefix: The first part of every key (no braces).
-        timeout: Seconds a decision may take, or ``None`` for no bound. When it
-            passes (Redis stalled), the limiter's failure policy applies.
-        deny_cache: Answer a key that was denied until ``T`` locally until ``T``
-            (for the same cost), without a round trip; at most 10,000 denials
-            are remembered, the oldest forgotten first.
+        client: Your ``redis.asyncio.Redis`` (standalone or Sentinel-managed) or
+            ``redis.asyncio.RedisCluster``. ``decode_responses`` may be on or off.
+        prefix: The first part of every key (no braces; colons are fine).
+        timeout: Seconds Redis may take to answer a decision, counted from the
+            moment its command is written (so a busy event loop does not count),
+            or ``None`` for no bound. When it passes, the limiter's failure policy
+            applies.
+        connect_timeout: Seconds that making a connection (TCP, TLS, AUTH,
+            ``HELLO``) or reading a cluster's slots may take. Only the decisions
+            that arrive while it happens wait for it, and it never counts
+            against their ``timeout``.
+        breaker_failures: Failures in a row that open the circuit breaker, or
+            ``None`` for no breaker. While it is open, decisions go to the failure
+            policy at once; after ``breaker_cooldown`` seconds one decision
+            probes the server, and its success closes the breaker.
+        breaker_cooldown: Seconds the breaker stays open after the last failure.
+        deny_cache: Answer a key of a one-rate limiter that Redis denied at cost 1
+            locally, until its ``retry_after``, with the answer Redis would give
+            (see :mod:`ratelimit_redis.deny_cache`); at most 10,000 denials kept.
         clock: For tests only: a callable returning seconds, sent to the scripts
             instead of the server's ``TIME``.
 
     Raises:
-        ValueError: for a bad prefix, timeout or clock.
+        TypeError: ``client`` is not an asyncio Redis client.
+        ValueError: for a bad prefix, timeout, breaker setting or clock.
 
     Backend failures (connection lost, timeout, ``OOM``, ``READONLY``, cluster
-    errors) raise :class:`~ratelimit_core.StoreError`; a script missing after a
-    restart, failover or ``SCRIPT FLUSH`` is loaded again on the same call.
+    errors, an open breaker) raise :class:`~ratelimit_core.StoreError`. A script
+    missing after a restart, failover or ``SCRIPT FLUSH`` is sent again with
+    its source (``EVAL``) in the same call.
     """
 
     def __init__(
@@ -69,69 +96,84 @@ class RedisStore:
         client: Any,
         *,
         prefix: str = "ratelimit",
-        timeout: float | None = 0.05,
+        timeout: float | None = 0.25,
+        connect_timeout: float = 2.0,
+        breaker_failures: int | None = 5,
+        breaker_cooldown: float = 0.5,
         deny_cache: bool = False,
         clock: Callable[[], float] | None = None,
     ) -> None:
+        if not isinstance(client, Redis | RedisCluster):
+            raise TypeError(
+                f"RedisStore needs an asyncio client, redis.asyncio.Redis or redis.asyncio.RedisCluster, got {client!r}"
+            )
         if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix or len(prefix) > 32:
             raise ValueError(f"prefix must be 1 to 32 characters without braces, got {prefix!r}")
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not (math.isfinite(timeout) and timeout > 0)
-        ):
+        if timeout is not None and not _positive(timeout):
             raise ValueError(f"timeout must be None or a finite number of seconds > 0, got {timeout!r}")
+        if not _positive(connect_timeout):
+            raise ValueError(f"connect_timeout must be a finite number of seconds > 0, got {connect_timeout!r}")
+        if breaker_failures is not None and (
+            isinstance(breaker_failures, bool) or not isinstance(breaker_failures, int) or breaker_failures < 1
+        ):
+            raise ValueError(f"breaker_failures must be None or an int >= 1, got {breaker_failures!r}")
+        if not _positive(breaker_cooldown):
+            raise ValueError(f"breaker_cooldown must be a finite number of seconds > 0, got {breaker_cooldown!r}")
         if clock is not None and not callable(clock):
             raise ValueError(f"clock must be a zero-argument callable returning seconds, got {clock!r}")
-        if not hasattr(client, "register_script"):
-            raise ValueError(f"client must be a redis.asyncio client, got {client!r}")
         self._client = client
-        # redis-py's cluster client learns its topology on first use; many first
-        # decisions at once would race there, so the store does it once, first.
-        self._ready = not isinstance(client, RedisCluster)
-        self._ready_lock = asyncio.Lock()
-        # Standalone and Sentinel clients: concurrent decisions share pipelines. redis-py
-        # carries no scripts in cluster pipelines, so cluster decisions go one by one.
-        self._batcher = None if isinstance(client, RedisCluster) else Batcher(client, timeout)
         self._prefix = prefix
         self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._breaker = (breaker_failures, breaker_cooldown)
         self._clock = clock
         self._plans: dict[tuple[str, ...], _Plan] = {}
-        self._scripts: dict[Algorithm, Any] = {}
-        # (key base, identity digest, cost) -> (when denied in local seconds, its retry_after, the denial)
-        self._denied: OrderedDict[tuple[str, bytes, int], tuple[float, float, Decision]] | None = (
-            OrderedDict() if deny_cache else None
-        )
+        self._denied = DenyCache() if deny_cache else None
+        self._eviction_checked = False
+        self._servers: Server | ClusterServers
+        if isinstance(client, RedisCluster):
+            self._servers = ClusterServers(client, self._node_server, connect_timeout=connect_timeout)
+        else:
+            pool = client.connection_pool
+            self._servers = self._server(
+                _address(pool), lambda: _connection(pool.connection_class, pool.connection_kwargs)
+            )
 
     def __repr__(self) -> str:
+        failures, cooldown = self._breaker
         return (
-            f"RedisStore({self._client!r}, prefix={self._prefix!r}, timeout={self._timeout!r}, "
-            f"deny_cache={self._denied is not None}, limiters={len(self._plans)})"
+            f"RedisStore({self._servers!r}, prefix={self._prefix!r}, timeout={self._timeout!r}, "
+            f"connect_timeout={self._connect_timeout!r}, breaker_failures={failures!r}, "
+            f"breaker_cooldown={cooldown!r}, deny_cache={self._denied is not None}, limiters={len(self._plans)})"
         )
+
+    async def __aenter__(self) -> RedisStore:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the store's own connections (not your client). A later decision connects again."""
+        await self._servers.aclose()
+
+    # -- the Store contract ----------------------------------------------------------
 
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.hit`."""
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
         tag = digest_bytes(key)
-        if self._denied is None:
+        cache = self._denied
+        if cache is None or cost != 1 or len(plan.keys) != 1:
             return await self._run(policy, plan, tag, _HIT, cost)
-        cache_key = (plan.bases[0], tag, cost)
-        cached = self._denied.get(cache_key)
+        sent = self._local_now()
+        cached = cache.get(policy.namespaces, tag, sent)
         if cached is not None:
-            made, wait, denial = cached
-            elapsed = self._local_now() - made
-            if elapsed < wait:
-                return replace(
-                    denial,
-                    retry_after=_us_ceil(wait - elapsed),
-                    reset_after=_us_ceil(max(0.0, denial.reset_after - elapsed)),
-                )
-            del self._denied[cache_key]
+            return cached
         decision = await self._run(policy, plan, tag, _HIT, cost)
-        if not decision.allowed and decision.retry_after is not None:
-            self._denied[cache_key] = (self._local_now(), decision.retry_after, decision)
-            if len(self._denied) > _DENY_CACHE_SIZE:
-                self._denied.popitem(last=False)
+        cache.put(policy.namespaces, tag, sent, decision)
         return decision
 
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
@@ -144,12 +186,10 @@ class RedisStore:
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
         tag = digest_bytes(key)
         if self._denied is not None:
-            for cached in [k for k in self._denied if k[0] == plan.bases[0] and k[1] == tag]:
-                del self._denied[cached]
-        keys = [key + tag + b"}" for key in plan.keys]
+            self._denied.forget(policy.namespaces, tag)
+        keys = [base + tag + b"}" for base in plan.keys]
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._client.delete(*keys)
+            await self._servers.run(keys[0], pack(1 + len(keys), _DEL, keys))
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreError(f"redis failed to reset: {type(exc).__name__}: {exc}") from exc
 
@@ -157,7 +197,8 @@ class RedisStore:
         """Check that ``policy`` runs exactly in Lua, and compute its keys and parameters.
 
         Raises:
-            ValueError: a rate beyond exact double-precision arithmetic.
+            ValueError: a rate beyond exact double-precision arithmetic, or a
+                sliding log above :data:`MAX_LOG_LIMIT` units.
         """
         if policy.namespaces not in self._plans:
             self._plan(policy)
@@ -168,40 +209,69 @@ class RedisStore:
         tag = digest(key)
         return tuple(f"{base}{{{tag}}}" for base in plan.bases)
 
+    # -- internals ---------------------------------------------------------------------
+
     async def _run(self, policy: Policy, plan: _Plan, tag: bytes, mode: bytes, cost: int) -> Decision:
         now = b"" if self._clock is None else b"%d" % round(self._clock() * 1_000_000)
+        suffix = tag + b"}"
+        items = [base + suffix for base in plan.keys]
+        items += (mode, b"%d" % cost, now, plan.params)
         try:
-            if self._batcher is not None:  # it bounds every call by the timeout itself
-                suffix = tag + b"}"
-                items = [key + suffix for key in plan.keys]
-                items += (mode, b"%d" % cost, now, plan.params)
-                reply = await self._batcher.call(plan.script, pack(plan.count, plan.prefix, items))
-            else:
-                keys = [key + tag + b"}" for key in plan.keys]
-                async with asyncio.timeout(self._timeout):
-                    if not self._ready:
-                        await self._get_ready()
-                    reply = await plan.script(keys=keys, args=[mode, cost, now, plan.params])
+            reply = await self._servers.run(
+                items[0], pack(plan.count, plan.evalsha, items), lambda: pack(plan.count, plan.eval, items)
+            )
+        except StoreError:
+            raise
+        except ResponseError as exc:
+            text = str(exc)
+            if text.startswith("unknown command") or "engine" in text.lower():
+                raise StoreError(
+                    f"redis cannot run Lua scripts ({text!r}): the store needs EVAL and EVALSHA with a Lua "
+                    "engine (a Valkey built or started without its Lua module has none)"
+                ) from exc
+            raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
         return _decision(policy, reply)
 
-    async def _get_ready(self) -> None:
-        async with self._ready_lock:
-            if not self._ready:
-                await self._client.initialize()
-                self._ready = True
+    def _server(self, address: str, factory: Callable[[], Any]) -> Server:
+        failures, cooldown = self._breaker
+        channel = Channel(
+            factory,
+            address=address,
+            timeout=self._timeout,
+            connect_timeout=self._connect_timeout,
+            prepare=self._check_eviction,
+        )
+        return Server(channel, None if failures is None else Breaker(failures, cooldown))
+
+    def _node_server(self, node: ClusterNode) -> Server:
+        return self._server(node.name, lambda: _connection(node.connection_class, node.connection_kwargs))
+
+    async def _check_eviction(self, conn: Any) -> None:
+        """Once per store, on its first connection: warn when Redis may evict the limiter's keys."""
+        if self._eviction_checked:
+            return
+        self._eviction_checked = True
+        try:
+            await conn.send_command("CONFIG", "GET", "maxmemory-policy", check_health=False)
+            reply = await conn.read_response(disable_decoding=True, timeout=math.inf)
+        except ResponseError:  # CONFIG forbidden (as the documented ACL does) or renamed: say nothing
+            return
+        values = list(reply.values()) if isinstance(reply, dict) else list(reply)[1::2]
+        policy = values[0].decode() if values else "noeviction"
+        if policy != "noeviction":
+            logger.warning(
+                "redis evicts keys under memory pressure (maxmemory-policy %s): it may delete rate limit "
+                "state and admit more than the limits; only noeviction (or a Redis of its own) keeps limits",
+                policy,
+            )
 
     def _local_now(self) -> float:
         return time.monotonic() if self._clock is None else self._clock()
 
     def _plan(self, policy: Policy) -> _Plan:
-        """Key bases, script and parameters for ``policy``; checked once, then kept."""
-        script = self._scripts.get(policy.algorithm)
-        if script is None:
-            text = source(policy.algorithm)
-            script = BatchScript(text) if self._batcher is not None else self._client.register_script(text)
-            self._scripts[policy.algorithm] = script
+        """Key bases and parameters for ``policy``; checked once, then kept."""
         params: list[int] = []
         for math_ in policy.maths:
             rate = math_.rate
@@ -209,28 +279,54 @@ class RedisStore:
                 if math_.scale * 1_000_000_000 >= _EXACT or math_.tolerance >= _EXACT:
                     raise ValueError(f"rate {rate} is too fine for exact arithmetic in Redis")
                 params += [math_.scale, math_.interval, math_.capacity, math_.tolerance]
-            else:
-                if rate.limit * rate.period_us >= _EXACT:
-                    raise ValueError(f"rate {rate}: limit x period in µs must stay below 2^53 in Redis")
-                if policy.algorithm is not Algorithm.SLIDING_WINDOW_LOG and rate.limit >= _PACKED_LIMIT:
-                    raise ValueError(f"rate {rate}: limits of {_PACKED_LIMIT:,} or more do not fit a Redis state")
-                params += [rate.limit, rate.period_us]
+                continue
+            if rate.period_us >= _EXACT // 4:
+                raise ValueError(f"rate {rate}: the period must stay below 2^51 µs (71 years) in Redis")
+            if policy.algorithm is Algorithm.SLIDING_WINDOW_LOG:
+                if rate.limit > MAX_LOG_LIMIT:
+                    raise ValueError(
+                        f"rate {rate}: a sliding log keeps 8 bytes per unit; at most {MAX_LOG_LIMIT:,} units "
+                        "per window on Redis (choose the sliding window counter for larger limits)"
+                    )
+            elif rate.limit >= _PACKED_LIMIT:
+                raise ValueError(f"rate {rate}: limits of {_PACKED_LIMIT:,} or more do not fit a Redis state")
+            params += [rate.limit, rate.period_us]
         bases = key_bases(self._prefix, policy)
-        sha = script.sha.encode() if isinstance(script, BatchScript) else b""
+        count = b"%d" % len(bases)
         plan = _Plan(
             bases,
             tuple(base.encode() + b"{" for base in bases),
-            script,
             b",".join(b"%d" % p for p in params),
-            pack_prefix(b"EVALSHA", sha, b"%d" % len(bases)),
+            pack_prefix(b"EVALSHA", sha(policy.algorithm).encode(), count),
+            pack_prefix(b"EVAL", source(policy.algorithm), count),
             3 + len(bases) + 4,
         )
         self._plans[policy.namespaces] = plan
         return plan
 
 
-def _us_ceil(seconds: float) -> float:
-    return math.ceil(seconds * 1_000_000) / 1_000_000
+def _positive(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def _connection(connection_class: Any, kwargs: dict[str, Any]) -> Any:
+    """A new connection with the client's settings, outside its pool.
+
+    redis-py's own read timeout is off on it: the store bounds each reply from
+    the moment its command is written, and connecting by ``connect_timeout``.
+    """
+    return connection_class(**{**kwargs, "socket_timeout": None})
+
+
+def _address(pool: Any) -> str:
+    """How messages name a standalone or Sentinel-managed server."""
+    service = getattr(pool, "service_name", None)
+    if service is not None:
+        return f"sentinel service {service!r}"
+    kwargs = pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
 def _decision(policy: Policy, reply: bytes | str) -> Decision:

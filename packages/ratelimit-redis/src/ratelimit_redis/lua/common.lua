@@ -131,7 +131,9 @@ end
 
 -- Runs the algorithm's step (defined by the script) for every rate, then writes
 -- all or nothing. step(i, cost) -> allowed, write, remaining, reset_us, retry_us
--- where write is nil or a function that stores the new state of KEYS[i].
+-- where write is nil or a function that stores the new state of KEYS[i]. When
+-- a step denies, or has cost 0, its write is nil or the repair of a state read
+-- from the future (a clock that went back).
 local function decide(step)
   local n = #KEYS
   local steps, all = {}, true
@@ -156,14 +158,19 @@ local function decide(step)
     end
     return table.concat(reply, ' ')
   end
-  -- A peek, or a denial: nothing is written; rates that would admit report
-  -- what they hold now (their step at cost 0).
+  -- A peek, or a denial: nothing is consumed; rates that would admit report
+  -- what they hold now (their step at cost 0). A denial still writes back the
+  -- reading of a state from the future (a step's write when it denies, or at
+  -- cost 0, is only that repair).
   for i = 1, n do
     local s = steps[i]
-    local remaining, reset = s[3], s[4]
+    local remaining, reset, repair = s[3], s[4], s[2]
     if s[1] and COST > 0 then
-      local _, _, r0, t0 = step(i, 0)
-      remaining, reset = r0, t0
+      local _, r, r0, t0 = step(i, 0)
+      remaining, reset, repair = r0, t0, r
+    end
+    if MODE == 'hit' and repair then
+      repair()
     end
     reply[#reply + 1] = s[1] and '1' or '0'
     reply[#reply + 1] = int(remaining)

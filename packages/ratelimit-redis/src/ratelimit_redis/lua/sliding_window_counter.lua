@@ -5,69 +5,128 @@
 --          Redis keeps it as an integer: 104 bytes for the key and value.)
 -- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
--- limit * period must stay below 2^53 (checked by the store).
+-- The estimate is kept in units x µs, which passes 2^53 for long periods (a day,
+-- 30 days): its products are big integers, so no quota is rounded. A window
+-- after now's (the clock went back) is read as now's, with its counts, and that
+-- reading is written back even by a denial.
 
 local PARAMS = 2
+
+-- count * x as a big integer: count below 9e8, x below 2^53.
+local function times(count, x)
+  return big_muladd(big_of(x), count, 0)
+end
+
+-- -1, 0 or 1 as a < b, a == b, a > b (big integers, possibly with leading zero limbs).
+local function big_cmp(a, b)
+  local na, nb = #a, #b
+  while na > 1 and a[na] == 0 do
+    na = na - 1
+  end
+  while nb > 1 and b[nb] == 0 do
+    nb = nb - 1
+  end
+  if na ~= nb then
+    return na < nb and -1 or 1
+  end
+  for i = na, 1, -1 do
+    if a[i] ~= b[i] then
+      return a[i] < b[i] and -1 or 1
+    end
+  end
+  return 0
+end
+
+-- ceil(prev * left / period) for left <= period: a double estimate, made exact.
+local function weighted(prev, left, period)
+  if prev == 0 then
+    return 0
+  end
+  local product = times(prev, left)
+  local q = math.floor(prev * (left / period))
+  while q > 0 and big_cmp(times(q, period), product) > 0 do
+    q = q - 1
+  end
+  while big_cmp(times(q + 1, period), product) <= 0 do
+    q = q + 1
+  end
+  if big_cmp(times(q, period), product) < 0 then
+    q = q + 1
+  end
+  return q
+end
+
+-- floor(k * period / d) for counts k, d (d > 0).
+local function share(k, period, d)
+  local a = times(k, period)
+  big_divmod(a, d)
+  return big_number(a)
+end
+
+local function set_counts(key, limit, index, prev, cur, ttl)
+  local packed = big_muladd(big_muladd(big_of(index), limit + 1, prev), limit + 1, cur)
+  redis.call('SET', key, big_text(packed), 'PX', ttl_ms(ttl))
+end
 
 local function step(i, cost)
   local at = (i - 1) * PARAMS
   local limit, period = PARAM[at + 1], PARAM[at + 2]
+  local key = KEYS[i]
   local index = idiv(NOW, period)
-  local elapsed = NOW - index * period
+  local left = period - (NOW - index * period) -- µs until this window ends
   local prev, cur = 0, 0
-  local state = redis.call('GET', KEYS[i])
+  local repair = nil
+  local state = redis.call('GET', key)
   if state then
     local packed = big_parse(state)
     local scur = big_divmod(packed, limit + 1)
     local sprev = big_divmod(packed, limit + 1)
     local sindex = big_number(packed)
-    if sindex >= index then -- this window (or the clock went back: stay in it)
-      if sindex > index then
-        elapsed = 0
-      end
-      index, prev, cur = sindex, sprev, scur
+    if sindex == index then
+      prev, cur = sprev, scur
     elseif sindex == index - 1 then
       prev = scur
-    end
-  end
-  local left = period - elapsed
-  local room = limit * period - (prev * left + cur * period)
-  if cost * period <= room then
-    local now_cur = cur + cost
-    local reset = 0
-    if now_cur > 0 then
-      reset = left + period
-    elseif prev > 0 then
-      reset = left
-    end
-    local write = nil
-    if cost > 0 then
-      write = function()
-        local packed = big_muladd(big_muladd(big_of(index), limit + 1, prev), limit + 1, now_cur)
-        redis.call('SET', KEYS[i], big_text(packed), 'PX', ttl_ms(left + period))
+    elseif sindex > index then -- from the future: the clock went back
+      prev, cur = sprev, scur
+      repair = function()
+        set_counts(key, limit, index, sprev, scur, left + period)
       end
     end
-    return true, write, idiv(room - cost * period, period), reset, 0
   end
-  local remaining = idiv(room, period)
+  -- the estimate weighs prev by the part of its window still inside: prev * left / period
+  local weight = weighted(prev, left, period)
+  local function reset_of(c)
+    if c > 0 then
+      return left + period
+    elseif prev > 0 then
+      return left
+    end
+    return 0
+  end
+  -- admitted when prev * left + (cur + cost) * period <= limit * period
+  local free = limit - cur - cost
+  if free >= 0 and big_cmp(times(prev, left), times(free, period)) <= 0 then
+    local write = repair
+    if cost > 0 then
+      write = function()
+        set_counts(key, limit, index, prev, cur + cost, left + period)
+      end
+    end
+    return true, write, free - weight, reset_of(cur + cost), 0
+  end
+  local remaining = limit - cur - weight
   if remaining < 0 then
     remaining = 0
   end
-  local reset = 0
-  if cur > 0 then
-    reset = left + period
-  elseif prev > 0 then
-    reset = left
-  end
   local retry = nil
   if cost <= limit then
-    if cur + cost <= limit then
-      retry = left - idiv((limit - cur - cost) * period, prev)
-    else
-      retry = left + period - idiv((limit - cost) * period, cur)
+    if free >= 0 then -- fits in this window once enough of the previous one has slid out
+      retry = left - share(free, period, prev)
+    else -- next window: this window's count becomes the weighted one
+      retry = left + period - share(limit - cost, period, cur)
     end
   end
-  return false, nil, remaining, reset, retry
+  return false, repair, remaining, reset_of(cur), retry
 end
 
 return decide(step)

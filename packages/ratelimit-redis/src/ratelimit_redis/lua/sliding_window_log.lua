@@ -7,12 +7,27 @@
 --          search needs (GETRANGE), so its cost grows with log(limit).
 -- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
+-- Timestamps after now (the clock went back) are read as now, and that reading
+-- is written back even by a denial, so the log stays in order.
 
 local PARAMS = 2
 local COMPACT_AFTER = 64
 
 local function stamp(key, j) -- the j-th timestamp (0-based, dead ones included)
   return (struct.unpack('>l', redis.call('GETRANGE', key, 4 + j * 8, 11 + j * 8)))
+end
+
+-- the first index in [lo, hi) whose timestamp is > t (hi when none)
+local function bisect(key, lo, hi, t)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if stamp(key, mid) <= t then
+      lo = mid + 1
+    else
+      hi = mid
+    end
+  end
+  return lo
 end
 
 local function step(i, cost)
@@ -24,37 +39,40 @@ local function step(i, cost)
   local total, first = 0, 0
   local now = NOW
   local newest = nil
+  local future = 0 -- entries from this index on are after now
   if exists then
     total = (size - 4) / 8
     first = struct.unpack('>I4', redis.call('GETRANGE', key, 0, 3))
-    if total > 0 then
+    future = total
+    if total > first then
       newest = stamp(key, total - 1)
-    end
-    if total > first and now < newest then
-      now = newest -- the clock went back: never log out of order
-    end
-  end
-  -- bisect: the first entry with a timestamp > now - period
-  local lo, hi, cut = first, total, now - period
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if stamp(key, mid) <= cut then
-      lo = mid + 1
-    else
-      hi = mid
+      if newest > now then -- the clock went back: read those entries as now
+        future = bisect(key, first, total, now)
+        newest = now
+      end
     end
   end
-  local live = lo
+  local live = bisect(key, first, total, now - period)
   local held = total - live
   local reset = 0
   if held > 0 then
     reset = newest + period - now
   end
+  local repair = nil
+  if future < total then
+    repair = function()
+      redis.call('SETRANGE', key, 4 + future * 8, string.rep(struct.pack('>l', now), total - future))
+      redis.call('PEXPIRE', key, ttl_ms(period))
+    end
+  end
   if held + cost <= limit then
     if cost == 0 then
-      return true, nil, limit - held, reset, 0
+      return true, repair, limit - held, reset, 0
     end
     local write = function()
+      if repair then
+        repair()
+      end
       local entries = string.rep(struct.pack('>l', now), cost)
       if not exists then
         redis.call('SET', key, struct.pack('>I4', 0) .. entries, 'PX', ttl_ms(period))
@@ -72,9 +90,13 @@ local function step(i, cost)
   local retry = nil
   if cost <= limit then
     -- the oldest held + cost - limit units must leave the window first
-    retry = stamp(key, live + held + cost - limit - 1) + period - now
+    local oldest = stamp(key, live + held + cost - limit - 1)
+    if oldest > now then
+      oldest = now
+    end
+    retry = oldest + period - now
   end
-  return false, nil, limit - held, reset, retry
+  return false, repair, limit - held, reset, retry
 end
 
 return decide(step)

@@ -182,3 +182,55 @@ async def test_every_key_written_is_short(client: Redis | ClusterClient) -> None
     keys = [key async for key in client.scan_iter(count=1000)]
     assert len(keys) == len(Algorithm) * len(names) * 4 * 2
     assert max(len(key) for key in keys) <= 128
+
+
+# -- clocks that step, and long quotas ---------------------------------------------
+
+LONG_RATES = [Rate(3, 60), Rate(200_000, 86_400), Rate(10_000, 30 * 86_400), Rate(5, 7 * 86_400), Rate(2, 1)]
+
+stepping_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["hit", "hit", "hit", "peek", "wait"]),
+        st.integers(0, 1),  # key
+        st.integers(0, 3),  # cost
+        st.one_of(
+            st.just(0),
+            st.integers(0, 2_000_000),
+            st.integers(-3_600_000_000, 3_600_000_000),  # the wall clock stepped, back or forward
+            st.integers(-40 * 86_400_000_000, 40 * 86_400_000_000),
+        ),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    algorithm=st.sampled_from(list(Algorithm)),
+    rates=st.lists(st.sampled_from(LONG_RATES), min_size=1, max_size=2, unique_by=lambda r: (r.limit, r.period)),
+    timeline=stepping_ops,
+)
+async def test_a_stepping_clock_and_long_quotas_decide_alike_and_honour_retry_after(
+    client: Redis | ClusterClient, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+) -> None:
+    """Steps of the clock either way, daily to monthly quotas: both stores decide alike, and "wait" comes true.
+
+    ``wait`` is a hit that, when denied with a ``retry_after``, advances the
+    clock by exactly that and hits again: it must then be admitted.
+    """
+    clock = ManualClock()
+    name = uuid.uuid4().hex[:8]
+    memory = Limiter(rates, algorithm=algorithm, name=name, store=MemoryStore(clock=clock))
+    redis = Limiter(rates, algorithm=algorithm, name=name, store=RedisStore(client, clock=clock, timeout=5))
+    for step, (action, key, cost, advance) in enumerate(timeline):
+        clock.us += advance
+        identity = f"client-{key}"
+        expected = await (memory.peek if action == "peek" else memory.hit)(identity, cost)
+        got = await (redis.peek if action == "peek" else redis.hit)(identity, cost)
+        assert got == expected, f"step {step}: {action} {identity} cost {cost}"
+        assert got.statuses == expected.statuses, f"step {step}"
+        if action == "wait" and not got.allowed and got.retry_after is not None:
+            clock.us += round(got.retry_after * 1_000_000)
+            for limiter in (memory, redis):
+                assert (await limiter.hit(identity, cost)).allowed, f"step {step}: the retry_after given came true"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from ratelimit_core import Limiter
+from ratelimit_core import Algorithm, Limiter
 from ratelimit_core.testing import ManualClock
 from ratelimit_redis import RedisStore
 
@@ -50,3 +54,39 @@ async def test_without_the_cache_every_denial_asks_redis(redis: Redis) -> None:
     for _ in range(5):
         assert not (await limiter.hit("k")).allowed
     assert await evalsha_calls(redis) == 5
+
+
+async def test_a_denial_never_answers_for_another_limiter(redis: Redis) -> None:
+    """Same name, same first rate: a denial made by the second rate of one says nothing of the other."""
+    store = RedisStore(redis, deny_cache=True)
+    both = Limiter(["5/minute", "1/second"], name="x", store=store)
+    minute = Limiter("5/minute", name="x", store=store)  # shares the 5/minute state, not the 1/second one
+    assert (await both.hit("k")).allowed
+    assert not (await both.hit("k")).allowed
+    decision = await minute.hit("k")
+    assert decision.allowed, "the 5/minute rate has room: Redis admits"
+    assert decision.remaining == 3
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    algorithm=st.sampled_from(list(Algorithm)),
+    timeline=st.lists(
+        st.tuples(st.sampled_from([1, 1, 1, 1, 2, 0]), st.integers(0, 3_000_000)), min_size=1, max_size=40
+    ),
+)
+async def test_a_cached_answer_is_the_answer_redis_gives(
+    redis: Redis, algorithm: Algorithm, timeline: list[tuple[int, int]]
+) -> None:
+    """Twin limiters on one timeline, one with the cache: every decision is equal, to the microsecond."""
+    clock = ManualClock()
+    name = uuid.uuid4().hex[:8]
+    cached = Limiter(
+        "3/5s", algorithm=algorithm, name=name + "c", store=RedisStore(redis, deny_cache=True, clock=clock)
+    )
+    plain = Limiter("3/5s", algorithm=algorithm, name=name + "p", store=RedisStore(redis, clock=clock))
+    for step, (cost, advance) in enumerate(timeline):
+        clock.us += advance
+        expected = await plain.hit("k", cost)
+        got = await cached.hit("k", cost)
+        assert got == expected, f"step {step}: cost {cost}"

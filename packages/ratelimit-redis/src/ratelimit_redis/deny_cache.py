@@ -16,7 +16,6 @@ What no cache can see: a ``reset`` or a refund made by another process. Keep
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import replace
 
@@ -24,48 +23,45 @@ from ratelimit_core import Decision
 
 __all__ = ["DenyCache"]
 
+_US = 1_000_000
+
 
 class DenyCache:
-    """Denials by (limiter namespaces, key digest), the oldest forgotten first past ``size``."""
+    """Denials by (limiter namespaces, key digest), the oldest forgotten first past ``size``.
+
+    Times are whole microseconds of a local clock, so what is subtracted is exact.
+    """
 
     __slots__ = ("_denials", "_size")
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
-        # key -> (local time just before the call was sent, the denial)
-        self._denials: OrderedDict[tuple[tuple[str, ...], bytes], tuple[float, Decision]] = OrderedDict()
+        # key -> (local µs just before the call was sent, retry_after in µs, reset_after in µs, the denial)
+        self._denials: OrderedDict[tuple[tuple[str, ...], bytes], tuple[int, int, int, Decision]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._denials)
 
-    def get(self, namespaces: tuple[str, ...], tag: bytes, now: float) -> Decision | None:
+    def get(self, namespaces: tuple[str, ...], tag: bytes, now_us: int) -> Decision | None:
         """The denial Redis would give now to a hit of cost 1, if it is known; else ``None``."""
         cached = self._denials.get((namespaces, tag))
         if cached is None:
             return None
-        sent, denial = cached
-        elapsed = now - sent
-        assert denial.retry_after is not None  # noqa: S101 - only such denials are kept
-        if elapsed >= denial.retry_after:
+        sent, retry, reset, denial = cached
+        elapsed = now_us - sent
+        if elapsed >= retry:
             del self._denials[(namespaces, tag)]
             return None
-        return replace(
-            denial,
-            retry_after=_us_ceil(denial.retry_after - elapsed),
-            reset_after=_us_ceil(max(0.0, denial.reset_after - elapsed)),
-        )
+        return replace(denial, retry_after=(retry - elapsed) / _US, reset_after=max(0, reset - elapsed) / _US)
 
-    def put(self, namespaces: tuple[str, ...], tag: bytes, sent: float, decision: Decision) -> None:
-        """Keep ``decision`` (a denial of cost 1 on a one-rate limiter, asked at local time ``sent``)."""
+    def put(self, namespaces: tuple[str, ...], tag: bytes, sent_us: int, decision: Decision) -> None:
+        """Keep ``decision`` (a denial of cost 1 on a one-rate limiter, asked at local ``sent_us``)."""
         if decision.allowed or decision.retry_after is None:
             return
-        self._denials[(namespaces, tag)] = (sent, decision)
+        retry, reset = round(decision.retry_after * _US), round(decision.reset_after * _US)
+        self._denials[(namespaces, tag)] = (sent_us, retry, reset, decision)
         if len(self._denials) > self._size:
             self._denials.popitem(last=False)
 
     def forget(self, namespaces: tuple[str, ...], tag: bytes) -> None:
         self._denials.pop((namespaces, tag), None)
-
-
-def _us_ceil(seconds: float) -> float:
-    return math.ceil(seconds * 1_000_000) / 1_000_000

@@ -267,8 +267,9 @@ class RedisStore:
                 policy,
             )
 
-    def _local_now(self) -> float:
-        return time.monotonic() if self._clock is None else self._clock()
+    def _local_now(self) -> int:
+        """Microseconds of a local clock (the injected one, in tests), for the deny cache."""
+        return time.monotonic_ns() // 1000 if self._clock is None else round(self._clock() * 1_000_000)
 
     def _plan(self, policy: Policy) -> _Plan:
         """Key bases and parameters for ``policy``; checked once, then kept."""

@@ -6,11 +6,14 @@ Never an unhandled exception, never a hang.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import RedisServer, require
 from redis.asyncio import Redis
 
 from ratelimit_core import Limiter, MemoryStore, StoreError
@@ -131,3 +134,38 @@ async def test_seed_facade_lets_store_errors_through() -> None:
     with pytest.raises(StoreError):
         await limiter.get_response(uId="user-123")
     await client.aclose()
+
+
+async def test_an_evicting_server_is_named_once_per_store(
+    own_client: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    await own_client.config_set("maxmemory-policy", "allkeys-lru")
+    store = RedisStore(own_client)
+    limiter = Limiter("3/minute", store=store)
+    with caplog.at_level(logging.WARNING, logger="ratelimit_redis"):
+        for _ in range(5):
+            await limiter.hit("k")
+        await store.aclose()
+        await limiter.hit("k")  # a new connection of the same store: no second warning
+    warnings = [r for r in caplog.records if r.name == "ratelimit_redis"]
+    assert len(warnings) == 1
+    assert "allkeys-lru" in warnings[0].getMessage()
+    assert "noeviction" in warnings[0].getMessage()
+
+
+async def test_a_server_that_keeps_limits_is_not_warned_about(own_client: Redis, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ratelimit_redis"):
+        await Limiter("3/minute", store=RedisStore(own_client)).hit("k")
+    assert not [r for r in caplog.records if r.name == "ratelimit_redis"]
+
+
+async def test_a_server_without_scripting_says_so_at_the_first_decision(engine: str, tmp_path: Path) -> None:
+    require(engine=engine)
+    server = RedisServer(tmp_path, None, "--rename-command", "EVALSHA", '""', engine=engine).start()
+    client = Redis.from_url(server.url)
+    try:
+        with pytest.raises(StoreError, match="cannot run Lua scripts"):
+            await Limiter("3/minute", store=RedisStore(client)).hit("k")
+    finally:
+        await client.aclose()
+        server.stop()

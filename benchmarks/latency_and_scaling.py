@@ -30,7 +30,7 @@ from pathlib import Path
 from memory_decisions import LIBRARIES as MEMORY_LIBRARIES
 from memory_decisions import Decide, bytes_held
 from redis.asyncio import Redis
-from redis_decisions import makers, start_server
+from redis_decisions import close, makers, start_server
 
 RESULTS = Path(__file__).parent / "results"
 PEERS_IN_MEMORY = ["ratelimit", "async-ratelimit (seed)", "throttled-py", "pyrate-limiter"]
@@ -84,7 +84,7 @@ async def latency(url: str, count: int) -> list[dict[str, str]]:
                 "p99 µs": f"{p99:.1f}",
             }
         )
-        await client.aclose()
+        await close(client)
     return rows
 
 
@@ -126,7 +126,7 @@ async def concurrency_scaling(url: str, levels: list[int], ops: int) -> list[dic
             started = time.perf_counter()
             await asyncio.gather(*(caller(i) for i in range(callers)))
             rate = each * callers / (time.perf_counter() - started)
-            await client.aclose()
+            await close(client)
             rows.append({"library": name, "callers": str(callers), "decisions/s": f"{rate:,.0f}"})
             print(f"{name:24} {callers:>4} callers {rate:10,.0f}/s", file=sys.stderr)
     return rows

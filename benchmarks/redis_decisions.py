@@ -50,14 +50,26 @@ Maker = Callable[..., Decide]  # (client, url, limit=LIMIT) -> decide(key)
 ALGORITHMS = ("token_bucket", "fixed_window", "sliding_window_counter", "sliding_window_log")
 
 
+_OPEN: list[object] = []  # this project's stores, closed with their client by close()
+
+
 def ours(algorithm: str) -> Maker:
     from ratelimit_core import Limiter
     from ratelimit_redis import RedisStore
 
     def make(client: Redis, url: str, limit: int = LIMIT) -> Decide:
-        return Limiter(f"{limit}/hour", algorithm=algorithm, store=RedisStore(client, timeout=None)).hit
+        store = RedisStore(client)  # the defaults
+        _OPEN.append(store)
+        return Limiter(f"{limit}/hour", algorithm=algorithm, store=store).hit
 
     return make
+
+
+async def close(client: Redis) -> None:
+    """Close ``client`` and the stores of this project made since the last call (their own connections)."""
+    while _OPEN:
+        await _OPEN.pop().aclose()  # type: ignore[attr-defined]
+    await client.aclose()
 
 
 def seed(algorithm: str) -> Maker | None:
@@ -187,7 +199,7 @@ async def memory(url: str) -> list[dict[str, str]]:
                     "keys": str(len(keys)),
                 }
             )
-    await client.aclose()
+    await close(client)
     return rows
 
 
@@ -231,7 +243,7 @@ async def run(url: str, ops: int, repeat: int) -> list[dict[str, str]]:
                     else:
                         decide = make(client, url)
                     rate = await runner(decide, ops // share)
-                    await client.aclose()
+                    await close(client)
                     key = (algorithm, case, name)
                     best[key] = max(best.get(key, 0.0), rate)
                     print(f"{algorithm:24} {case:18} {name:24} {rate:10,.0f}/s", file=sys.stderr)

@@ -136,9 +136,7 @@ async def test_seed_facade_lets_store_errors_through() -> None:
     await client.aclose()
 
 
-async def test_an_evicting_server_is_named_once_per_store(
-    own_client: Redis, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_an_evicting_server_is_named_once_per_store(own_client: Redis, caplog: pytest.LogCaptureFixture) -> None:
     await own_client.config_set("maxmemory-policy", "allkeys-lru")
     store = RedisStore(own_client)
     limiter = Limiter("3/minute", store=store)
@@ -153,7 +151,9 @@ async def test_an_evicting_server_is_named_once_per_store(
     assert "noeviction" in warnings[0].getMessage()
 
 
-async def test_a_server_that_keeps_limits_is_not_warned_about(own_client: Redis, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_server_that_keeps_limits_is_not_warned_about(
+    own_client: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="ratelimit_redis"):
         await Limiter("3/minute", store=RedisStore(own_client)).hit("k")
     assert not [r for r in caplog.records if r.name == "ratelimit_redis"]

@@ -141,7 +141,9 @@ def main() -> None:
         server.kill()
         server.wait()
         folder.cleanup()
-    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=True
+    ).stdout.split()[2]
     versions = ", ".join(
         f"{d} {version(d)}"
         for d in ("ratelimit-asgi", "ratelimit-redis", "async-ratelimit", "slowapi", "fastapi", "uvicorn", "redis")

@@ -23,7 +23,9 @@ async def _stats(client: Redis) -> dict[str, int]:
 @pytest.mark.parametrize("algorithm", list(Algorithm))
 async def test_concurrent_decisions_share_a_few_writes(redis: Redis, algorithm: Algorithm) -> None:
     limiter = Limiter("150/hour", algorithm=algorithm, store=RedisStore(redis))
-    await limiter.hit("warm-up")  # connected, script known
+    for _ in range(3):  # both connections made, the script known
+        await asyncio.gather(*(limiter.hit("warm-up") for _ in range(10)))
+        await asyncio.sleep(0.05)
     before = await _stats(redis)
     decisions = await asyncio.gather(*(limiter.hit(f"k{i % 3}") for i in range(300)))
     after = await _stats(redis)
@@ -65,6 +67,8 @@ async def test_a_stalled_server_fails_every_waiter_within_the_budget_and_keeps_t
     try:
         limiter = Limiter("100/hour", store=RedisStore(client, timeout=0.2, breaker_failures=None))
         await limiter.hit("k")
+        await asyncio.gather(limiter.hit("warm-up"), limiter.hit("warm-up"))  # the second connection
+        await asyncio.sleep(0.05)
         before = await _stats(client)
         own_redis.pause()
         try:

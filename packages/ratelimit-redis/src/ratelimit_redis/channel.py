@@ -101,6 +101,21 @@ class Channel:
     def address(self) -> str:
         return self._address
 
+    @property
+    def ready(self) -> bool:
+        """Connected, on the running event loop: a call goes out without waiting for set-up."""
+        return self._conn is not None and self._loop is asyncio.get_running_loop()
+
+    def connect_soon(self) -> None:
+        """Start connecting in the background, unless that is under way or done."""
+        if not self.ready and self._connecting is None:
+            self._start_connecting()
+
+    @property
+    def load(self) -> int:
+        """Commands queued or written and not yet answered."""
+        return len(self._waiting) + len(self._out)
+
     async def call(self, command: bytes) -> Any:
         """Send one packed command and return its reply.
 
@@ -139,18 +154,22 @@ class Channel:
     # -- connecting -------------------------------------------------------------------
 
     async def _connected(self) -> None:
+        task = self._connecting
+        if task is None or self._loop is not asyncio.get_running_loop():
+            task = self._start_connecting()
+        # Shielded: a caller that gives up does not stop the others' connection.
+        await asyncio.shield(task)
+
+    def _start_connecting(self) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or a new event loop: nothing of the old one is usable
             self._conn, self._tasks, self._connecting = None, (), None
             self._waiting.clear()
             self._out.clear()
             self._loop = loop
-        task = self._connecting
-        if task is None:
-            task = self._connecting = loop.create_task(self._open())
-            task.add_done_callback(self._opened)
-        # Shielded: a caller that gives up does not stop the others' connection.
-        await asyncio.shield(task)
+        task = self._connecting = loop.create_task(self._open())
+        task.add_done_callback(self._opened)
+        return task
 
     def _opened(self, task: asyncio.Task[Any]) -> None:
         if self._connecting is task:

@@ -42,7 +42,10 @@ class ClusterServers:
         "_servers",
     )
 
-    def __init__(self, client: RedisCluster, make: Callable[[ClusterNode], Server], *, connect_timeout: float) -> None:
+    def __init__(
+        self, client: RedisCluster, make: Callable[[str, Any, dict[str, Any]], Server], *, connect_timeout: float
+    ) -> None:
+        """``make(name, connection_class, connection_kwargs)`` builds the :class:`Server` of one node."""
         self._client = client
         self._make = make
         self._connect_timeout = connect_timeout
@@ -72,6 +75,7 @@ class ClusterServers:
 
     def _server(self, key: bytes) -> Server:
         name = self._moved.get(self._client.keyslot(key)) if self._moved else None
+        node: ClusterNode | None
         if name is None:
             node = self._client.get_node_from_key(key)  # type: ignore[arg-type]  # str or bytes alike
             if node is None:  # pragma: no cover - redis-py raises SlotNotCoveredError first
@@ -81,10 +85,14 @@ class ClusterServers:
             node = self._client.get_node(node_name=name)
         server = self._servers.get(name)
         if server is None:
-            if node is None:  # a node the slot table does not know yet: the settings of one it knows
+            if node is not None:
+                server = self._make(name, node.connection_class, node.connection_kwargs)
+            else:  # a node the slot table does not know yet: the settings of one it knows, at its address
+                known = self._client.get_nodes()[0]
                 host, port = name.rsplit(":", 1)
-                node = ClusterNode(host, int(port), **self._client.get_nodes()[0].connection_kwargs)
-            server = self._servers[name] = self._make(node)
+                kwargs = {**known.connection_kwargs, "host": host, "port": int(port)}
+                server = self._make(name, known.connection_class, kwargs)
+            self._servers[name] = server
         return server
 
     async def _refresh(self) -> None:

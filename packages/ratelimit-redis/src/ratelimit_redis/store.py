@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
@@ -52,10 +52,11 @@ class _Plan:
 class RedisStore:
     """Limiter state in Redis: one ``EVALSHA`` per decision, all rates in that one call.
 
-    The store talks to Redis over a connection of its own (one per server; one
-    per primary in a cluster), made with your client's settings (address, TLS,
-    AUTH, database, Sentinel) but never taken from your client's pool. All
-    concurrent decisions share it. Close it with :meth:`aclose` (or use the
+    The store talks to Redis over connections of its own (two per server, the
+    second made in the background when two decisions first overlap; two per
+    primary in a cluster), made with your client's settings (address, TLS, AUTH, database,
+    Sentinel) but never taken from your client's pool. Concurrent decisions
+    pipeline on them. Close it with :meth:`aclose` (or use the
     store as an ``async with`` block); your client stays yours to close.
 
     Args:
@@ -236,17 +237,20 @@ class RedisStore:
 
     def _server(self, address: str, factory: Callable[[], Any]) -> Server:
         failures, cooldown = self._breaker
-        channel = Channel(
-            factory,
-            address=address,
-            timeout=self._timeout,
-            connect_timeout=self._connect_timeout,
-            prepare=self._check_eviction,
+        first, second = (
+            Channel(
+                factory,
+                address=address,
+                timeout=self._timeout,
+                connect_timeout=self._connect_timeout,
+                prepare=self._check_eviction,
+            )
+            for _ in range(2)
         )
-        return Server(channel, None if failures is None else Breaker(failures, cooldown))
+        return Server((first, second), None if failures is None else Breaker(failures, cooldown))
 
-    def _node_server(self, node: ClusterNode) -> Server:
-        return self._server(node.name, lambda: _connection(node.connection_class, node.connection_kwargs))
+    def _node_server(self, name: str, connection_class: Any, kwargs: dict[str, Any]) -> Server:
+        return self._server(name, lambda: _connection(connection_class, kwargs))
 
     async def _check_eviction(self, conn: Any) -> None:
         """Once per store, on its first connection: warn when Redis may evict the limiter's keys."""

@@ -5,9 +5,13 @@ that was queued in one turn of the event loop goes out in one write. One
 reader task reads the replies in order and hands each to its caller. So:
 
 * concurrent decisions pipeline on one connection, with no pool round per call;
-* a command's time budget starts when it has been written, and its timer is
-  checked after the replies that had already arrived were read: a reply that
-  came back while the event loop was busy elsewhere is on time;
+* a command waits as long as the server keeps answering: it fails only when
+  the server has answered nothing on the connection for ``timeout`` since it
+  was written (or since the last reply, if that came later). Its own queue of
+  commands ahead of it never fails a decision, a stalled server fails them
+  all in ``timeout``, and the check runs after the replies that had already
+  arrived were read: a reply that came back while the event loop was busy
+  elsewhere is on time;
 * a caller that gives up (its budget ran out, or it was cancelled) leaves the
   connection as it is: its reply is read and dropped when it comes;
 * connecting (TCP, TLS, AUTH, ``HELLO``) runs once, in a task of its own,
@@ -37,10 +41,11 @@ __all__ = ["Channel"]
 class _Write:
     """Commands that went out in one write, and the one timer that bounds them."""
 
-    __slots__ = ("futures", "left", "timer")
+    __slots__ = ("at", "futures", "left", "timer")
 
-    def __init__(self, futures: list[asyncio.Future[Any]]) -> None:
+    def __init__(self, futures: list[asyncio.Future[Any]], at: float) -> None:
         self.futures = futures
+        self.at = at  # loop time when written
         self.left = len(futures)  # replies still to come
         self.timer: asyncio.TimerHandle | None = None
 
@@ -51,7 +56,7 @@ class Channel:
     Args:
         factory: Makes a new, unconnected redis-py connection.
         address: How messages name the server (``"host:port"``).
-        timeout: Seconds a reply may take once its command is written, or ``None``.
+        timeout: Seconds the server may answer nothing while a command waits, or ``None``.
         connect_timeout: Seconds that connecting (and ``prepare``) may take.
         prepare: Run on each new connection before any command, within ``connect_timeout``.
     """
@@ -62,6 +67,7 @@ class Channel:
         "_connect_timeout",
         "_connecting",
         "_factory",
+        "_last_reply",
         "_loop",
         "_out",
         "_prepare",
@@ -92,6 +98,7 @@ class Channel:
         self._waiting: deque[tuple[asyncio.Future[Any], _Write]] = deque()  # written, in order
         self._out: list[tuple[bytes, asyncio.Future[Any]]] = []  # queued, not yet written
         self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
+        self._last_reply = 0.0  # loop time of the last reply read
 
     def __repr__(self) -> str:
         state = "connected" if self._conn is not None else "connecting" if self._connecting else "idle"
@@ -121,8 +128,8 @@ class Channel:
 
         Raises:
             ResponseError: the server answered with an error.
-            TimeoutError: no reply within ``timeout`` of the command being written,
-                or no connection within ``connect_timeout``.
+            TimeoutError: the server answered nothing for ``timeout`` while the
+                command waited, or no connection within ``connect_timeout``.
             ConnectionError: the connection could not be made or was lost.
         """
         if self._conn is None or self._loop is not asyncio.get_running_loop():
@@ -209,11 +216,12 @@ class Channel:
                 live = [(command, future) for command, future in queued if not future.done()]
                 if not live:
                     continue
-                write = _Write([future for _, future in live])
+                write = _Write([future for _, future in live], loop.time())
                 self._waiting.extend((future, write) for future in write.futures)
                 await conn.send_packed_command([command for command, _ in live], check_health=False)
                 if self._timeout is not None and write.left:
-                    write.timer = loop.call_at(loop.time() + self._timeout, self._late, write)
+                    write.at = loop.time()
+                    write.timer = loop.call_at(write.at + self._timeout, self._late, write)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - a broken write loses the connection
@@ -223,6 +231,7 @@ class Channel:
 
     async def _read(self, conn: Any) -> None:
         waiting = self._waiting
+        clock = asyncio.get_running_loop().time
         try:
             while True:
                 try:
@@ -232,6 +241,7 @@ class Channel:
                 if not waiting:
                     raise RedisConnectionError(f"redis at {self._address} sent a reply nobody asked for")
                 future, write = waiting.popleft()
+                self._last_reply = clock()
                 write.left -= 1
                 if not write.left and write.timer is not None:
                     write.timer.cancel()
@@ -289,9 +299,14 @@ class Channel:
     def _expire(self, write: _Write) -> None:
         if not write.left:
             return
+        assert self._loop is not None  # noqa: S101
         assert self._timeout is not None  # noqa: S101 - no timer without a timeout
+        since = max(write.at, self._last_reply)
+        if self._loop.time() < since + self._timeout:  # the server is answering: wait on
+            write.timer = self._loop.call_at(since + self._timeout, self._late, write)
+            return
         message = (
-            f"redis at {self._address} did not answer within {self._timeout * 1000:g} ms of the command being written"
+            f"redis at {self._address} answered nothing for {self._timeout * 1000:g} ms while the decision waited on it"
         )
         for future in write.futures:
             if not future.done():

@@ -103,44 +103,54 @@ def _ms(text: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 s per run; writes nothing")
+    parser.add_argument("--quick", action="store_true", help="2 s per run, once; writes nothing")
+    parser.add_argument("--repeat", type=int, default=None, help="rounds, interleaved; the best run counts")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not on PATH (Debian: apt-get install wrk)")
     seconds = 2 if args.quick else 8
+    repeat = args.repeat or (1 if args.quick else 2)
+    runs = [
+        (workers, case, app)
+        for workers in (1, 2)
+        for case in CASES
+        for app in APPS
+        if not (app == "bare" and case == "denied")
+    ]
+    best: dict[tuple[int, str, str], dict[str, float]] = {}
     server, url, folder = start_server()
-    rows: list[dict[str, str]] = []
     try:
-        for workers in (1, 2):
-            bare_rate = 0.0
-            for case, limit in CASES.items():
-                for app in APPS:
-                    if app == "bare" and case == "denied":
-                        continue
-                    process, port = serve(app, limit, workers, url)
-                    try:
-                        figures = wrk(port, seconds)
-                    finally:
-                        process.terminate()
-                        process.wait(timeout=20)
-                    if app == "bare":
-                        bare_rate = figures["rate"]
-                    row = {
-                        "workers": str(workers),
-                        "case": case,
-                        "app": LABELS[app],
-                        "requests/s": f"{figures['rate']:,.0f}",
-                        "x bare": f"{figures['rate'] / bare_rate:.2f}",
-                        "p50 ms": f"{figures['p50']:.2f}",
-                        "p99 ms": f"{figures['p99']:.2f}",
-                        "refused": f"{figures['refused']:.1%}",
-                    }
-                    rows.append(row)
-                    print(" ".join(f"{v:>14}" for v in row.values()), file=sys.stderr)
+        for _ in range(repeat):
+            for workers, case, app in runs:
+                process, port = serve(app, CASES[case], workers, url)
+                try:
+                    figures = wrk(port, seconds)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=20)
+                print(f"{workers} {case:8} {app:14} {figures['rate']:10,.0f}/s", file=sys.stderr)
+                key = (workers, case, app)
+                if key not in best or figures["rate"] > best[key]["rate"]:
+                    best[key] = figures
     finally:
         server.kill()
         server.wait()
         folder.cleanup()
+    rows: list[dict[str, str]] = []
+    for workers, case, app in runs:
+        figures, bare = best[(workers, case, app)], best[(workers, "allowed", "bare")]
+        rows.append(
+            {
+                "workers": str(workers),
+                "case": case,
+                "app": LABELS[app],
+                "requests/s": f"{figures['rate']:,.0f}",
+                "x bare": f"{figures['rate'] / bare['rate']:.2f}",
+                "p50 ms": f"{figures['p50']:.2f}",
+                "p99 ms": f"{figures['p99']:.2f}",
+                "refused": f"{figures['refused']:.1%}",
+            }
+        )
     redis_version = subprocess.run(
         ["redis-server", "--version"], capture_output=True, text=True, check=True
     ).stdout.split()[2]
@@ -152,7 +162,7 @@ def main() -> None:
     report = (
         f"# Real HTTP (wrk)\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python {platform.python_version()}; "
         f"Redis {redis_version} on loopback; {platform.machine()}, 2 cores shared by wrk, uvicorn and Redis; "
-        f"wrk -t2 -c100 -d{seconds}s.\n\n{versions}.\n\n" + table(rows, columns) + "\n"
+        f"wrk -t2 -c100 -d{seconds}s, best of {repeat}.\n\n{versions}.\n\n" + table(rows, columns) + "\n"
     )
     print(report)
     if not args.quick:

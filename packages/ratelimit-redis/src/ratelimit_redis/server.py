@@ -55,44 +55,46 @@ class Server:
             RedisError, OSError, TimeoutError: the server failed; the breaker counts it.
         """
         breaker = self.breaker
-        if breaker is None:
-            return await self._send(command, again)
-        if not breaker.allow():
+        if breaker is not None and not breaker.allow():
             raise StoreError(
                 f"redis at {self.address} is failing (last error: {breaker.last_error!r}); "
                 f"the circuit breaker is open, the next try in {breaker.retry_in():.3f} s"
             )
-        probing = breaker.probing
+        probing = breaker is not None and breaker.probing
+        channel = self._channel()
         try:
-            reply = await self._send(command, again)
+            try:
+                reply = await channel.call(command)
+            except NoScriptError:
+                if again is None:
+                    raise
+                reply = await channel.call(again())
         except AskError:  # a cluster redirection: the server answered
-            breaker.success()
+            if breaker is not None:
+                breaker.success()
             raise
         except (RedisError, OSError, TimeoutError) as exc:
-            breaker.failure(exc)
+            if breaker is not None:
+                breaker.failure(exc)
             raise
         except asyncio.CancelledError:
-            if probing:
+            if probing and breaker is not None:
                 breaker.abandon()
             raise
-        breaker.success()
+        if breaker is not None:
+            breaker.success()
         return reply
 
-    async def _send(self, command: bytes, again: Callable[[], bytes] | None) -> Any:
+    def _channel(self) -> Channel:
+        """The first channel when it is idle, else the one with fewer commands in flight."""
         first, second = self.channels
-        channel = first
-        if first.load:
-            if second.ready:
-                if second.load < first.load:
-                    channel = second
-            else:
-                second.connect_soon()
-        try:
-            return await channel.call(command)
-        except NoScriptError:
-            if again is None:
-                raise
-            return await channel.call(again())
+        load = first.load
+        if not load:
+            return first
+        if not second.ready:
+            second.connect_soon()
+            return first
+        return second if second.load < load else first
 
     async def aclose(self) -> None:
         for channel in self.channels:

@@ -334,11 +334,12 @@ def _address(pool: Any) -> str:
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
-def _decision(policy: Policy, reply: bytes | str) -> Decision:
+def _decision(policy: Policy, reply: bytes) -> Decision:
     """The script's reply, ``"allowed remaining reset_us retry_us"`` per rate, as a Decision."""
+    if policy.single is not None:
+        allowed, remaining, reset, retry = reply.split()
+        return policy.decision_of(allowed == b"1", int(remaining), int(reset), None if retry == b"-1" else int(retry))
     n = [int(x) for x in reply.split()]
-    if len(n) == 4:
-        return policy.decision_of(n[0] == 1, n[1], n[2], None if n[3] < 0 else n[3])
     return policy.decision(
         [(n[i] == 1, n[i + 1], n[i + 2], None if n[i + 3] < 0 else n[i + 3]) for i in range(0, len(n), 4)]
     )

@@ -25,7 +25,6 @@ it is saturated and every ratio is pulled towards 1. Read the ratios.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import re
@@ -38,10 +37,9 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from redis_decisions import start_server, table
+from redis_decisions import save, start_server, table
 
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 APPS = ["bare", "ours-memory", "ours-redis", "slowapi-redis", "seed-redis"]
 LABELS = {
     "bare": "bare FastAPI",
@@ -166,12 +164,7 @@ def main() -> None:
     )
     print(report)
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "http.md").write_text(report)
-        with (RESULTS / "http.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        save("http", report, rows, columns)
 
 
 if __name__ == "__main__":

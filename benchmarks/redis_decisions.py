@@ -229,6 +229,16 @@ def table(rows: list[dict[str, str]], columns: list[str]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r.get(c, "") for c in columns) + " |" for r in rows])
 
 
+def save(name: str, report: str, rows: list[dict[str, str]], columns: list[str]) -> None:
+    """Write ``results/<name>.md`` (the report) and ``results/<name>.csv`` (the rows)."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(report)
+    with (RESULTS / f"{name}.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 async def run(url: str, ops: int, repeat: int) -> list[dict[str, str]]:
     best: dict[tuple[str, str, str], float] = {}
     for _ in range(repeat):
@@ -297,13 +307,8 @@ async def main() -> None:
     )
     print(report)
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "redis.md").write_text(report)
-        with (RESULTS / "redis.csv").open("w", newline="") as f:
-            fields = ["algorithm", "case", "library", "decisions/s", "x seed", "what", "bytes", "keys"]
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(speed + sizes)
+        fields = ["algorithm", "case", "library", "decisions/s", "x seed", "what", "bytes", "keys"]
+        save("redis", report, speed + sizes, fields)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
-from ratelimit_core import Algorithm, Limiter, MemoryStore, Rate, Store
+from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Rate, Store
 from ratelimit_core.testing import ManualClock
 from ratelimit_redis import RedisStore
 
@@ -63,6 +63,26 @@ async def client(
         await client.aclose()
 
 
+def twins(
+    client: Redis | ClusterClient, algorithm: Algorithm, rates: list[Rate]
+) -> tuple[ManualClock, Limiter, Limiter]:
+    """One limiter on memory and one on Redis, under one clock and a fresh name."""
+    clock = ManualClock()
+    name = uuid.uuid4().hex[:8]
+    memory = Limiter(rates, algorithm=algorithm, name=name, store=MemoryStore(clock=clock))
+    redis = Limiter(rates, algorithm=algorithm, name=name, store=RedisStore(client, clock=clock, timeout=5))
+    return clock, memory, redis
+
+
+async def decide_alike(memory: Limiter, redis: Limiter, action: str, identity: str, cost: int, step: int) -> Decision:
+    """``action`` ("hit" or "peek") on both; every number, and each rate's status, must be equal."""
+    expected = await getattr(memory, action)(identity, cost)
+    got: Decision = await getattr(redis, action)(identity, cost)
+    assert got == expected, f"step {step}: {action} {identity} cost {cost}"
+    assert got.statuses == expected.statuses, f"step {step}"
+    return got
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     algorithm=st.sampled_from(list(Algorithm)),
@@ -76,10 +96,7 @@ async def test_memory_and_redis_decide_alike(
         rates = [Rate(r.limit, r.period) for r in rates]
         if len({(r.limit, r.period) for r in rates}) != len(rates):
             return
-    clock = ManualClock()
-    name = uuid.uuid4().hex[:8]
-    memory = Limiter(rates, algorithm=algorithm, name=name, store=MemoryStore(clock=clock))
-    redis = Limiter(rates, algorithm=algorithm, name=name, store=RedisStore(client, clock=clock, timeout=5))
+    clock, memory, redis = twins(client, algorithm, rates)
     for step, (action, key, cost, advance) in enumerate(timeline):
         clock.us += advance
         identity = f"client-{key}"
@@ -87,10 +104,7 @@ async def test_memory_and_redis_decide_alike(
             await memory.reset(identity)
             await redis.reset(identity)
             continue
-        expected = await getattr(memory, action)(identity, cost)
-        got = await getattr(redis, action)(identity, cost)
-        assert got == expected, f"step {step}: {action} {identity} cost {cost}"
-        assert got.statuses == expected.statuses, f"step {step}"
+        await decide_alike(memory, redis, action, identity, cost, step)
 
 
 # -- the same behaviour tests on every store -------------------------------------
@@ -219,17 +233,11 @@ async def test_a_stepping_clock_and_long_quotas_decide_alike_and_honour_retry_af
     ``wait`` is a hit that, when denied with a ``retry_after``, advances the
     clock by exactly that and hits again: it must then be admitted.
     """
-    clock = ManualClock()
-    name = uuid.uuid4().hex[:8]
-    memory = Limiter(rates, algorithm=algorithm, name=name, store=MemoryStore(clock=clock))
-    redis = Limiter(rates, algorithm=algorithm, name=name, store=RedisStore(client, clock=clock, timeout=5))
+    clock, memory, redis = twins(client, algorithm, rates)
     for step, (action, key, cost, advance) in enumerate(timeline):
         clock.us += advance
         identity = f"client-{key}"
-        expected = await (memory.peek if action == "peek" else memory.hit)(identity, cost)
-        got = await (redis.peek if action == "peek" else redis.hit)(identity, cost)
-        assert got == expected, f"step {step}: {action} {identity} cost {cost}"
-        assert got.statuses == expected.statuses, f"step {step}"
+        got = await decide_alike(memory, redis, "peek" if action == "peek" else "hit", identity, cost, step)
         if action == "wait" and not got.allowed and got.retry_after is not None:
             clock.us += round(got.retry_after * 1_000_000)
             for limiter in (memory, redis):

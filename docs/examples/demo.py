@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from ratelimit_asgi import RateLimitMiddleware
 from ratelimit_core import Limiter, Store
+from ratelimit_redis import RedisStore
 
 
 def make_store() -> Store | None:
@@ -28,9 +29,7 @@ def make_store() -> Store | None:
         return None  # the Limiter's default: a MemoryStore
     from redis.asyncio import Redis  # noqa: PLC0415 - only when asked for
 
-    from ratelimit_redis import RedisStore  # noqa: PLC0415
-
-    return RedisStore(Redis.from_url(url), timeout=1)
+    return RedisStore(Redis.from_url(url))  # the defaults
 
 
 def make_app(store: Store | None) -> FastAPI:
@@ -97,6 +96,8 @@ async def main(serve: bool) -> None:
     finally:
         server.should_exit = True
         await serving
+        if isinstance(store, RedisStore):
+            await store.aclose()  # the store's own connections; the client is closed with the process
 
 
 if __name__ == "__main__":

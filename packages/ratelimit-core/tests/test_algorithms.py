@@ -78,6 +78,19 @@ def _capacity(math: AlgorithmMath) -> int:
 # -- what every algorithm reports is exact --------------------------------------
 
 
+def assert_exact(math: AlgorithmMath, after: Any, now: int, remaining: int, reset: int) -> None:
+    """``remaining`` and ``reset`` as reported against ``after``, the state kept after the step."""
+    cap = _capacity(math)
+    assert 0 <= remaining <= cap
+    # remaining: that many fit now, one more does not.
+    assert math.step(after, now, remaining)[0]
+    assert not math.step(after, now, remaining + 1)[0] or remaining + 1 > cap
+    # reset_after: full at that instant, not a microsecond before.
+    assert math.step(after, now + reset, 0)[2] == cap
+    if reset > 0:
+        assert math.step(after, now + reset - 1, 0)[2] < cap
+
+
 @settings(max_examples=300, deadline=None)
 @given(algorithm=algorithms, rate=rates, timeline=timelines)
 def test_reports_are_exact(algorithm: Algorithm, rate: Rate, timeline: list[tuple[int, int]]) -> None:
@@ -91,14 +104,7 @@ def test_reports_are_exact(algorithm: Algorithm, rate: Rate, timeline: list[tupl
         now += gap
         allowed, new, remaining, reset, retry = math.step(state, now, cost)
         after = keep(math, state, new) if new is not None else state
-        assert 0 <= remaining <= cap
-        # remaining: that many fit now, one more does not.
-        assert math.step(after, now, remaining)[0]
-        assert not math.step(after, now, remaining + 1)[0] or remaining + 1 > cap
-        # reset_after: full at that instant, not a microsecond before.
-        assert math.step(after, now + reset, 0)[2] == cap
-        if reset > 0:
-            assert math.step(after, now + reset - 1, 0)[2] < cap
+        assert_exact(math, after, now, remaining, reset)
         if allowed:
             assert retry == 0
             assert (new is None) == (cost == 0)
@@ -355,7 +361,6 @@ def test_a_clock_that_steps_never_locks_a_client_out(
     if algorithm is Algorithm.TOKEN_BUCKET:
         rate = Rate(rate.limit, rate.period, burst=rate.limit + 1)
     math = math_for(algorithm, rate)
-    cap = _capacity(math)
     bound = longest_wait(algorithm, rate)
     state: Any = None
     now = UNIX_US
@@ -363,11 +368,8 @@ def test_a_clock_that_steps_never_locks_a_client_out(
         now += gap
         allowed, new, remaining, reset, retry = math.step(state, now, cost)
         after = keep(math, state, new) if new is not None else state
-        assert 0 <= remaining <= cap
-        assert math.step(after, now, remaining)[0]
-        assert not math.step(after, now, remaining + 1)[0] or remaining + 1 > cap
-        assert 0 <= reset <= bound, f"full again after {reset} µs, beyond {bound}"
-        assert math.step(after, now + reset, 0)[2] == cap
+        assert_exact(math, after, now, remaining, reset)
+        assert reset <= bound, f"full again after {reset} µs, beyond {bound}"
         if not allowed and retry is not None:
             assert 0 < retry <= bound, f"locked out for {retry} µs, beyond {bound}"
             assert math.step(after, now + retry, cost)[0], "admitted at retry_after"

@@ -10,6 +10,7 @@ import ratelimit_asgi
 def test_exports() -> None:
     assert sorted(ratelimit_asgi.__all__) == [
         "ANONYMOUS",
+        "KeyFunc",
         "LimitConfig",
         "RateLimit",
         "RateLimitConfig",
@@ -17,6 +18,7 @@ def test_exports() -> None:
         "RateLimiterMiddleware",
         "Rule",
         "RuleConfig",
+        "UNIX",
         "__version__",
         "api_key",
         "client_address",

@@ -137,3 +137,12 @@ def test_enums_keep_the_seed_values() -> None:
 def test_string_values_are_accepted_like_the_enums() -> None:
     limiter: Any = RateLimiterOrchestrator("in_memory", "fixed_window", 5, 60)  # type: ignore[arg-type]
     assert limiter.limiter.algorithm == "fixed_window"
+
+
+@pytest.mark.parametrize("uid", [None, 42, b"user-123"])
+async def test_a_user_id_that_is_not_a_string_is_a_value_error(uid: object) -> None:
+    limiter = RateLimiterOrchestrator(RateLimiterType.IN_MEMORY, AlgorithmType.TOKEN_BUCKET, 10, 60)
+    with pytest.raises(ValueError, match="User ID must be a string"):
+        await limiter.get_response(uId=uid)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="User ID must be a string"):
+        await limiter.reset(uid)  # type: ignore[arg-type]

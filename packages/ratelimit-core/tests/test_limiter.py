@@ -17,6 +17,7 @@ from ratelimit_core import (
     StoreError,
 )
 from ratelimit_core import limiter as limiter_module
+from ratelimit_core.limiter import OnError
 from ratelimit_core.testing import FailingStore, ManualClock
 
 ALGORITHMS = list(Algorithm)
@@ -381,3 +382,38 @@ async def test_the_worked_burst_example_of_the_docs(store: MemoryStore, clock: M
         (20, 2, True, 0, 0.0),
         (20, 1, False, 0, 4.0),
     ]
+
+
+# -- keys that are not strings, and errors that are not outages ------------------------
+
+
+@pytest.mark.parametrize("key", [None, 42, ["user"], b"user", 4.2])
+async def test_a_key_that_is_not_a_string_is_a_type_error_naming_it(key: object) -> None:
+    limiter = Limiter("3/minute", on_error="allow")  # not an outage: failing open must not hide it
+    for call in (limiter.hit, limiter.peek, limiter.reset, limiter.wait):
+        with pytest.raises(TypeError, match="key must be a str") as info:
+            await call(key)  # type: ignore[arg-type]
+        assert type(key).__name__ in str(info.value)
+    with pytest.raises(TypeError, match="fallback key"):
+        await limiter.hit(None)  # type: ignore[arg-type]
+
+
+class BuggyStore(FailingStore):
+    """A store with a bug in it: its error is not a backend failure."""
+
+
+@pytest.mark.parametrize("error", [KeyError("k"), AttributeError("no such thing"), ZeroDivisionError()])
+@pytest.mark.parametrize("on_error", ["allow", "deny", "raise"])
+async def test_a_bug_in_a_store_propagates_whatever_the_failure_policy(error: Exception, on_error: OnError) -> None:
+    limiter = Limiter("3/minute", store=BuggyStore(error), on_error=on_error, fallback=MemoryStore())
+    with pytest.raises(type(error)):
+        await limiter.hit("k")
+    with pytest.raises(type(error)):
+        await limiter.peek("k")
+
+
+@pytest.mark.parametrize("error", [StoreError("down"), ConnectionError("refused"), TimeoutError(), OSError("reset")])
+async def test_backend_failures_go_to_the_failure_policy(error: Exception) -> None:
+    decision = await Limiter("3/minute", store=FailingStore(error), on_error="allow").hit("k")
+    assert decision.allowed
+    assert decision.degraded

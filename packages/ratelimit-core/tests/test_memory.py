@@ -151,3 +151,31 @@ async def test_a_clock_stepped_back_an_hour_locks_no_one_out_for_longer_than_a_p
     assert denied.retry_after <= 60
     clock.us += round(denied.retry_after * 1_000_000)
     assert (await limiter.hit("k")).allowed, "the retry_after given after the step comes true"
+
+
+async def test_long_keys_hold_a_fixed_size_digest() -> None:
+    """200 keys of 256 kB made of client text: the store holds digests, not 51 MB."""
+    store = MemoryStore()
+    limiter = Limiter("5/minute", store=store)
+    keys = [f"{i:03d}" + "k" * 256_000 for i in range(200)]
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for key in keys:
+        await limiter.hit(key)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(store) == 200
+    assert held < 200 * 1_000, f"{held:,} bytes held for 200 keys"
+    for key in keys[:3]:
+        assert (await limiter.peek(key)).remaining == 4, "each long key is still its own client"
+
+
+async def test_a_digest_never_equals_a_short_key() -> None:
+    limiter = Limiter("1/minute")
+    long_key = "x" * 65
+    assert (await limiter.hit(long_key)).allowed
+    assert (await limiter.hit("x" * 64)).allowed, "a key kept as it is never meets a digest"
+    assert not (await limiter.hit(long_key)).allowed
+    await limiter.reset(long_key)
+    assert (await limiter.hit(long_key)).allowed

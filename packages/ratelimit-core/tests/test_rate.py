@@ -120,3 +120,9 @@ def test_parse_rates_rejects_empty_or_bad(bad: str | list[str]) -> None:
 def test_parse_rates_rejects_other_types() -> None:
     with pytest.raises(ValueError, match="42"):
         parse_rates(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("period", [10**400, -(10**400)])
+def test_a_period_too_large_for_a_float_is_a_value_error(period: int) -> None:
+    with pytest.raises(ValueError, match="period"):
+        Rate(1, period)

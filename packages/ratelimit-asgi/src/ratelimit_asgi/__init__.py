@@ -12,12 +12,14 @@ app.add_middleware(RateLimitMiddleware, limiter=Limiter("100/minute"),
 from ratelimit_asgi.__about__ import __version__
 from ratelimit_asgi.config import LimitConfig, RateLimitConfig, RuleConfig
 from ratelimit_asgi.dependency import RateLimit
-from ratelimit_asgi.keys import ANONYMOUS, api_key, client_address, client_ip, header
+from ratelimit_asgi.keys import ANONYMOUS, UNIX, KeyFunc, api_key, client_address, client_ip, header
 from ratelimit_asgi.middleware import RateLimiterMiddleware, RateLimitMiddleware
 from ratelimit_asgi.rules import Rule
 
 __all__ = [
     "ANONYMOUS",
+    "UNIX",
+    "KeyFunc",
     "LimitConfig",
     "RateLimit",
     "RateLimitConfig",

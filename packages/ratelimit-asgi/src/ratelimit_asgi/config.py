@@ -103,6 +103,8 @@ class RateLimitConfig(BaseModel):
     fail_open: bool = True
     shadow: bool = False
     trusted_proxies: list[str] = []
+    forwarded_header: str = "x-forwarded-for"
+    ipv6_prefix: int = 64
 
     @field_validator("exclude")
     @classmethod
@@ -115,6 +117,18 @@ class RateLimitConfig(BaseModel):
     @classmethod
     def _proxies(cls, value: list[str]) -> list[str]:
         client_ip(value)
+        return value
+
+    @field_validator("forwarded_header")
+    @classmethod
+    def _forwarded_header(cls, value: str) -> str:
+        client_ip((), forwarded_header=value)
+        return value
+
+    @field_validator("ipv6_prefix")
+    @classmethod
+    def _ipv6_prefix(cls, value: int) -> int:
+        client_address(ipv6_prefix=value)
         return value
 
     @model_validator(mode="after")
@@ -173,9 +187,9 @@ class RateLimitConfig(BaseModel):
 
     def _key_func(self, name: KeyName) -> Callable[[Any], str]:
         if name == "client_ip":
-            return client_ip(self.trusted_proxies)
+            return client_ip(self.trusted_proxies, forwarded_header=self.forwarded_header, ipv6_prefix=self.ipv6_prefix)
         if name == "api_key":
             return api_key()
         if name.startswith("header:"):
             return header(name[7:])
-        return client_address
+        return client_address(ipv6_prefix=self.ipv6_prefix)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ratelimit_asgi.fields import Fields, HeaderMode, retry_after_value
 from ratelimit_asgi.keys import client_address
-from ratelimit_asgi.middleware import KeyFunc
+from ratelimit_asgi.middleware import KeyFunction, checked_key_func
 from ratelimit_core import Decision, Limiter, StoreError
 
 __all__ = ["RateLimit"]
@@ -28,7 +28,8 @@ class RateLimit:
     denied ones raise ``HTTPException(429)`` with those fields and
     ``Retry-After``. The endpoint may also take the :class:`~ratelimit_core.Decision`
     (``decision: Decision = Depends(search_limit)``); it is ``None`` when the
-    store failed and ``fail_open`` let the request through.
+    store failed and ``fail_open`` let the request through. A denial made by the
+    limiter's failure policy (``on_error="deny"``) is a 503, never a 429.
 
     Args:
         limiter: The limiter (give each endpoint group its own name).
@@ -43,7 +44,7 @@ class RateLimit:
         self,
         limiter: Limiter,
         *,
-        key_func: KeyFunc | None = None,
+        key_func: KeyFunction | None = None,
         cost: int = 1,
         headers: HeaderMode = "both",
         fail_open: bool = True,
@@ -53,7 +54,7 @@ class RateLimit:
         if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
             raise ValueError(f"cost must be an int >= 0, got {cost!r}")
         self.limiter = limiter
-        self.key_func: KeyFunc = key_func or client_address
+        self.key_func: KeyFunction = client_address() if key_func is None else checked_key_func(key_func)
         self.cost = cost
         self.fail_open = fail_open
         self._fields = Fields(limiter.name, limiter.rates, headers)
@@ -68,6 +69,8 @@ class RateLimit:
             if self.fail_open:
                 return None
             raise HTTPException(503, "The rate limiter is unavailable.") from None
+        if decision.degraded and not decision.allowed:  # the failure policy denied: an outage, not a limit
+            raise HTTPException(503, "The rate limiter is unavailable.")
         fields = [] if decision.degraded else self._fields.of(decision)
         if not decision.allowed:
             retry = retry_after_value(decision)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,18 +14,53 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ratelimit_asgi.fields import Fields, HeaderMode, retry_after_value
-from ratelimit_asgi.keys import ANONYMOUS, client_address
+from ratelimit_asgi.keys import ANONYMOUS, FACTORIES, KeyFunc, address_key, client_address
 from ratelimit_asgi.problems import send_problem
 from ratelimit_asgi.rules import Rule, compile_path
 from ratelimit_core import Decision, Limiter, StoreError
 
-__all__ = ["DecisionHook", "KeyFunc", "RateLimitMiddleware", "RateLimiterMiddleware"]
+__all__ = ["MAX_KEY_BODY", "DecisionHook", "KeyFunction", "RateLimitMiddleware", "RateLimiterMiddleware"]
 
-KeyFunc = Callable[[HTTPConnection], "str | Awaitable[str]"]
+KeyFunction = Callable[[HTTPConnection], "str | Awaitable[str]"]
 DecisionHook = Callable[[HTTPConnection, Decision], "None | Awaitable[None]"]
 
 #: The close code for a WebSocket over its limit (RFC 6455: policy violation).
 POLICY_VIOLATION = 1008
+#: The most of a request body a key function may read (it is kept and given to the app after).
+MAX_KEY_BODY = 1024 * 1024
+
+
+class _BodyTooLarge(Exception):
+    """A key function read more than :data:`MAX_KEY_BODY` bytes of the body."""
+
+
+class _Recorder:
+    """The ``receive`` a key function's request reads from: what it reads is kept for the app."""
+
+    __slots__ = ("messages", "receive", "size")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.messages: list[Message] = []
+        self.size = 0
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.size += len(message.get("body", b""))
+            if self.size > MAX_KEY_BODY:
+                raise _BodyTooLarge
+        self.messages.append(message)
+        return message
+
+    def replay(self) -> Receive:
+        """``receive`` for the app: the messages the key function read, then the rest."""
+        kept = deque(self.messages)
+
+        async def receive() -> Message:
+            return kept.popleft() if kept else await self.receive()
+
+        return receive
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +69,15 @@ class _Plan:
 
     limiter: Limiter
     cost: int
-    key_func: KeyFunc
+    key_func: KeyFunction
     fields: Fields
     per_path: bool = False
 
     @property
-    def by_peer(self) -> bool:
-        """Keyed on the peer address (the default): read straight from the scope."""
-        return self.key_func is client_address
+    def peer_prefix(self) -> int | None:
+        """The IPv6 prefix when keyed on the peer address alone (the default): read straight from the scope."""
+        key = self.key_func
+        return key.ipv6_prefix if isinstance(key, KeyFunc) and not self.per_path else None
 
 
 class RateLimitMiddleware:
@@ -57,8 +94,11 @@ class RateLimitMiddleware:
         limiter: A :class:`~ratelimit_core.Limiter`, or the seed-compatible
             ``RateLimiterOrchestrator`` (its limiter is used), for requests no
             rule matches; ``None`` leaves them unlimited (rules only).
-        key_func: ``HTTPConnection -> str``, sync or async. Default: the direct
-            peer's address (never a forwarding header; see ``client_ip``).
+        key_func: ``HTTPConnection -> str``, sync or async, such as what
+            ``client_ip(...)``, ``header(...)`` or ``api_key(...)`` return.
+            Default: ``client_address()``, the direct peer's address (never a
+            forwarding header; see ``client_ip``). It may read the request
+            body (up to :data:`MAX_KEY_BODY`); the app then gets it as sent.
         exclude_routes: Paths that bypass limiting (no counting, no headers):
             exact paths, route templates, globs (``"/static/*"``) or compiled
             regular expressions (matched against the whole path).
@@ -72,12 +112,19 @@ class RateLimitMiddleware:
             limits on live traffic.
         on_decision: Called with the connection and each decision (sync or
             async), for metrics; not called for store failures.
+
+    A decision the limiter's failure policy made (``on_error="deny"``: the
+    store failed) is refused with 503, never with 429. A path longer than
+    8,192 characters is refused with 414 before any rule is matched.
         websocket_messages: Also limit each message a client sends on an open
             WebSocket (one unit each); over the limit the socket is closed with
             code 1008.
 
     Raises:
-        ValueError: for a bad argument.
+        TypeError: for an argument of the wrong kind: a string where a list is
+            expected (``exclude_routes="/health"``), a helper passed uncalled
+            (``key_func=client_ip``), a key function that is not callable.
+        ValueError: for a bad value.
     """
 
     def __init__(
@@ -85,7 +132,7 @@ class RateLimitMiddleware:
         app: ASGIApp,
         *,
         limiter: Any = None,
-        key_func: KeyFunc | None = None,
+        key_func: KeyFunction | None = None,
         exclude_routes: Iterable[str | re.Pattern[str]] = (),
         fail_open: bool = True,
         headers: HeaderMode = "both",
@@ -95,7 +142,7 @@ class RateLimitMiddleware:
         on_decision: DecisionHook | None = None,
         websocket_messages: bool = False,
     ) -> None:
-        key_func = key_func or client_address
+        key_func = client_address() if key_func is None else checked_key_func(key_func)
         core = getattr(limiter, "limiter", limiter)
         if core is not None and not isinstance(core, Limiter):
             raise ValueError(f"limiter must be a ratelimit_core.Limiter or a RateLimiterOrchestrator, got {limiter!r}")
@@ -103,9 +150,11 @@ class RateLimitMiddleware:
             raise ValueError("give a limiter, rules, or both")
         if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
             raise ValueError(f"cost must be an int >= 0, got {cost!r}")
+        if isinstance(rules, Rule | str | bytes):
+            raise TypeError(f"rules must be a list of Rule objects, got one: {rules!r}")
         for rule in rules:
             if not isinstance(rule, Rule):
-                raise ValueError(f"rules must be Rule objects, got {rule!r}")
+                raise TypeError(f"rules must be Rule objects, got {rule!r}")
         self.app = app
         self.limiter = core
         self.fail_open = fail_open
@@ -114,12 +163,15 @@ class RateLimitMiddleware:
         self.websocket_messages = websocket_messages
         fields: dict[int, Fields] = {}
 
-        def plan(limiter: Limiter, cost: int, key: KeyFunc, per_path: bool = False) -> _Plan:
+        def plan(limiter: Limiter, cost: int, key: KeyFunction, per_path: bool = False) -> _Plan:
             made = fields.setdefault(id(limiter), Fields(limiter.name, limiter.rates, headers))
             return _Plan(limiter, cost, key, made, per_path)
 
         self._default = None if core is None else plan(core, cost, key_func)
-        self._rules = tuple((r, plan(r.limiter, r.cost, r.key_func or key_func, r.per_path)) for r in rules)
+        self._rules = tuple(
+            (r, plan(r.limiter, r.cost, key_func if r.key_func is None else checked_key_func(r.key_func), r.per_path))
+            for r in rules
+        )
         routes = _checked(exclude_routes)
         self._exact = frozenset(r for r in routes if isinstance(r, str) and not any(c in r for c in "*?{"))
         self._patterns = tuple(compile_path(r) for r in routes if r not in self._exact)
@@ -130,43 +182,39 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
+        if len(path) > MAX_PATH:
+            await _refuse(scope, receive, send, 414, "URI Too Long", "The path is too long to be rate limited.")
+            return
         plan = self._plan(scope.get("method", "GET"), path)
         if plan is None:
             await self.app(scope, receive, send)
             return
         conn: HTTPConnection | None = None
-        if plan.by_peer and not plan.per_path:
+        prefix = plan.peer_prefix
+        if prefix is not None:
             client = scope.get("client")
-            key = client[0] if client else ANONYMOUS
+            key = address_key(client[0], prefix) if client else ANONYMOUS
         else:
-            conn = _connection(scope, receive, send)
-            key = await _key(plan, conn, path)
+            asked = await _ask_key_func(plan, scope, receive, send)
+            if asked is None:
+                return
+            key, conn, receive = asked
         try:
             decision = await plan.limiter.hit(key, plan.cost)
         except StoreError:
             if self.fail_open:
                 await self.app(scope, receive, send)
-            elif kind == "http":
-                await send_problem(send, 503, "Service Unavailable", "The rate limiter is unavailable.", ())
             else:
-                await _refuse_websocket(scope, receive, send, 503, [])
+                await _refuse(scope, receive, send, 503, "Service Unavailable", "The rate limiter is unavailable.")
             return
         if self.on_decision is not None:
             await _call(self.on_decision, conn or _connection(scope, receive, send), decision)
+        if decision.degraded and not decision.allowed and not self.shadow:  # an outage, not a limit
+            await _refuse(scope, receive, send, 503, "Service Unavailable", "The rate limiter is unavailable.")
+            return
         fields = [] if decision.degraded else plan.fields.of(decision)
         if not decision.allowed and not self.shadow:
-            retry = retry_after_value(decision)
-            if retry is not None:
-                fields.append((b"retry-after", retry))
-            if kind == "websocket":
-                await _refuse_websocket(scope, receive, send, 429, fields)
-            elif retry is not None:
-                await send_problem(
-                    send, 429, "Too Many Requests", f"Too many requests: retry in {retry.decode()} s.", fields
-                )
-            else:
-                detail = "This request costs more than the rate limit ever allows."
-                await send_problem(send, 429, "Too Many Requests", detail, fields)
+            await _too_many(scope, receive, send, decision, fields)
             return
         if kind == "websocket":
             if self.websocket_messages:
@@ -187,9 +235,11 @@ class RateLimitMiddleware:
     def _plan(self, method: str, path: str) -> _Plan | None:
         if path in self._exact or any(p.fullmatch(path) for p in self._patterns):
             return None
-        for rule, plan in self._rules:
-            if rule.matches(method, path):
-                return plan
+        if self._rules:
+            method = method.upper()  # h11 and hypercorn pass the method as the client wrote it
+            for rule, plan in self._rules:
+                if rule.matches(method, path):
+                    return plan
         return self._default
 
     def _limit_messages(self, plan: _Plan, key: str, conn: HTTPConnection, receive: Receive, send: Send) -> Receive:
@@ -220,11 +270,69 @@ class RateLimitMiddleware:
 RateLimiterMiddleware = RateLimitMiddleware
 
 
+#: The longest path the middleware matches against rules; a longer one is refused with 414.
+MAX_PATH = 8192
+_REASONS = {429: b"Too Many Requests", 503: b"Service Unavailable", 414: b"URI Too Long"}
+
+
+def checked_key_func(key_func: Any) -> KeyFunction:
+    """``key_func``, refused at once when it is not one (an uncalled helper, not a callable)."""
+    if key_func in FACTORIES:
+        name = key_func.__name__
+        raise TypeError(f"key_func={name} is the helper, not a key function: call it, key_func={name}(...)")
+    if not callable(key_func):
+        raise TypeError(f"key_func must be a callable taking the connection, got {key_func!r}")
+    function: KeyFunction = key_func
+    return function
+
+
+async def _too_many(scope: Scope, receive: Receive, send: Send, decision: Decision, fields: list[Any]) -> None:
+    """Refuse a denied request (429, with its fields and ``Retry-After``) or WebSocket handshake."""
+    retry = retry_after_value(decision)
+    if retry is not None:
+        fields.append((b"retry-after", retry))
+    if scope["type"] == "websocket":
+        await _refuse_websocket(scope, receive, send, 429, fields)
+    elif retry is not None:
+        await send_problem(send, 429, "Too Many Requests", f"Too many requests: retry in {retry.decode()} s.", fields)
+    else:
+        detail = "This request costs more than the rate limit ever allows."
+        await send_problem(send, 429, "Too Many Requests", detail, fields)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, title: str, detail: str) -> None:
+    """Refuse a request (a problem document) or a WebSocket handshake with ``status``, headers aside."""
+    if scope["type"] == "websocket":
+        await _refuse_websocket(scope, receive, send, status, [])
+    else:
+        await send_problem(send, status, title, detail, ())
+
+
 def _connection(scope: Scope, receive: Receive, send: Send) -> HTTPConnection:
     """What key functions and hooks receive: a ``Request``, or a ``WebSocket`` for WebSocket scopes."""
     if scope["type"] == "websocket":
         return WebSocket(scope, receive, send)
     return Request(scope, receive)
+
+
+async def _ask_key_func(
+    plan: _Plan, scope: Scope, receive: Receive, send: Send
+) -> tuple[str, HTTPConnection, Receive] | None:
+    """The key function's answer, its connection, and the ``receive`` the app gets; ``None`` once refused.
+
+    What the key function reads of the body is kept and replayed to the app;
+    reading more than :data:`MAX_KEY_BODY` is answered 413.
+    """
+    recorder = _Recorder(receive) if scope["type"] == "http" else None
+    conn = _connection(scope, recorder or receive, send)
+    try:
+        key = await _key(plan, conn, scope["path"])
+    except _BodyTooLarge:
+        await send_problem(send, 413, "Content Too Large", "The body is too large to be rate limited.", ())
+        return None
+    if recorder is not None and recorder.messages:
+        receive = recorder.replay()
+    return key, conn, receive
 
 
 async def _key(plan: _Plan, conn: HTTPConnection, path: str) -> str:
@@ -246,7 +354,7 @@ async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, status: 
     if message["type"] != "websocket.connect":
         return
     if "websocket.http.response" in scope.get("extensions", {}):
-        body = b"Too Many Requests" if status == 429 else b"Service Unavailable"
+        body = _REASONS.get(status, b"Refused")
         headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store"), *fields]
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
@@ -255,9 +363,11 @@ async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, status: 
 
 
 def _checked(routes: Iterable[str | re.Pattern[str]]) -> list[str | re.Pattern[str]]:
+    if isinstance(routes, str | bytes | re.Pattern):
+        raise TypeError(f"exclude_routes must be a list of paths, got one: {routes!r} (write [{routes!r}])")
     out = []
     for route in routes:
         if not isinstance(route, str | re.Pattern):
-            raise ValueError(f"exclude_routes: not a path, glob or pattern: {route!r}")
+            raise TypeError(f"exclude_routes: not a path, glob or pattern: {route!r}")
         out.append(route)
     return out

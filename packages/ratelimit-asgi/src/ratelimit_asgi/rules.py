@@ -50,7 +50,8 @@ class Rule:
             regular expression.
         limiter: The limiter for these requests; give each rule its own name
             so that rules never share state.
-        methods: HTTP methods (any case); empty means all.
+        methods: HTTP methods (any case, matched in any case); empty means all.
+            ``GET`` covers ``HEAD``, which Starlette answers with the GET endpoint.
         cost: Units each matching request consumes.
         key_func: Overrides the middleware's key function for this rule.
         per_path: Key on the concrete path too, so ``/items/1`` and
@@ -69,12 +70,20 @@ class Rule:
 
     def __post_init__(self) -> None:
         if not isinstance(self.limiter, Limiter):
-            raise ValueError(f"Rule limiter must be a ratelimit_core.Limiter, got {self.limiter!r}")
+            raise TypeError(f"Rule limiter must be a ratelimit_core.Limiter, got {self.limiter!r}")
+        if isinstance(self.methods, str | bytes):
+            raise TypeError(f"Rule methods must be a list of methods, got one string: {self.methods!r}")
+        for method in self.methods:
+            if not isinstance(method, str) or not method:
+                raise TypeError(f"Rule methods must be strings, got {method!r}")
         if isinstance(self.cost, bool) or not isinstance(self.cost, int) or self.cost < 0:
             raise ValueError(f"Rule cost must be an int >= 0, got {self.cost!r}")
         object.__setattr__(self, "_regex", compile_path(self.path))
-        object.__setattr__(self, "_methods", frozenset(m.upper() for m in self.methods))
+        methods = {m.upper() for m in self.methods}
+        if "GET" in methods:
+            methods.add("HEAD")
+        object.__setattr__(self, "_methods", frozenset(methods))
 
     def matches(self, method: str, path: str) -> bool:
-        """Whether a request with ``method`` and ``path`` falls under this rule."""
+        """Whether a request with ``method`` (upper case) and ``path`` falls under this rule."""
         return (not self._methods or method in self._methods) and self._regex.fullmatch(path) is not None

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 from ratelimit_core.algorithm import Algorithm
 from ratelimit_core.limiter import Limiter
@@ -128,7 +128,14 @@ class RateLimiterOrchestrator:
         return self._limiter
 
     async def get_response(self, uId: str) -> Response:  # noqa: N803 - the seed's name
-        """Count one request for ``uId``; raises :class:`~ratelimit_core.StoreError` on store failure."""
+        """Count one request for ``uId``.
+
+        Raises:
+            ValueError: ``uId`` is not a string (the seed's kind of error for a bad argument).
+            StoreError: the store failed.
+        """
+        if uId.__class__ is not str:
+            _bad_user_id(uId)
         decision = await self._limiter.hit(uId)
         if decision.allowed:
             return Response(True, decision.remaining, decision.reset_after)
@@ -136,11 +143,17 @@ class RateLimiterOrchestrator:
 
     async def reset(self, uId: str) -> None:  # noqa: N803
         """Forget what ``uId`` has consumed."""
+        if uId.__class__ is not str:
+            _bad_user_id(uId)
         await self._limiter.reset(uId)
 
     def get_rules(self) -> Rules:
         """The configured limit."""
         return self._rules
+
+
+def _bad_user_id(uid: object) -> NoReturn:
+    raise ValueError(f"User ID must be a string, got {type(uid).__name__} {uid!r}.")
 
 
 def _redis_store(client: Any) -> Store:

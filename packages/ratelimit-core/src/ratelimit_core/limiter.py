@@ -23,6 +23,10 @@ __all__ = ["Limiter", "OnError"]
 OnError = Literal["raise", "allow", "deny"]
 _ON_ERROR = ("raise", "allow", "deny")
 
+#: What a store raises when its backend fails: these, and only these, go to the
+#: failure policy. Anything else is a bug (in a store, or in the caller) and propagates.
+BACKEND_ERRORS: tuple[type[Exception], ...] = (StoreError, OSError, TimeoutError)
+
 #: How long a denial made by ``on_error="deny"`` asks the caller to wait.
 DEGRADED_RETRY_AFTER = 1.0
 #: At most one warning per this many seconds while the store keeps failing.
@@ -125,16 +129,19 @@ class Limiter:
         left. A cost above a rate's capacity is denied with ``retry_after=None``.
 
         Raises:
+            TypeError: ``key`` is not a ``str``.
             ValueError: ``cost`` is not an int >= 0.
             StoreError: the store failed and ``on_error="raise"``.
         """
+        if key.__class__ is not str:
+            _bad_key(key)
         if cost.__class__ is not int or cost < 0:
             _bad_cost(cost)
         try:
             if self._decide is not None:
                 return self._decide(key, cost)
             return await self._store.hit(self._policy, key, cost)
-        except Exception as exc:  # noqa: BLE001 - every store failure goes to the failure policy
+        except BACKEND_ERRORS as exc:
             return await self._degraded("hit", key, cost, exc)
 
     async def peek(self, key: str, cost: int = 1) -> Decision:
@@ -143,24 +150,29 @@ class Limiter:
         ``remaining`` is what is left now (a fresh key of ``"3/minute"`` peeks
         ``remaining == 3``); ``retry_after`` is as for a hit.
         """
+        if key.__class__ is not str:
+            _bad_key(key)
         if cost.__class__ is not int or cost < 0:
             _bad_cost(cost)
         try:
             return await self._store.peek(self._policy, key, cost)
-        except Exception as exc:  # noqa: BLE001
+        except BACKEND_ERRORS as exc:
             return await self._degraded("peek", key, cost, exc)
 
     async def reset(self, key: str) -> None:
         """Forget what ``key`` has consumed (in the fallback store too).
 
         Raises:
+            TypeError: ``key`` is not a ``str``.
             StoreError: the store failed (whatever ``on_error`` says: a reset
                 that did not happen must not look as if it had).
         """
+        if key.__class__ is not str:
+            _bad_key(key)
         error: Exception | None = None
         try:
             await self._store.reset(self._policy, key)
-        except Exception as exc:  # noqa: BLE001 - raised below, after the fallback is reset
+        except BACKEND_ERRORS as exc:  # raised below, after the fallback is reset
             error = exc
         if self._fallback is not None:
             await self._fallback.reset(self._policy, key)
@@ -186,6 +198,8 @@ class Limiter:
             or not (math.isfinite(timeout) and timeout >= 0)
         ):
             raise ValueError(f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}")
+        if key.__class__ is not str:
+            _bad_key(key)
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             decision = await self.hit(key, cost)
@@ -205,7 +219,7 @@ class Limiter:
             try:
                 method = self._fallback.hit if action == "hit" else self._fallback.peek
                 return dataclasses.replace(await method(self._policy, key, cost), degraded=True)
-            except Exception as fallback_exc:  # noqa: BLE001
+            except BACKEND_ERRORS as fallback_exc:
                 exc = fallback_exc
         if self._on_error == "raise":
             _raise_store_error(exc)
@@ -221,6 +235,11 @@ class Limiter:
             logger.warning(
                 "rate limit store failed (%r); on_error=%s, fallback=%r", exc, self._on_error, self._fallback
             )
+
+
+def _bad_key(key: object) -> NoReturn:
+    hint = " (a missing header or field gives None: choose a fallback key)" if key is None else ""
+    raise TypeError(f"key must be a str, got {type(key).__name__} {key!r}{hint}")
 
 
 def _bad_cost(cost: object) -> NoReturn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from hashlib import blake2b
 from time import monotonic_ns
 from typing import Any
 
@@ -16,6 +17,21 @@ __all__ = ["MemoryStore"]
 Decide = Callable[[str, int], Decision]
 
 _US = 1_000_000.0
+
+#: Keys longer than this many characters are held as a digest of 65 characters.
+MAX_KEY_CHARS = 64
+
+
+def bounded(key: str) -> str:
+    """``key``, or for a longer one ``"~"`` and the hex of its 256-bit BLAKE2b digest.
+
+    Keys can come from client text (an API key header, a path); the digest
+    bounds what one key holds, and is 65 characters long, so it never equals a
+    key that is kept as it is.
+    """
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    return "~" + blake2b(key.encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
 
 
 class _Table:
@@ -45,6 +61,9 @@ class MemoryStore:
             the monotonic clock. Tests inject one (see
             :class:`~ratelimit_core.testing.ManualClock`) instead of sleeping.
         max_keys: At most this many states are held, one per (rate, key).
+
+    Keys longer than 64 characters are held as a fixed-size digest, so a key
+    made of client text (an API key, a path) holds no more than a short one.
 
     A state whose limit is fully restored carries no information and is
     dropped: when its key is next written, when it is the oldest state of its
@@ -90,6 +109,7 @@ class MemoryStore:
 
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.peek`."""
+        key = bounded(key)
         now = self._clock() // 1000
         outcomes: list[Outcome] = []
         for table in self._tables_of(policy):
@@ -101,6 +121,7 @@ class MemoryStore:
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
+        key = bounded(key)
         for table in self._tables_of(policy):
             if table.data.pop(key, None) is not None:
                 self._size -= 1
@@ -115,7 +136,7 @@ class MemoryStore:
         """
         tables = self._tables_of(policy)
         if len(tables) > 1:
-            return lambda key, cost: self._hit_all(policy, tables, key, cost)
+            return lambda key, cost: self._hit_all(policy, tables, bounded(key), cost)
 
         (table,) = tables
         data, step, apply, clock, insert = table.data, table.math.step, table.apply, self._clock, self._insert
@@ -124,6 +145,8 @@ class MemoryStore:
         limit = rate.limit
 
         def decide(key: str, cost: int) -> Decision:
+            if len(key) > MAX_KEY_CHARS:
+                key = bounded(key)
             now = clock() // 1000
             state = get(key)
             allowed, new, remaining, reset, retry = step(state, now, cost)

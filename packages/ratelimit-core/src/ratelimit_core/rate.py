@@ -38,6 +38,14 @@ _RATE_RE = re.compile(
 )
 
 
+def _finite(value: float) -> bool:
+    """``math.isfinite``, and ``False`` for an int too large to be a float (``10**400``)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -67,7 +75,7 @@ class Rate:
         if (
             isinstance(self.period, bool)
             or not isinstance(self.period, int | float)
-            or not math.isfinite(self.period)
+            or not _finite(self.period)
             or self.period <= 0
         ):
             raise ValueError(f"Rate period must be a finite number of seconds > 0, got {self.period!r}")

@@ -21,9 +21,11 @@ class Store(Protocol):
     none is.
 
     A store decides with :meth:`Policy.decision` from one outcome per rate, so
-    every store reports the same numbers for the same state and time. Backend
-    failures may raise anything; the :class:`~ratelimit_core.Limiter` applies
-    its failure policy to them.
+    every store reports the same numbers for the same state and time. A
+    backend failure must raise :class:`~ratelimit_core.StoreError` (or an
+    ``OSError`` or ``TimeoutError``): those, and only those, reach the
+    :class:`~ratelimit_core.Limiter`'s failure policy. Anything else is a bug
+    and propagates, so that it is never mistaken for an outage.
 
     Optional check: ``prepare(policy)``, called by the limiter at construction,
     raises ``ValueError`` for a policy the store cannot run (say, rates beyond

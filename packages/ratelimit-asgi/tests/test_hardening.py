@@ -1,0 +1,196 @@
+"""Escapes and honest mistakes: each was possible once, and each is now refused or closed."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+import pytest
+from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from ratelimit_asgi import RateLimit, RateLimitMiddleware, Rule, api_key, client_address, client_ip, header
+from ratelimit_core import Limiter, MemoryStore
+from ratelimit_core.testing import FailingStore, ManualClock
+
+
+async def echo(request: Request) -> Response:
+    return JSONResponse({"body": (await request.body()).decode(), "method": request.method})
+
+
+def make_app() -> Starlette:
+    return Starlette(routes=[Route("/login", echo, methods=["GET", "POST"]), Route("/", echo)])
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore(clock=ManualClock())
+
+
+# -- methods: case and HEAD ----------------------------------------------------------
+
+
+def test_a_get_rule_covers_head_and_methods_match_in_any_case(store: MemoryStore) -> None:
+    rule = Rule("/login", Limiter("2/minute", name="login", store=store), methods=["get", "Post"])
+    app = RateLimitMiddleware(make_app(), rules=[rule])
+    with TestClient(app) as client:
+        assert client.head("/login").headers["x-ratelimit-remaining"] == "1", "HEAD runs the GET endpoint"
+        assert client.get("/login").headers["x-ratelimit-remaining"] == "0"
+        assert client.head("/login").status_code == 429
+    assert rule.matches("POST", "/login")
+    assert rule.matches("HEAD", "/login")
+    assert not rule.matches("DELETE", "/login")
+
+
+async def test_a_lowercase_method_is_matched_as_the_server_passed_it(store: MemoryStore) -> None:
+    """h11 and hypercorn pass the method as the client wrote it."""
+    rule = Rule("/login", Limiter("1/minute", name="login", store=store), methods=["POST"])
+    app = RateLimitMiddleware(make_app(), rules=[rule])
+    statuses = []
+    for _ in range(2):
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any], sent: list[dict[str, Any]] = sent) -> None:
+            sent.append(dict(message))
+
+        scope = {"type": "http", "method": "post", "path": "/login", "headers": [], "client": ("203.0.113.1", 1)}
+        await app(scope, receive, send)
+        statuses.append(sent[0]["status"])
+    assert statuses[1] == 429
+
+
+# -- arguments of the wrong kind -------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", [client_ip, header, api_key, client_address])
+def test_an_uncalled_helper_is_refused_at_construction(factory: Any) -> None:
+    limiter = Limiter("1/s")
+    with pytest.raises(TypeError, match=f"call it, key_func={factory.__name__}"):
+        RateLimitMiddleware(make_app(), limiter=limiter, key_func=factory)
+    with pytest.raises(TypeError, match="call it"):
+        RateLimitMiddleware(make_app(), rules=[Rule("/", limiter, key_func=factory)])
+    with pytest.raises(TypeError, match="call it"):
+        RateLimit(limiter, key_func=factory)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"exclude_routes": "/health"}, "exclude_routes"),
+        ({"exclude_routes": [3]}, "exclude_routes"),
+        ({"key_func": "client"}, "key_func"),
+        ({"rules": "rules"}, "rules"),
+    ],
+)
+def test_a_string_where_a_list_is_expected_is_a_type_error(kwargs: dict[str, object], word: str) -> None:
+    with pytest.raises(TypeError, match=word):
+        RateLimitMiddleware(make_app(), limiter=Limiter("1/s"), **kwargs)  # type: ignore[arg-type]
+
+
+def test_one_rule_instead_of_a_list_is_a_type_error() -> None:
+    rule = Rule("/", Limiter("1/s"))
+    with pytest.raises(TypeError, match="list of Rule"):
+        RateLimitMiddleware(make_app(), rules=rule)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("methods", ["POST", b"POST", [1]])
+def test_rule_methods_must_be_a_list_of_strings(methods: Any) -> None:
+    with pytest.raises(TypeError, match="methods"):
+        Rule("/login", Limiter("1/s"), methods=methods)
+
+
+# -- an outage is never a 429 ------------------------------------------------------------
+
+
+def test_a_degraded_denial_is_a_503_in_the_middleware() -> None:
+    app = RateLimitMiddleware(make_app(), limiter=Limiter("5/minute", store=FailingStore(), on_error="deny"))
+    with TestClient(app) as client:
+        response = client.get("/")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 503
+    assert "retry-after" not in response.headers or response.status_code != 429
+
+
+def test_a_degraded_denial_is_a_503_in_the_dependency() -> None:
+    app = FastAPI()
+    limit = RateLimit(Limiter("5/minute", store=FailingStore(), on_error="deny"))
+
+    @app.get("/")
+    async def root(_: object = Depends(limit)) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    with TestClient(app) as client:
+        assert client.get("/").status_code == 503
+
+
+# -- key functions that read the body ------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_a_key_function_may_read_the_json_body_and_the_app_still_gets_it(store: MemoryStore) -> None:
+    async def username(conn: HTTPConnection) -> str:
+        assert isinstance(conn, Request)
+        return f"user:{(await conn.json())['username']}"
+
+    rule = Rule("/login", Limiter("2/minute", name="login", store=store), methods=["POST"], key_func=username)
+    app = RateLimitMiddleware(make_app(), rules=[rule])
+    with TestClient(app) as client:
+        first = client.post("/login", json={"username": "alice", "password": "x"})
+        assert first.status_code == 200
+        assert first.json()["body"] == '{"username":"alice","password":"x"}', "the app got the body as sent"
+        client.post("/login", json={"username": "alice", "password": "y"})
+        assert client.post("/login", json={"username": "alice", "password": "z"}).status_code == 429
+        assert client.post("/login", json={"username": "bob", "password": "z"}).status_code == 200
+
+
+@pytest.mark.timeout(20)
+def test_a_key_function_reading_a_huge_body_is_refused_not_hung(store: MemoryStore) -> None:
+    async def body_key(conn: HTTPConnection) -> str:
+        assert isinstance(conn, Request)
+        return str(len(await conn.body()))
+
+    app = RateLimitMiddleware(make_app(), limiter=Limiter("5/minute", store=store), key_func=body_key)
+    with TestClient(app) as client:
+        assert client.post("/", content=b"x" * (2 * 1024 * 1024)).status_code == 413
+
+
+# -- paths --------------------------------------------------------------------------------
+
+
+def test_a_path_too_long_to_match_is_refused(store: MemoryStore) -> None:
+    app = RateLimitMiddleware(make_app(), limiter=Limiter("5/minute", store=store), exclude_routes=["/static/**"])
+    with TestClient(app) as client:
+        assert client.get("/static/" + "a" * 9000).status_code == 414
+        assert client.get("/").status_code == 200
+
+
+# -- IPv6 clients -------------------------------------------------------------------------
+
+
+def test_ipv6_peers_share_their_64_by_default(store: MemoryStore) -> None:
+    app = RateLimitMiddleware(make_app(), limiter=Limiter("2/minute", store=store))
+    statuses = []
+    for host in ("2001:db8::1", "2001:db8::2", "2001:db8::3"):
+        with TestClient(app, client=(host, 5000)) as client:
+            statuses.append(client.get("/").status_code)
+    assert statuses == [200, 200, 429]
+    with TestClient(app, client=("::ffff:198.51.100.1", 5000)) as client:
+        assert client.get("/").status_code == 200
+    with TestClient(app, client=("198.51.100.1", 5000)) as client:
+        assert client.get("/").headers["x-ratelimit-remaining"] == "0", "a mapped address is its IPv4 client"
+
+
+def test_an_app_may_set_text_keys_of_its_own(store: MemoryStore) -> None:
+    """A custom key function's text is used as it is."""
+    app = RateLimitMiddleware(make_app(), limiter=Limiter("1/minute", store=store), key_func=lambda conn: "tenant:a")
+    with TestClient(app) as client:
+        assert client.get("/").status_code == 200
+        assert client.get("/").status_code == 429

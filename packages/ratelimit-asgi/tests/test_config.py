@@ -17,12 +17,12 @@ from ratelimit_core.testing import ManualClock
 
 TOML = """
 headers = "both"
-exclude = ["/health"]
+exclude_routes = ["/health"]
 trusted_proxies = ["10.0.0.0/8"]
 
 [default]
 rates = "3/minute"
-key = "client_ip"
+key_func = "client_ip"
 
 [[rules]]
 path = "/login"
@@ -38,9 +38,8 @@ async def ok(request: Request) -> Response:
 
 
 def app_from(config: RateLimitConfig) -> Starlette:
-    app = Starlette(routes=[Route("/", ok), Route("/health", ok), Route("/login", ok, methods=["GET", "POST"])])
-    app.add_middleware(RateLimitMiddleware, **config.middleware_options(store=MemoryStore(clock=ManualClock())))
-    return app
+    routes = [Route("/", ok), Route("/health", ok), Route("/login", ok, methods=["GET", "POST"])]
+    return Starlette(routes=routes, middleware=[config.middleware(store=MemoryStore(clock=ManualClock()))])
 
 
 def test_toml_configures_the_middleware(tmp_path: Path) -> None:
@@ -59,7 +58,7 @@ def test_toml_configures_the_middleware(tmp_path: Path) -> None:
 
 
 def test_json_and_dict_read_the_same(tmp_path: Path) -> None:
-    data = {"default": {"rates": ["10/second", "100/minute"], "key": "header:X-Tenant", "cost": 2}}
+    data = {"default": {"rates": ["10/second", "100/minute"], "key_func": "header:X-Tenant", "cost": 2}}
     path = tmp_path / "ratelimit.json"
     path.write_text(json.dumps(data))
     assert (
@@ -75,7 +74,9 @@ def test_json_and_dict_read_the_same(tmp_path: Path) -> None:
         ({"default": {"rates": "lots/second"}}, ("default", "rates")),
         ({"default": {"rates": "1/s", "algorithm": "leaky"}}, ("default", "algorithm")),
         ({"default": {"rates": "1/s", "cost": -1}}, ("default", "cost")),
-        ({"default": {"rates": "1/s", "key": "cookie"}}, ("default", "key")),
+        ({"default": {"rates": "1/s", "key_func": "cookie"}}, ("default", "key_func")),
+        ({"default": {"rates": "1/s"}, "exclude_routes": "/health"}, ("exclude_routes",)),
+        ({"rules": [{"path": "/a", "rates": "1/s", "methods": "POST"}]}, ("rules", 0, "methods")),
         ({"rules": [{"path": "/a", "rates": "1/s"}, {"path": "nope", "rates": "1/s"}]}, ("rules", 1, "path")),
         ({"rules": [{"path": "/a", "rates": "1/s burst=5", "algorithm": "fixed_window"}]}, ("rules", 0)),
         ({"default": {"rates": "1/s"}, "trusted_proxies": ["not-an-ip"]}, ("trusted_proxies",)),
@@ -87,3 +88,42 @@ def test_validation_errors_point_at_the_field(data: dict[str, object], location:
     with pytest.raises(ValidationError) as info:
         RateLimitConfig.from_dict(data)
     assert info.value.errors()[0]["loc"][: len(location)] == location
+
+
+def test_a_rule_without_a_key_keys_as_the_default_does() -> None:
+    """Behind a proxy, a login rule must not put every user on the proxy's one key."""
+    config = RateLimitConfig.from_toml(TOML)
+    with TestClient(app_from(config), client=("10.0.0.2", 1)) as client:
+        assert client.post("/login", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 200
+        assert client.post("/login", headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 200, "another user"
+        assert client.post("/login", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 429
+
+
+def test_reordering_rules_keeps_their_state() -> None:
+    store = MemoryStore(clock=ManualClock())
+    rules = [{"path": "/a", "rates": "1/minute"}, {"path": "/b", "rates": "1/minute", "methods": ["post", "GET"]}]
+    names = []
+    for order in (rules, rules[::-1]):
+        options = RateLimitConfig.from_dict({"rules": order}).middleware_options(store)
+        names.append(sorted(rule.limiter.name for rule in options["rules"]))
+    assert names[0] == names[1] == ["rule /a", "rule /b GET,POST"]
+
+
+def test_toml_and_json_take_a_path_as_a_string(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ratelimit.toml").write_text(TOML)
+    (tmp_path / "ratelimit.json").write_text(json.dumps({"default": {"rates": "1/s"}}))
+    monkeypatch.chdir(tmp_path)
+    assert RateLimitConfig.from_toml("ratelimit.toml") == RateLimitConfig.from_toml(TOML)
+    assert RateLimitConfig.from_toml(str(tmp_path / "ratelimit.toml")) == RateLimitConfig.from_toml(TOML)
+    assert RateLimitConfig.from_json("ratelimit.json") == RateLimitConfig.from_dict({"default": {"rates": "1/s"}})
+    with pytest.raises(FileNotFoundError, match="missing.toml"):
+        RateLimitConfig.from_toml("missing.toml")
+    assert RateLimitConfig.from_toml('[default]\nrates = "1/s"').default is not None
+
+
+def test_middleware_is_a_starlette_middleware() -> None:
+    from starlette.middleware import Middleware  # noqa: PLC0415
+
+    made = RateLimitConfig.from_toml(TOML).middleware()
+    assert isinstance(made, Middleware)
+    assert made.cls is RateLimitMiddleware

@@ -4,12 +4,12 @@
 
     # ratelimit.toml
     headers = "both"
-    exclude = ["/health", "/static/*"]
+    exclude_routes = ["/health", "/static/*"]
     trusted_proxies = ["10.0.0.0/8"]
 
     [default]
     rates = "100/minute"
-    key = "client_ip"
+    key_func = "client_ip"
 
     [[rules]]
     path = "/login"
@@ -18,33 +18,42 @@
     algorithm = "sliding_window_log"
 
     config = RateLimitConfig.from_toml("ratelimit.toml")
-    app.add_middleware(RateLimitMiddleware, **config.middleware_options(store=store))
+    app = Starlette(middleware=[config.middleware(store=store)])
 
-Validation errors name the offending field (``rules.0.rates``). Pydantic is
-used here only, when the configuration is read, never per request.
+Options have the names the middleware, ``Rule`` and ``RateLimit`` give them
+(``exclude_routes``, ``key_func``, ``methods``...). A rule without
+``key_func`` keys as the default limit does, like a ``Rule`` in Python. Each
+rule's limiter is named after its path and methods unless it has a ``name``,
+so reordering rules never moves their state. Validation errors name the
+offending field (``rules.0.rates``). Pydantic is used here only, when the
+configuration is read, never per request.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from starlette.middleware import Middleware
 
 from ratelimit_asgi.keys import api_key, client_address, client_ip, header
+from ratelimit_asgi.middleware import RateLimitMiddleware
 from ratelimit_asgi.rules import Rule, compile_path
 from ratelimit_core import Algorithm, Limiter, Store, parse_rates
 
 __all__ = ["LimitConfig", "RateLimitConfig", "RuleConfig"]
 
 KeyName = str  # "client", "client_ip", "api_key" or "header:<Name>"
+KEY_NAMES = "'client', 'client_ip', 'api_key' or 'header:<Name>'"
 
 
 class LimitConfig(BaseModel):
-    """One limiter: its rates, algorithm, name, cost per request and key."""
+    """One limiter: its rates, algorithm, name, cost per request and key function."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -52,7 +61,7 @@ class LimitConfig(BaseModel):
     algorithm: Algorithm = Algorithm.TOKEN_BUCKET
     name: str | None = None
     cost: int = Field(1, ge=0)
-    key: KeyName = "client"
+    key_func: KeyName = "client"
 
     @field_validator("rates")
     @classmethod
@@ -60,11 +69,15 @@ class LimitConfig(BaseModel):
         parse_rates(value)
         return value
 
-    @field_validator("key")
+    @field_validator("key_func")
     @classmethod
-    def _key(cls, value: str) -> str:
-        if value not in ("client", "client_ip", "api_key") and not (value.startswith("header:") and value[7:]):
-            raise ValueError(f"key must be 'client', 'client_ip', 'api_key' or 'header:<Name>', got {value!r}")
+    def _key(cls, value: str | None) -> str | None:
+        if (
+            value is not None
+            and value not in ("client", "client_ip", "api_key")
+            and not (value.startswith("header:") and value[7:])
+        ):
+            raise ValueError(f"key_func must be {KEY_NAMES}, got {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -78,11 +91,17 @@ class LimitConfig(BaseModel):
 
 
 class RuleConfig(LimitConfig):
-    """A per-route limit: requests matching ``path`` and ``methods``."""
+    """A per-route limit: requests matching ``path`` and ``methods``; ``key_func`` defaults to the default's."""
 
     path: str
     methods: list[str] = []
     per_path: bool = False
+    key_func: KeyName | None = None  # type: ignore[assignment]  # None: as the default limit keys
+
+    def stable_name(self) -> str:
+        """The limiter's name when none is given: from the path and methods, never the rule's position."""
+        methods = ",".join(sorted({m.upper() for m in self.methods}))
+        return f"rule {self.path} {methods}".rstrip()
 
     @field_validator("path")
     @classmethod
@@ -98,7 +117,7 @@ class RateLimitConfig(BaseModel):
 
     default: LimitConfig | None = None
     rules: list[RuleConfig] = []
-    exclude: list[str] = []
+    exclude_routes: list[str] = []
     headers: Literal["both", "ietf", "x-ratelimit", "none"] = "both"
     fail_open: bool = True
     shadow: bool = False
@@ -106,7 +125,7 @@ class RateLimitConfig(BaseModel):
     forwarded_header: str = "x-forwarded-for"
     ipv6_prefix: int = 64
 
-    @field_validator("exclude")
+    @field_validator("exclude_routes")
     @classmethod
     def _exclude(cls, value: list[str]) -> list[str]:
         for path in value:
@@ -144,15 +163,17 @@ class RateLimitConfig(BaseModel):
 
     @classmethod
     def from_json(cls, source: str | Path) -> RateLimitConfig:
-        """Read a configuration from JSON text or a ``.json`` file."""
-        text = source.read_text() if isinstance(source, Path) else source
-        return cls.model_validate(json.loads(text))
+        """Read a configuration from JSON text, or from a file (a ``Path``, or a ``str`` naming one)."""
+        return cls.model_validate(json.loads(_text(source, ".json")))
 
     @classmethod
     def from_toml(cls, source: str | Path) -> RateLimitConfig:
-        """Read a configuration from TOML text or a ``.toml`` file."""
-        text = source.read_text() if isinstance(source, Path) else source
-        return cls.model_validate(tomllib.loads(text))
+        """Read a configuration from TOML text, or from a file (a ``Path``, or a ``str`` naming one)."""
+        return cls.model_validate(tomllib.loads(_text(source, ".toml")))
+
+    def middleware(self, store: Store | None = None) -> Middleware:
+        """The middleware this describes, for ``Starlette(middleware=[...])`` or ``app.user_middleware``."""
+        return Middleware(RateLimitMiddleware, **self.middleware_options(store))
 
     def middleware_options(self, store: Store | None = None) -> dict[str, Any]:
         """Keyword arguments for :class:`~ratelimit_asgi.RateLimitMiddleware`, every limiter on ``store``.
@@ -162,17 +183,17 @@ class RateLimitConfig(BaseModel):
         rules = [
             Rule(
                 rule.path,
-                rule.limiter(store, f"rule{i}"),
+                rule.limiter(store, rule.stable_name()),
                 methods=rule.methods,
                 cost=rule.cost,
-                key_func=self._key_func(rule.key),
+                key_func=None if rule.key_func is None else self._key_func(rule.key_func),
                 per_path=rule.per_path,
             )
-            for i, rule in enumerate(self.rules)
+            for rule in self.rules
         ]
         options: dict[str, Any] = {
             "rules": rules,
-            "exclude_routes": list(self.exclude),
+            "exclude_routes": list(self.exclude_routes),
             "headers": self.headers,
             "fail_open": self.fail_open,
             "shadow": self.shadow,
@@ -181,7 +202,7 @@ class RateLimitConfig(BaseModel):
             options |= {
                 "limiter": self.default.limiter(store, "default"),
                 "cost": self.default.cost,
-                "key_func": self._key_func(self.default.key),
+                "key_func": self._key_func(self.default.key_func),
             }
         return options
 
@@ -193,3 +214,20 @@ class RateLimitConfig(BaseModel):
         if name.startswith("header:"):
             return header(name[7:])
         return client_address(ipv6_prefix=self.ipv6_prefix)
+
+
+def _text(source: str | Path, suffix: str) -> str:
+    """The configuration text: a ``Path``'s content, a ``str`` naming an existing file, or the ``str`` itself.
+
+    A ``str`` of one line that ends with ``suffix`` but names no file is an
+    error naming it, rather than text that fails to parse.
+    """
+    if isinstance(source, Path):
+        return source.read_text()
+    if not isinstance(source, str):
+        raise TypeError(f"give the configuration as text or a path, got {source!r}")
+    if "\n" not in source and os.path.isfile(source):
+        return Path(source).read_text()
+    if "\n" not in source and source.strip().endswith(suffix):
+        raise FileNotFoundError(f"no configuration file at {source!r}")
+    return source

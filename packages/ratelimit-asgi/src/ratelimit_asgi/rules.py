@@ -5,39 +5,133 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ratelimit_core import Limiter
 
-__all__ = ["Rule", "compile_path"]
+__all__ = ["PathMatcher", "Rule", "SegmentPattern", "compile_path"]
 
 
-def compile_path(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
-    """A path pattern as a regular expression matched against the whole path.
+class PathMatcher(Protocol):
+    """What a compiled path pattern offers: ``fullmatch(path)``, true when the whole path matches."""
 
-    Accepted: a compiled expression; a route template (``/items/{id}``,
-    ``/files/{rest:path}``); a glob (``*`` within one segment, ``**`` across
-    segments, ``?`` one character); or an exact path.
+    def fullmatch(self, path: str) -> object: ...
+
+
+def compile_path(pattern: str | re.Pattern[str]) -> PathMatcher:
+    """A path pattern as a matcher of whole paths, in time linear in the path's length.
+
+    Accepted: a compiled expression (its cost is yours); a route template
+    (``/items/{id}``, ``/files/{rest:path}``); a glob (``*`` and ``?`` within
+    one segment, ``**`` as a whole segment: one or more segments); or an exact
+    path. ``{name:path}`` and ``**`` stand for whole segments only.
+
+    Templates and globs never backtrack without bound: a pattern whose
+    segments hold at most one ``*`` (the usual kind) is one regular expression
+    that cannot backtrack past a segment; any other is matched segment by
+    segment (:class:`SegmentPattern`).
     """
     if isinstance(pattern, re.Pattern):
         return pattern
     if not isinstance(pattern, str) or not pattern.startswith("/"):
         raise ValueError(f"not a path, route template, glob or pattern: {pattern!r}")
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "{":
-            end = pattern.find("}", i)
+    segments = [_segment(part, pattern) for part in pattern.split("/")]
+    globstars = [i for i, segment in enumerate(segments) if segment is _GLOBSTAR]
+    if all(isinstance(seg, re.Pattern | _GlobStar) for seg in segments) and globstars in ([], [len(segments) - 1]):
+        return re.compile("/".join(seg.pattern for seg in segments))  # type: ignore[union-attr]
+    return SegmentPattern(segments)
+
+
+class _GlobStar:
+    """``**`` (or ``{name:path}``): one or more whole segments."""
+
+    pattern = ".*"
+
+
+_GLOBSTAR = _GlobStar()
+_ONE, _ANY = object(), object()  # within a segment: one character, any run of them
+
+
+class _Glob:
+    """A segment with several wildcards, matched by the classic glob algorithm: O(len x wildcards), no blow-up."""
+
+    __slots__ = ("_tokens",)
+
+    def __init__(self, tokens: list[object]) -> None:
+        self._tokens = tokens
+
+    def fullmatch(self, text: str) -> bool:
+        tokens, t, p, star, mark = self._tokens, 0, 0, -1, 0
+        while t < len(text):
+            if p < len(tokens) and (tokens[p] is _ONE or tokens[p] == text[t]):
+                t, p = t + 1, p + 1
+            elif p < len(tokens) and tokens[p] is _ANY:
+                star, mark, p = p, t, p + 1
+            elif star >= 0:  # let the last * take one more character
+                p, mark = star + 1, mark + 1
+                t = mark
+            else:
+                return False
+        while p < len(tokens) and tokens[p] is _ANY:
+            p += 1
+        return p == len(tokens)
+
+
+def _segment(part: str, pattern: str) -> re.Pattern[str] | _Glob | _GlobStar:
+    """One segment: ``**`` or ``{name:path}`` whole; else a regex, or a :class:`_Glob` for several ``*``."""
+    if part == "**" or (part.startswith("{") and part.endswith(":path}") and part.count("{") == 1):
+        return _GLOBSTAR
+    tokens: list[object] = []
+    i = 0
+    while i < len(part):
+        if part[i] == "{":
+            end = part.find("}", i)
             if end < 0:
                 raise ValueError(f"unclosed parameter in route template: {pattern!r}")
-            out.append(".*" if pattern[i + 1 : end].endswith(":path") else "[^/]+")
+            if part[i + 1 : end].endswith(":path"):
+                raise ValueError(f"{{name:path}} must be a whole segment: {pattern!r}")
+            tokens += [_ONE, _ANY]  # one or more characters
             i = end + 1
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
+        elif part.startswith("**", i):
+            raise ValueError(f"** must be a whole segment (/**/ or a trailing /**): {pattern!r}")
         else:
-            out.append({"*": "[^/]*", "?": "[^/]"}.get(pattern[i], re.escape(pattern[i])))
+            tokens.append({"*": _ANY, "?": _ONE}.get(part[i], part[i]))
             i += 1
-    return re.compile("".join(out))
+    if sum(token is _ANY for token in tokens) > 1:
+        return _Glob(tokens)
+    return re.compile("".join(re.escape(t) if isinstance(t, str) else "[^/]*" if t is _ANY else "[^/]" for t in tokens))
+
+
+class SegmentPattern:
+    """A template or glob matched one path segment at a time: O(segments x pattern), never worse.
+
+    Each path segment is matched against every pattern segment still in play,
+    as an automaton's states are, so ``**`` never makes the match try every
+    way to split the path.
+    """
+
+    __slots__ = ("_segments",)
+
+    def __init__(self, segments: list[re.Pattern[str] | _Glob | _GlobStar]) -> None:
+        self._segments = segments
+
+    def fullmatch(self, path: str) -> bool:
+        segments, end = self._segments, len(self._segments)
+        states = {0}
+        for part in path.split("/"):
+            after: set[int] = set()
+            for i in states:
+                if i == end:
+                    continue
+                segment = segments[i]
+                if segment is _GLOBSTAR:
+                    after.update((i, i + 1))  # one more segment under **, and maybe its last
+                elif segment.fullmatch(part):  # type: ignore[union-attr]
+                    after.add(i + 1)
+            if not after:
+                return False
+            states = after
+        return end in states
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +159,7 @@ class Rule:
     cost: int = 1
     key_func: Callable[[Any], Any] | None = None
     per_path: bool = False
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _regex: PathMatcher = field(init=False, repr=False, compare=False)
     _methods: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -179,3 +179,33 @@ async def test_a_digest_never_equals_a_short_key() -> None:
     assert not (await limiter.hit(long_key)).allowed
     await limiter.reset(long_key)
     assert (await limiter.hit(long_key)).allowed
+
+
+async def test_eviction_takes_the_least_recently_used_state_of_the_whole_store() -> None:
+    """A flood of new keys in one limiter never evicts a denied key that another limiter keeps seeing."""
+    clock = ManualClock()
+    store = MemoryStore(clock=clock, max_keys=50)
+    login = Limiter("3/hour", name="login", store=store)
+    junk = Limiter("3/hour", name="junk", store=store)
+    for _ in range(3):
+        await login.hit("admin")
+    for i in range(2_000):
+        clock.advance(0.001)
+        await junk.hit(f"junk-{i}")
+        assert not (await login.hit("admin")).allowed, f"the brute-forcer got through after {i} junk keys"
+    assert len(store) == 50
+
+
+async def test_the_least_recently_used_state_goes_first_whichever_limiter_holds_it() -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock, max_keys=3)
+    a, b = Limiter("3/hour", name="a", store=store), Limiter("3/hour", name="b", store=store)
+    await a.hit("old")
+    clock.advance(1)
+    await b.hit("b1")
+    clock.advance(1)
+    await b.hit("b2")
+    clock.advance(1)
+    await b.hit("b3")  # the store is full: "old" of limiter a goes, not b's own first key
+    assert (await a.peek("old")).remaining == 3, "forgotten"
+    assert (await b.peek("b1")).remaining == 2, "kept"

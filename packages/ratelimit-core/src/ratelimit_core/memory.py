@@ -35,14 +35,29 @@ def bounded(key: str) -> str:
 
 
 class _Table:
-    """The states of one rate of one policy (one namespace), least recently used first."""
+    """The states of one rate of one policy (one namespace), least recently used first.
 
-    __slots__ = ("apply", "data", "math")
+    ``touched`` holds when each state was last used (µs of the store's clock),
+    so that the store can evict the least recently used state of all its
+    tables: every table's first state is its own least recently used.
+    """
+
+    __slots__ = ("apply", "data", "math", "touched")
 
     def __init__(self, math: AlgorithmMath) -> None:
         self.math = math
         self.apply = applier(math)
         self.data: OrderedDict[str, Any] = OrderedDict()
+        self.touched: dict[str, int] = {}
+
+    def drop(self, key: str) -> bool:
+        """Forget ``key``'s state; whether there was one."""
+        self.touched.pop(key, None)
+        return self.data.pop(key, None) is not None
+
+    def oldest_touch(self) -> int:
+        """When this table's least recently used state was last used."""
+        return self.touched[next(iter(self.data))]
 
     def write(self, state: Any, write: Any) -> Any:
         """The state to keep after ``write`` (a step's write) on ``state``."""
@@ -70,10 +85,11 @@ class MemoryStore:
     limiter as a new key arrives, or when the store is full. When the store is
     full, a new key takes the place of an expired state if there is one (a
     sweep for them runs at most once per ``max_keys // 8`` new keys), else of
-    the least recently used state of the same limiter (of the largest
-    limiter if that one holds none). Evicting a state that has *not* expired
-    forgets that key's usage: it starts afresh. Choose ``max_keys`` above the
-    number of clients active within your longest period.
+    the least recently used state of the whole store, whichever limiter holds
+    it (a denied hit uses its state too: a client hammering a denied key is
+    the last to be evicted). Evicting a state that has *not* expired forgets
+    that key's usage: it starts afresh. Choose ``max_keys`` above the number
+    of clients active within your longest period.
     """
 
     __slots__ = ("_bound", "_clock", "_max_keys", "_size", "_sweep_credit", "_tables")
@@ -123,7 +139,7 @@ class MemoryStore:
         """See :meth:`ratelimit_core.Store.reset`."""
         key = bounded(key)
         for table in self._tables_of(policy):
-            if table.data.pop(key, None) is not None:
+            if table.drop(key):
                 self._size -= 1
 
     # -- the limiter's fast path --------------------------------------------------------
@@ -140,7 +156,7 @@ class MemoryStore:
 
         (table,) = tables
         data, step, apply, clock, insert = table.data, table.math.step, table.apply, self._clock, self._insert
-        get, touch = data.get, data.move_to_end
+        get, touch, touched = data.get, data.move_to_end, table.touched
         rate = policy.rates[0]
         limit = rate.limit
 
@@ -158,8 +174,10 @@ class MemoryStore:
                 else:
                     data[key] = new
                     touch(key)
+                    touched[key] = now
             elif state is not None:
                 touch(key)
+                touched[key] = now
             return new_decision(
                 allowed, limit, remaining, reset / _US, None if retry is None else retry / _US, rate, False, None
             )
@@ -186,6 +204,7 @@ class MemoryStore:
         for table, state in zip(tables, states, strict=True):
             if state is not None:
                 table.data.move_to_end(key)  # touched first, so making room never takes them
+                table.touched[key] = now
         if all(step[0] for step in steps):
             # Updates first, then new keys: making room for those never drops an update.
             for table, state, step in zip(tables, states, steps, strict=True):
@@ -210,28 +229,29 @@ class MemoryStore:
         """Add a new key's state, making room first; drop the table's oldest state if expired."""
         data = table.data
         if self._size >= self._max_keys:
-            self._make_room(table, now)
+            self._make_room(now)
         elif data:
             oldest = next(iter(data))
             if table.math.expires_at(data[oldest]) <= now:
-                del data[oldest]
+                table.drop(oldest)
                 self._size -= 1
         data[key] = state
+        table.touched[key] = now
         self._size += 1
         self._sweep_credit -= 1
 
-    def _make_room(self, table: _Table, now: int) -> None:
-        """Free one place: expired states first, else a least recently used one."""
+    def _make_room(self, now: int) -> None:
+        """Free one place: expired states first, else the least recently used state of the whole store."""
         if self._sweep_credit <= 0:
             self._sweep_credit = max(1, self._max_keys // 8)
-            for other in self._tables.values():
-                expires_at, data = other.math.expires_at, other.data
-                for key in [k for k, state in data.items() if expires_at(state) <= now]:
-                    del data[key]
+            for table in self._tables.values():
+                expires_at = table.math.expires_at
+                for key in [k for k, state in table.data.items() if expires_at(state) <= now]:
+                    table.drop(key)
                     self._size -= 1
         while self._size >= self._max_keys:
-            victim = table if table.data else max(self._tables.values(), key=lambda t: len(t.data))
-            victim.data.popitem(last=False)
+            victim = min((t for t in self._tables.values() if t.data), key=_Table.oldest_touch)
+            victim.drop(next(iter(victim.data)))
             self._size -= 1
 
 

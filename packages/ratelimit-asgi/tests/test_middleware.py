@@ -360,3 +360,55 @@ def test_every_ietf_field_parses_as_a_structured_list(clock: ManualClock, name: 
     for _, params in state:
         assert isinstance(params["r"], int)
         assert isinstance(params["t"], int)
+
+
+# -- fields that stay consistent -----------------------------------------------------
+
+
+def test_a_burst_above_the_limit_is_reported_consistently(clock: ManualClock) -> None:
+    app = limited(make_app(), Limiter(Rate(10, 60, burst=20), store=MemoryStore(clock=clock)))
+    with TestClient(app) as client:
+        response = client.get("/ping")
+    assert response.headers["ratelimit-policy"] == '"default";q=20;w=120', "20 units, coming back over 120 s"
+    assert response.headers["ratelimit"] == '"default";r=19;t=6'
+    assert response.headers["x-ratelimit-limit"] == "20"
+    assert int(response.headers["x-ratelimit-remaining"]) <= int(response.headers["x-ratelimit-limit"])
+
+
+@pytest.mark.parametrize("rates", ["2/minute", "2/minute; 100/hour", "100/hour; 2/minute"])
+def test_retry_after_is_never_earlier_than_the_violated_policys_t(clock: ManualClock, rates: str) -> None:
+    app = limited(make_app(), Limiter(rates, store=MemoryStore(clock=clock)))
+    with TestClient(app) as client:
+        client.get("/ping")
+        client.get("/ping")
+        denied = client.get("/ping")
+    assert denied.status_code == 429
+    retry = int(denied.headers["retry-after"])
+    policies = dict((str(member), params) for member, params in sf_list(denied.headers["ratelimit-policy"]))
+    for member, params in sf_list(denied.headers["ratelimit"]):
+        if params["r"] == 0 and policies[str(member)]["q"] == 2:
+            assert params["t"] <= retry, f"{member}: t={params['t']} after Retry-After {retry}"
+    assert int(denied.headers["x-ratelimit-reset"]) <= retry
+
+
+def test_huge_numbers_are_clamped_to_what_a_structured_field_holds(clock: ManualClock) -> None:
+    app = limited(make_app(), Limiter(Rate(10**16, 10**12), store=MemoryStore(clock=clock)))
+    with TestClient(app) as client:
+        response = client.get("/ping")
+    for name in ("ratelimit-policy", "ratelimit"):
+        for _, params in sf_list(response.headers[name]):
+            assert all(abs(v) <= 999_999_999_999_999 for v in params.values() if isinstance(v, int))
+    assert response.headers["x-ratelimit-limit"] == "999999999999999"
+
+
+def test_fields_the_app_set_itself_are_the_apps(clock: ManualClock) -> None:
+    async def upstream(request: Request) -> Response:
+        return PlainTextResponse("ok", headers={"X-RateLimit-Limit": "5000", "RateLimit": '"upstream";r=1;t=9'})
+
+    app = Starlette(routes=[Route("/", upstream)])
+    app = limited(app, Limiter("10/minute", store=MemoryStore(clock=clock)))
+    with TestClient(app) as client:
+        response = client.get("/")
+    assert response.headers.get_list("x-ratelimit-limit") == ["5000"], "sent once: the app's"
+    assert response.headers.get_list("ratelimit") == ['"upstream";r=1;t=9']
+    assert response.headers["x-ratelimit-remaining"] == "9", "the fields the app did not set are ours"

@@ -7,8 +7,13 @@ policy name with parameters::
     RateLimit-Policy: "default";q=100;w=60
     RateLimit: "default";r=37;t=12
 
-``q`` is the rate's limit, ``w`` its period in seconds (only when whole), ``r``
-the units left and ``t`` the seconds until the rate is full again, rounded up.
+``q`` is the most a client can take at once (the rate's limit, or its burst
+when larger), ``w`` the seconds over which ``q`` comes back (the period,
+scaled by ``burst / limit``; only when whole), ``r`` the units left and ``t``
+the seconds until the rate is full again, rounded up. On a denial, a policy
+that denied has ``t`` equal to ``Retry-After`` (draft-11 section 6: never
+earlier). The ``X-RateLimit-*`` trio says the same (``Limit`` is ``q``). Every
+integer is clamped to 15 digits, the most a structured field may carry.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from ratelimit_core import Decision, Rate
+from ratelimit_core import Decision, Rate, RateStatus
 
 __all__ = ["Fields", "HeaderMode", "retry_after_value"]
 
@@ -51,11 +56,32 @@ def policy_names(name: str, rates: Sequence[Rate]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def retry_after_value(decision: Decision) -> bytes | None:
+#: The largest integer a structured field may carry (RFC 9651: 15 digits).
+MAX_INTEGER = 999_999_999_999_999
+
+
+def _int(value: float) -> int:
+    """Whole seconds or units for a field: rounded up, clamped to 15 digits."""
+    return min(MAX_INTEGER, math.ceil(value))
+
+
+def retry_seconds(decision: Decision) -> int | None:
     """``Retry-After`` in whole seconds, rounded up, at least 1; ``None`` when it never fits."""
     if decision.retry_after is None:
         return None
-    return str(max(1, math.ceil(decision.retry_after))).encode()
+    return max(1, _int(decision.retry_after))
+
+
+def retry_seconds_of(status: RateStatus) -> int:
+    """One denying rate's wait in whole seconds, rounded up, at least 1 (``status.retry_after`` is set)."""
+    assert status.retry_after is not None  # noqa: S101 - called for denying rates that can fit
+    return max(1, _int(status.retry_after))
+
+
+def retry_after_value(decision: Decision) -> bytes | None:
+    """:func:`retry_seconds` as the field's bytes."""
+    seconds = retry_seconds(decision)
+    return None if seconds is None else b"%d" % seconds
 
 
 class Fields:
@@ -73,17 +99,21 @@ class Fields:
         self._one = names[0].encode() if len(names) == 1 else None  # one rate: no per-rate statuses needed
         policies = []
         for rate, member in zip(rates, names, strict=True):
-            window = f";w={int(rate.period)}" if float(rate.period).is_integer() else ""
-            policies.append(f"{member};q={rate.limit}{window}")
+            seconds = rate.period * rate.capacity / rate.limit  # q units come back over this
+            window = f";w={_int(seconds)}" if float(seconds).is_integer() else ""
+            policies.append(f"{member};q={min(MAX_INTEGER, rate.capacity)}{window}")
         self._policy = (b"ratelimit-policy", ", ".join(policies).encode())
 
     def of(self, decision: Decision) -> list[Header]:
         """The fields for ``decision`` (an empty list with ``headers="none"``)."""
-        remaining, reset = decision.remaining, math.ceil(decision.reset_after)
+        remaining, reset = min(MAX_INTEGER, decision.remaining), _int(decision.reset_after)
+        retry = None if decision.allowed else retry_seconds(decision)
+        if retry is not None:
+            reset = retry  # the binding rate denied: its t is Retry-After
         out: list[Header] = []
         if self._x:
             out += [
-                (b"x-ratelimit-limit", b"%d" % decision.limit),
+                (b"x-ratelimit-limit", b"%d" % min(MAX_INTEGER, decision.rate.capacity)),
                 (b"x-ratelimit-remaining", b"%d" % remaining),
                 (b"x-ratelimit-reset", b"%d" % reset),
             ]
@@ -91,8 +121,12 @@ class Fields:
             if self._one is not None:
                 state = b"%s;r=%d;t=%d" % (self._one, remaining, reset)
             else:
-                state = ", ".join(
-                    f"{self._members[s.rate]};r={s.remaining};t={math.ceil(s.reset_after)}" for s in decision.statuses
-                ).encode()
+                state = ", ".join(self._member(s, retry) for s in decision.statuses).encode()
             out += [self._policy, (b"ratelimit", state)]
         return out
+
+    def _member(self, status: RateStatus, retry: int | None) -> str:
+        reset = _int(status.reset_after)
+        if retry is not None and not status.allowed:  # a policy that denied: never earlier than Retry-After
+            reset = retry if status.retry_after is None else min(retry, retry_seconds_of(status))
+        return f"{self._members[status.rate]};r={min(MAX_INTEGER, status.remaining)};t={reset}"

@@ -227,7 +227,7 @@ class RateLimitMiddleware:
 
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *fields]
+                message["headers"] = _with_fields(message.get("headers", ()), fields)
             await send(message)
 
         await self.app(scope, receive, send_with_fields)
@@ -284,6 +284,15 @@ def checked_key_func(key_func: Any) -> KeyFunction:
         raise TypeError(f"key_func must be a callable taking the connection, got {key_func!r}")
     function: KeyFunction = key_func
     return function
+
+
+def _with_fields(headers: Iterable[tuple[bytes, bytes]], fields: list[Any]) -> list[tuple[bytes, bytes]]:
+    """The app's headers and the limit fields; a field the app set itself is the app's (sent once)."""
+    headers = list(headers)
+    own = {name.lower() for name, _ in headers if name[:1] in (b"x", b"X", b"r", b"R")}
+    if own:
+        fields = [field for field in fields if field[0] not in own]
+    return headers + fields
 
 
 async def _too_many(scope: Scope, receive: Receive, send: Send, decision: Decision, fields: list[Any]) -> None:

@@ -384,7 +384,7 @@ def test_retry_after_is_never_earlier_than_the_violated_policys_t(clock: ManualC
         denied = client.get("/ping")
     assert denied.status_code == 429
     retry = int(denied.headers["retry-after"])
-    policies = dict((str(member), params) for member, params in sf_list(denied.headers["ratelimit-policy"]))
+    policies = {str(member): params for member, params in sf_list(denied.headers["ratelimit-policy"])}
     for member, params in sf_list(denied.headers["ratelimit"]):
         if params["r"] == 0 and policies[str(member)]["q"] == 2:
             assert params["t"] <= retry, f"{member}: t={params['t']} after Retry-After {retry}"

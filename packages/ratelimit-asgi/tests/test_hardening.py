@@ -194,3 +194,67 @@ def test_an_app_may_set_text_keys_of_its_own(store: MemoryStore) -> None:
     with TestClient(app) as client:
         assert client.get("/").status_code == 200
         assert client.get("/").status_code == 429
+
+
+# -- one refusal, in the middleware and the dependency -----------------------------------
+
+
+def test_the_dependency_refuses_with_the_middlewares_problem_document(store: MemoryStore) -> None:
+    from ratelimit_asgi import RateLimitRefusal, problem_handler  # noqa: PLC0415
+
+    app = FastAPI()
+    app.add_exception_handler(RateLimitRefusal, problem_handler)
+    limit = RateLimit(Limiter("1/minute", name="search", store=store))
+
+    @app.get("/search")
+    async def search(_: object = Depends(limit)) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    middleware_app = RateLimitMiddleware(make_app(), limiter=Limiter("1/minute", name="search", store=MemoryStore()))
+    with TestClient(app) as client, TestClient(middleware_app) as other:
+        client.get("/search")
+        from_dependency = client.get("/search")
+        other.get("/")
+        from_middleware = other.get("/")
+    for denied in (from_dependency, from_middleware):
+        assert denied.status_code == 429
+        assert denied.headers["content-type"] == "application/problem+json"
+        assert denied.headers["cache-control"] == "no-store"
+        assert denied.headers["retry-after"] == "60"
+    assert from_dependency.json() == from_middleware.json()
+
+
+@pytest.mark.parametrize("where", ["middleware", "dependency"])
+def test_the_drafts_problem_type_is_opt_in_and_names_the_violated_policies(store: MemoryStore, where: str) -> None:
+    from ratelimit_asgi import RateLimitRefusal, problem_handler  # noqa: PLC0415
+
+    limiter = Limiter("2/minute; 1/second", name="api", store=store)
+    api = FastAPI()
+    api.add_exception_handler(RateLimitRefusal, problem_handler)
+    limit = RateLimit(limiter, problem_type="quota-exceeded")
+
+    @api.get("/")
+    async def root(_: object = Depends(limit)) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app: Any = api
+    if where == "middleware":
+        app = RateLimitMiddleware(make_app(), limiter=limiter, problem_type="quota-exceeded")
+
+    with TestClient(app) as client:
+        client.get("/")
+        body = client.get("/").json()
+    assert body["type"] == "https://iana.org/assignments/http-problem-types#quota-exceeded"
+    assert body["violated-policies"] == ["api/1s"]
+    assert body["status"] == 429
+
+
+def test_about_blank_stays_the_default(store: MemoryStore) -> None:
+    app = RateLimitMiddleware(make_app(), limiter=Limiter("1/minute", store=store))
+    with TestClient(app) as client:
+        client.get("/")
+        body = client.get("/").json()
+    assert body["type"] == "about:blank"
+    assert "violated-policies" not in body
+    with pytest.raises(ValueError, match="problem_type"):
+        RateLimitMiddleware(make_app(), limiter=Limiter("1/s"), problem_type="quota")  # type: ignore[arg-type]

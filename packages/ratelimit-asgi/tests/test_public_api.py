@@ -15,6 +15,7 @@ def test_exports() -> None:
         "RateLimit",
         "RateLimitConfig",
         "RateLimitMiddleware",
+        "RateLimitRefusal",
         "RateLimiterMiddleware",
         "Rule",
         "RuleConfig",
@@ -24,6 +25,7 @@ def test_exports() -> None:
         "client_address",
         "client_ip",
         "header",
+        "problem_handler",
     ]
 
 

@@ -14,6 +14,7 @@ from ratelimit_asgi.config import LimitConfig, RateLimitConfig, RuleConfig
 from ratelimit_asgi.dependency import RateLimit
 from ratelimit_asgi.keys import ANONYMOUS, UNIX, KeyFunc, api_key, client_address, client_ip, header
 from ratelimit_asgi.middleware import RateLimiterMiddleware, RateLimitMiddleware
+from ratelimit_asgi.problems import RateLimitRefusal, problem_handler
 from ratelimit_asgi.rules import Rule
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "RateLimit",
     "RateLimitConfig",
     "RateLimitMiddleware",
+    "RateLimitRefusal",
     "RateLimiterMiddleware",
     "Rule",
     "RuleConfig",
@@ -32,4 +34,5 @@ __all__ = [
     "client_address",
     "client_ip",
     "header",
+    "problem_handler",
 ]

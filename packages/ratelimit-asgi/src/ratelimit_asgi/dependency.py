@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import inspect
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ratelimit_asgi.fields import Fields, HeaderMode, retry_after_value
+from ratelimit_asgi.fields import Fields, HeaderMode
 from ratelimit_asgi.keys import client_address
 from ratelimit_asgi.middleware import KeyFunction, checked_key_func
+from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, RateLimitRefusal, too_many
 from ratelimit_core import Decision, Limiter, StoreError
 
 __all__ = ["RateLimit"]
@@ -25,8 +25,13 @@ class RateLimit:
         async def search(q: str): ...
 
     Admitted requests get the same header fields as with the middleware;
-    denied ones raise ``HTTPException(429)`` with those fields and
-    ``Retry-After``. The endpoint may also take the :class:`~ratelimit_core.Decision`
+    denied ones raise :class:`~ratelimit_asgi.RateLimitRefusal` (an
+    ``HTTPException``) with those fields, ``Retry-After`` and the
+    middleware's problem document, which ``problem_handler`` sends as it is::
+
+        app.add_exception_handler(RateLimitRefusal, problem_handler)
+
+    The endpoint may also take the :class:`~ratelimit_core.Decision`
     (``decision: Decision = Depends(search_limit)``); it is ``None`` when the
     store failed and ``fail_open`` let the request through. A denial made by the
     limiter's failure policy (``on_error="deny"``) is a 503, never a 429.
@@ -37,7 +42,8 @@ class RateLimit:
         cost: Units each request consumes.
         headers: ``"both"``, ``"ietf"``, ``"x-ratelimit"`` or ``"none"``.
         fail_open: When the store fails, let the request through (``True``)
-            or raise ``HTTPException(503)``.
+            or refuse it with 503.
+        problem_type: ``"about:blank"`` (default) or ``"quota-exceeded"``, as for the middleware.
     """
 
     def __init__(
@@ -48,6 +54,7 @@ class RateLimit:
         cost: int = 1,
         headers: HeaderMode = "both",
         fail_open: bool = True,
+        problem_type: ProblemType = "about:blank",
     ) -> None:
         if not isinstance(limiter, Limiter):
             raise ValueError(f"limiter must be a ratelimit_core.Limiter, got {limiter!r}")
@@ -57,6 +64,9 @@ class RateLimit:
         self.key_func: KeyFunction = client_address() if key_func is None else checked_key_func(key_func)
         self.cost = cost
         self.fail_open = fail_open
+        if problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
+        self.problem_type: ProblemType = problem_type
         self._fields = Fields(limiter.name, limiter.rates, headers)
 
     async def __call__(self, request: Request, response: Response) -> Decision | None:
@@ -68,17 +78,12 @@ class RateLimit:
         except StoreError:
             if self.fail_open:
                 return None
-            raise HTTPException(503, "The rate limiter is unavailable.") from None
+            raise RateLimitRefusal(UNAVAILABLE) from None
         if decision.degraded and not decision.allowed:  # the failure policy denied: an outage, not a limit
-            raise HTTPException(503, "The rate limiter is unavailable.")
+            raise RateLimitRefusal(UNAVAILABLE)
         fields = [] if decision.degraded else self._fields.of(decision)
         if not decision.allowed:
-            retry = retry_after_value(decision)
-            if retry is not None:
-                fields.append((b"retry-after", retry))
-            headers = {name.decode(): value.decode() for name, value in fields}
-            headers["cache-control"] = "no-store"
-            raise HTTPException(429, "Too Many Requests", headers=headers)
+            raise RateLimitRefusal(too_many(decision, self._fields, fields, self.problem_type))
         for name, value in fields:
             response.headers.append(name.decode(), value.decode())
         return decision

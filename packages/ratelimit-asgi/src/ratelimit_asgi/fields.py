@@ -87,14 +87,15 @@ def retry_after_value(decision: Decision) -> bytes | None:
 class Fields:
     """Builds the header fields of one limiter, with what never changes done once."""
 
-    __slots__ = ("_ietf", "_members", "_one", "_policy", "_x")
+    __slots__ = ("_ietf", "_members", "_names", "_one", "_policy", "_x")
 
     def __init__(self, name: str, rates: Sequence[Rate], mode: HeaderMode) -> None:
         if mode not in HEADER_MODES:
             raise ValueError(f"headers must be one of {HEADER_MODES}, got {mode!r}")
         self._x = mode in ("both", "x-ratelimit")
         self._ietf = mode in ("both", "ietf")
-        names = [_sf_string(n) for n in policy_names(name, rates)]
+        self._names = dict(zip(rates, policy_names(name, rates), strict=True))
+        names = [_sf_string(n) for n in self._names.values()]
         self._members = dict(zip(rates, names, strict=True))
         self._one = names[0].encode() if len(names) == 1 else None  # one rate: no per-rate statuses needed
         policies = []
@@ -124,6 +125,10 @@ class Fields:
                 state = ", ".join(self._member(s, retry) for s in decision.statuses).encode()
             out += [self._policy, (b"ratelimit", state)]
         return out
+
+    def violated(self, decision: Decision) -> list[str]:
+        """The names of the policies that denied ``decision`` (its ``RateLimit`` members)."""
+        return [self._names[s.rate] for s in decision.statuses if not s.allowed]
 
     def _member(self, status: RateStatus, retry: int | None) -> str:
         reset = _int(status.reset_after)

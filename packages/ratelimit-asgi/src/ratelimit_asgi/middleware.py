@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket
 
 from ratelimit_asgi.fields import Fields, HeaderMode, retry_after_value
 from ratelimit_asgi.keys import ANONYMOUS, FACTORIES, KeyFunc, address_key, client_address
-from ratelimit_asgi.problems import send_problem
+from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, Refusal, refusal, too_many
 from ratelimit_asgi.rules import Rule, compile_path
 from ratelimit_core import Decision, Limiter, StoreError
 
@@ -119,6 +119,8 @@ class RateLimitMiddleware:
         websocket_messages: Also limit each message a client sends on an open
             WebSocket (one unit each); over the limit the socket is closed with
             code 1008.
+        problem_type: The 429's problem type: ``"about:blank"`` (default) or
+            ``"quota-exceeded"`` (draft-11's, with ``violated-policies``).
 
     Raises:
         TypeError: for an argument of the wrong kind: a string where a list is
@@ -141,8 +143,12 @@ class RateLimitMiddleware:
         shadow: bool = False,
         on_decision: DecisionHook | None = None,
         websocket_messages: bool = False,
+        problem_type: ProblemType = "about:blank",
     ) -> None:
         key_func = client_address() if key_func is None else checked_key_func(key_func)
+        if problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
+        self.problem_type: ProblemType = problem_type
         core = getattr(limiter, "limiter", limiter)
         if core is not None and not isinstance(core, Limiter):
             raise ValueError(f"limiter must be a ratelimit_core.Limiter or a RateLimiterOrchestrator, got {limiter!r}")
@@ -183,7 +189,7 @@ class RateLimitMiddleware:
             return
         path = scope["path"]
         if len(path) > MAX_PATH:
-            await _refuse(scope, receive, send, 414, "URI Too Long", "The path is too long to be rate limited.")
+            await _refuse(scope, receive, send, _TOO_LONG)
             return
         plan = self._plan(scope.get("method", "GET"), path)
         if plan is None:
@@ -205,16 +211,22 @@ class RateLimitMiddleware:
             if self.fail_open:
                 await self.app(scope, receive, send)
             else:
-                await _refuse(scope, receive, send, 503, "Service Unavailable", "The rate limiter is unavailable.")
+                await _refuse(scope, receive, send, UNAVAILABLE)
             return
         if self.on_decision is not None:
             await _call(self.on_decision, conn or _connection(scope, receive, send), decision)
         if decision.degraded and not decision.allowed and not self.shadow:  # an outage, not a limit
-            await _refuse(scope, receive, send, 503, "Service Unavailable", "The rate limiter is unavailable.")
+            await _refuse(scope, receive, send, UNAVAILABLE)
             return
         fields = [] if decision.degraded else plan.fields.of(decision)
         if not decision.allowed and not self.shadow:
-            await _too_many(scope, receive, send, decision, fields)
+            if kind == "websocket":
+                retry = retry_after_value(decision)
+                await _refuse_websocket(
+                    scope, receive, send, 429, [*fields, (b"retry-after", retry)] if retry else fields
+                )
+            else:
+                await too_many(decision, plan.fields, fields, self.problem_type).send(send)
             return
         if kind == "websocket":
             if self.websocket_messages:
@@ -295,26 +307,16 @@ def _with_fields(headers: Iterable[tuple[bytes, bytes]], fields: list[Any]) -> l
     return headers + fields
 
 
-async def _too_many(scope: Scope, receive: Receive, send: Send, decision: Decision, fields: list[Any]) -> None:
-    """Refuse a denied request (429, with its fields and ``Retry-After``) or WebSocket handshake."""
-    retry = retry_after_value(decision)
-    if retry is not None:
-        fields.append((b"retry-after", retry))
+async def _refuse(scope: Scope, receive: Receive, send: Send, refused: Refusal) -> None:
+    """Refuse a request with ``refused``, or a WebSocket handshake with its status."""
     if scope["type"] == "websocket":
-        await _refuse_websocket(scope, receive, send, 429, fields)
-    elif retry is not None:
-        await send_problem(send, 429, "Too Many Requests", f"Too many requests: retry in {retry.decode()} s.", fields)
+        await _refuse_websocket(scope, receive, send, refused.status, [])
     else:
-        detail = "This request costs more than the rate limit ever allows."
-        await send_problem(send, 429, "Too Many Requests", detail, fields)
+        await refused.send(send)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, title: str, detail: str) -> None:
-    """Refuse a request (a problem document) or a WebSocket handshake with ``status``, headers aside."""
-    if scope["type"] == "websocket":
-        await _refuse_websocket(scope, receive, send, status, [])
-    else:
-        await send_problem(send, status, title, detail, ())
+_TOO_LONG = refusal(414, "URI Too Long", "The path is too long to be rate limited.")
+_TOO_LARGE = refusal(413, "Content Too Large", "The body is too large to be rate limited.")
 
 
 def _connection(scope: Scope, receive: Receive, send: Send) -> HTTPConnection:
@@ -337,7 +339,7 @@ async def _ask_key_func(
     try:
         key = await _key(plan, conn, scope["path"])
     except _BodyTooLarge:
-        await send_problem(send, 413, "Content Too Large", "The body is too large to be rate limited.", ())
+        await _TOO_LARGE.send(send)
         return None
     if recorder is not None and recorder.messages:
         receive = recorder.replay()

@@ -10,6 +10,7 @@ import ratelimit_asgi
 def test_exports() -> None:
     assert sorted(ratelimit_asgi.__all__) == [
         "ANONYMOUS",
+        "DecisionEvent",
         "KeyFunc",
         "LimitConfig",
         "RateLimit",

@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ratelimit_asgi import RateLimit, RateLimitMiddleware, Rule
+from ratelimit_asgi import DecisionEvent, RateLimit, RateLimitMiddleware, Rule
 from ratelimit_core import Decision, Limiter, MemoryStore
 from ratelimit_core.testing import ManualClock
 
@@ -128,7 +128,7 @@ def test_shadow_mode_decides_and_reports_but_never_blocks(store: MemoryStore) ->
         RateLimitMiddleware,
         limiter=limiter("1/minute", store, "shadow"),
         shadow=True,
-        on_decision=lambda conn, decision: seen.append(decision),
+        on_decision=lambda conn, event: seen.append(event.decision),
     )
     with TestClient(app) as client:
         responses = [client.get("/") for _ in range(3)]
@@ -140,8 +140,9 @@ def test_shadow_mode_decides_and_reports_but_never_blocks(store: MemoryStore) ->
 def test_async_decision_hook_sees_the_connection(store: MemoryStore) -> None:
     paths: list[tuple[str, bool]] = []
 
-    async def hook(conn: HTTPConnection, decision: Decision) -> None:
-        paths.append((conn.url.path, decision.allowed))
+    async def hook(conn: HTTPConnection, event: DecisionEvent) -> None:
+        assert event.decision is not None
+        paths.append((conn.url.path, event.decision.allowed))
 
     app = make_app()
     app.add_middleware(RateLimitMiddleware, limiter=limiter("1/minute", store, "h"), on_decision=hook)
@@ -223,3 +224,27 @@ def test_key_functions_get_a_request_or_a_websocket(store: MemoryStore) -> None:
             ws.send_text("x")
             ws.receive_text()
     assert kinds == ["Request", "WebSocket"]
+
+
+def test_the_hook_hears_which_limiter_or_rule_decided_and_every_store_failure(store: MemoryStore) -> None:
+    from ratelimit_core.testing import FailingStore  # noqa: PLC0415
+
+    events: list[DecisionEvent] = []
+    login = Rule("/login", limiter("1/minute", store, "login"), methods=["POST"])
+    broken = Rule("/api/search", Limiter("1/minute", name="search", store=FailingStore()))
+    app = make_app()
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=limiter("5/minute", store, "default"),
+        rules=[login, broken],
+        on_decision=lambda conn, event: events.append(event),
+    )
+    with TestClient(app) as client:
+        client.get("/")
+        client.post("/login")
+        client.get("/api/search")
+    assert [(e.limiter.name, e.rule) for e in events] == [("default", None), ("login", login), ("search", broken)]
+    failure = events[-1]
+    assert failure.decision is None
+    assert failure.error is not None
+    assert all(e.decision is not None and e.error is None for e in events[:2])

@@ -13,13 +13,14 @@ from ratelimit_asgi.__about__ import __version__
 from ratelimit_asgi.config import LimitConfig, RateLimitConfig, RuleConfig
 from ratelimit_asgi.dependency import RateLimit
 from ratelimit_asgi.keys import ANONYMOUS, UNIX, KeyFunc, api_key, client_address, client_ip, header
-from ratelimit_asgi.middleware import RateLimiterMiddleware, RateLimitMiddleware
+from ratelimit_asgi.middleware import DecisionEvent, RateLimiterMiddleware, RateLimitMiddleware
 from ratelimit_asgi.problems import RateLimitRefusal, problem_handler
 from ratelimit_asgi.rules import Rule
 
 __all__ = [
     "ANONYMOUS",
     "UNIX",
+    "DecisionEvent",
     "KeyFunc",
     "LimitConfig",
     "RateLimit",

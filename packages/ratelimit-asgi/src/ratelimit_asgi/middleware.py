@@ -19,10 +19,36 @@ from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, Ref
 from ratelimit_asgi.rules import Rule, compile_path
 from ratelimit_core import Decision, Limiter, StoreError
 
-__all__ = ["MAX_KEY_BODY", "DecisionHook", "KeyFunction", "RateLimitMiddleware", "RateLimiterMiddleware"]
+__all__ = [
+    "MAX_KEY_BODY",
+    "DecisionEvent",
+    "DecisionHook",
+    "KeyFunction",
+    "RateLimitMiddleware",
+    "RateLimiterMiddleware",
+]
 
 KeyFunction = Callable[[HTTPConnection], "str | Awaitable[str]"]
-DecisionHook = Callable[[HTTPConnection, Decision], "None | Awaitable[None]"]
+DecisionHook = Callable[[HTTPConnection, "DecisionEvent"], "None | Awaitable[None]"]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionEvent:
+    """What ``on_decision`` hears: a decision, or a store failure, and who made it.
+
+    Attributes:
+        decision: The decision, or ``None`` when the store failed (``error``).
+        limiter: The limiter that decided (its ``name`` is a good metrics label).
+        rule: The :class:`~ratelimit_asgi.Rule` that chose the limiter, or
+            ``None`` for the middleware's own ``limiter``.
+        error: The :class:`~ratelimit_core.StoreError` when the store failed.
+    """
+
+    decision: Decision | None
+    limiter: Limiter
+    rule: Rule | None = None
+    error: StoreError | None = None
+
 
 #: The close code for a WebSocket over its limit (RFC 6455: policy violation).
 POLICY_VIOLATION = 1008
@@ -72,6 +98,7 @@ class _Plan:
     key_func: KeyFunction
     fields: Fields
     per_path: bool = False
+    rule: Rule | None = None
 
     @property
     def peer_prefix(self) -> int | None:
@@ -110,8 +137,9 @@ class RateLimitMiddleware:
             ``limiter``: the first whose path and methods match decides.
         shadow: Decide, count and set headers, but never block: for trying
             limits on live traffic.
-        on_decision: Called with the connection and each decision (sync or
-            async), for metrics; not called for store failures.
+        on_decision: Called with the connection and a :class:`DecisionEvent`
+            (sync or async), for metrics: each decision, and each store
+            failure, with the limiter (and the rule) that decided.
 
     A decision the limiter's failure policy made (``on_error="deny"``: the
     store failed) is refused with 503, never with 429. A path longer than
@@ -169,13 +197,13 @@ class RateLimitMiddleware:
         self.websocket_messages = websocket_messages
         fields: dict[int, Fields] = {}
 
-        def plan(limiter: Limiter, cost: int, key: KeyFunction, per_path: bool = False) -> _Plan:
+        def plan(limiter: Limiter, cost: int, key: KeyFunction, rule: Rule | None = None) -> _Plan:
             made = fields.setdefault(id(limiter), Fields(limiter.name, limiter.rates, headers))
-            return _Plan(limiter, cost, key, made, per_path)
+            return _Plan(limiter, cost, key, made, rule is not None and rule.per_path, rule)
 
         self._default = None if core is None else plan(core, cost, key_func)
         self._rules = tuple(
-            (r, plan(r.limiter, r.cost, key_func if r.key_func is None else checked_key_func(r.key_func), r.per_path))
+            (r, plan(r.limiter, r.cost, key_func if r.key_func is None else checked_key_func(r.key_func), r))
             for r in rules
         )
         routes = _checked(exclude_routes)
@@ -207,14 +235,18 @@ class RateLimitMiddleware:
             key, conn, receive = asked
         try:
             decision = await plan.limiter.hit(key, plan.cost)
-        except StoreError:
+        except StoreError as exc:
+            if self.on_decision is not None:
+                event = DecisionEvent(None, plan.limiter, plan.rule, exc)
+                await _call(self.on_decision, conn or _connection(scope, receive, send), event)
             if self.fail_open:
                 await self.app(scope, receive, send)
             else:
                 await _refuse(scope, receive, send, UNAVAILABLE)
             return
         if self.on_decision is not None:
-            await _call(self.on_decision, conn or _connection(scope, receive, send), decision)
+            event = DecisionEvent(decision, plan.limiter, plan.rule)
+            await _call(self.on_decision, conn or _connection(scope, receive, send), event)
         if decision.degraded and not decision.allowed and not self.shadow:  # an outage, not a limit
             await _refuse(scope, receive, send, UNAVAILABLE)
             return
@@ -263,12 +295,14 @@ class RateLimitMiddleware:
                 return message
             try:
                 decision = await plan.limiter.hit(key, 1)
-            except StoreError:
+            except StoreError as exc:
+                if self.on_decision is not None:
+                    await _call(self.on_decision, conn, DecisionEvent(None, plan.limiter, plan.rule, exc))
                 if self.fail_open:
                     return message
                 decision = None
             if decision is not None and self.on_decision is not None:
-                await _call(self.on_decision, conn, decision)
+                await _call(self.on_decision, conn, DecisionEvent(decision, plan.limiter, plan.rule))
             if decision is None or not (decision.allowed or self.shadow):
                 await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "rate limit exceeded"})
                 return {"type": "websocket.disconnect", "code": POLICY_VIOLATION}
@@ -353,8 +387,8 @@ async def _key(plan: _Plan, conn: HTTPConnection, path: str) -> str:
     return f"{key}|{path}" if plan.per_path else key
 
 
-async def _call(hook: DecisionHook, conn: HTTPConnection, decision: Decision) -> None:
-    result = hook(conn, decision)
+async def _call(hook: DecisionHook, conn: HTTPConnection, event: DecisionEvent) -> None:
+    result = hook(conn, event)
     if inspect.isawaitable(result):
         await result
 

@@ -122,7 +122,7 @@ def test_a_middleware_needs_a_limiter_or_rules() -> None:
 
 
 def test_shadow_mode_decides_and_reports_but_never_blocks(store: MemoryStore) -> None:
-    seen: list[Decision] = []
+    seen: list[Decision | None] = []
     app = make_app()
     app.add_middleware(
         RateLimitMiddleware,
@@ -134,7 +134,7 @@ def test_shadow_mode_decides_and_reports_but_never_blocks(store: MemoryStore) ->
         responses = [client.get("/") for _ in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert [r.headers["x-ratelimit-remaining"] for r in responses] == ["0", "0", "0"]
-    assert [d.allowed for d in seen] == [True, False, False], "counted as if enforced"
+    assert [d is not None and d.allowed for d in seen] == [True, False, False], "counted as if enforced"
 
 
 def test_async_decision_hook_sees_the_connection(store: MemoryStore) -> None:

@@ -236,13 +236,7 @@ class RateLimitMiddleware:
         try:
             decision = await plan.limiter.hit(key, plan.cost)
         except StoreError as exc:
-            if self.on_decision is not None:
-                event = DecisionEvent(None, plan.limiter, plan.rule, exc)
-                await _call(self.on_decision, conn or _connection(scope, receive, send), event)
-            if self.fail_open:
-                await self.app(scope, receive, send)
-            else:
-                await _refuse(scope, receive, send, UNAVAILABLE)
+            await self._store_failed(plan, exc, conn, scope, receive, send)
             return
         if self.on_decision is not None:
             event = DecisionEvent(decision, plan.limiter, plan.rule)
@@ -275,6 +269,18 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_fields)
+
+    async def _store_failed(
+        self, plan: _Plan, exc: StoreError, conn: HTTPConnection | None, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The store failed: tell the hook, then let the request through or refuse it with 503."""
+        if self.on_decision is not None:
+            event = DecisionEvent(None, plan.limiter, plan.rule, exc)
+            await _call(self.on_decision, conn or _connection(scope, receive, send), event)
+        if self.fail_open:
+            await self.app(scope, receive, send)
+        else:
+            await _refuse(scope, receive, send, UNAVAILABLE)
 
     def _plan(self, method: str, path: str) -> _Plan | None:
         if path in self._exact or any(p.fullmatch(path) for p in self._patterns):

@@ -5,13 +5,19 @@ Run from the repository root::
     hatch run bench:asgi            # full run, writes benchmarks/results/
     hatch run bench:asgi --quick    # a quick look, nothing written
 
-One Starlette app with one plain-text route is called directly (no server,
-no sockets): bare; behind this project's ``RateLimitMiddleware`` (memory
-store); behind ``slowapi``'s pure ASGI middleware with an equivalent limit;
-and behind the seed's ``RateLimiterMiddleware`` (``BaseHTTPMiddleware``).
-Limits are high enough that every request is admitted, except in the
-*denied* case, where every request gets a 429 with its headers and body.
-The best of ``--repeat`` interleaved runs counts.
+One Starlette app with one route is called directly (no server, no
+sockets): bare; behind this project's ``RateLimitMiddleware`` (memory store);
+behind ``slowapi``'s pure ASGI middleware with an equivalent limit; and
+behind the seed's ``RateLimiterMiddleware`` (``BaseHTTPMiddleware``). Cases:
+
+* ``allowed``: a plain-text route, a limit every request fits in;
+* ``allowed, JSON``: the same with a JSON response;
+* ``allowed, JSON, 7/s``: this project only, a rate whose interval (1/7 s) is
+  not a whole number of microseconds (with a burst every request fits in);
+* ``denied``: every request gets a 429 with its headers and body.
+
+``x bare time`` is the time per request against the bare app's with the same
+response. The best of ``--repeat`` interleaved runs counts.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 RESULTS = Path(__file__).parent / "results"
@@ -55,44 +61,49 @@ async def hello(request: Request) -> Response:
     return PlainTextResponse("hello")
 
 
-def bare_app() -> Starlette:
-    return Starlette(routes=[Route("/", hello)])
+async def hello_json(request: Request) -> Response:
+    return JSONResponse({"hello": "world"})
 
 
-def ours(limit: str) -> Any:
+def bare_app(json: bool = False) -> Starlette:
+    return Starlette(routes=[Route("/", hello_json if json else hello)])
+
+
+def ours(limit: str, json: bool = False) -> Any:
     from ratelimit_asgi import RateLimitMiddleware
-    from ratelimit_core import Limiter
+    from ratelimit_core import Limiter, Rate
 
-    app = bare_app()
-    app.add_middleware(RateLimitMiddleware, limiter=Limiter(limit))
+    app = bare_app(json)
+    rate = Rate(7, 1, burst=10**9) if limit == "7/s" else limit  # an interval of 1/7 s: ticks, not microseconds
+    app.add_middleware(RateLimitMiddleware, limiter=Limiter(rate))
     return app
 
 
-def slowapi_(limit: str) -> Any:
+def slowapi_(limit: str, json: bool = False) -> Any:
     from slowapi import Limiter
     from slowapi.middleware import SlowAPIASGIMiddleware
     from slowapi.util import get_remote_address
 
-    app = bare_app()
+    app = bare_app(json)
     app.state.limiter = Limiter(key_func=get_remote_address, default_limits=[limit.replace("/", " per ")])
     app.add_middleware(SlowAPIASGIMiddleware)
     return app
 
 
-def seed(limit: str) -> Any:
+def seed(limit: str, json: bool = False) -> Any:
     from rate_limiter import AlgorithmType, RateLimiterOrchestrator, RateLimiterType
     from rate_limiter.backend.middleware import RateLimiterMiddleware
 
     count, _, unit = limit.partition("/")
     window = {"minute": 60, "hour": 3600}[unit]
     orchestrator = RateLimiterOrchestrator(RateLimiterType.IN_MEMORY, AlgorithmType.TOKEN_BUCKET, int(count), window)
-    app = bare_app()
+    app = bare_app(json)
     app.add_middleware(RateLimiterMiddleware, limiter=orchestrator)
     return app
 
 
-APPS: dict[str, Callable[[str], Any]] = {
-    "bare Starlette": lambda limit: bare_app(),
+APPS: dict[str, Callable[[str, bool], Any]] = {
+    "bare Starlette": lambda limit, json: bare_app(json),
     "ratelimit-asgi": ours,
     "slowapi (ASGI middleware)": slowapi_,
     "async-ratelimit (seed)": seed,
@@ -129,29 +140,37 @@ async def main() -> None:
     repeat = args.repeat or (2 if args.quick else 5)
     logging.disable(logging.CRITICAL)
     best: dict[tuple[str, str], float] = {}
+    cases = (
+        ("allowed", "100000000/hour", False, 200),
+        ("allowed, JSON", "100000000/hour", True, 200),
+        ("allowed, JSON, 7/s", "7/s", True, 200),
+        ("denied", "1/hour", False, 429),
+    )
     for _ in range(repeat):
         for name, make in APPS.items():
-            for case, limit, expect in (("allowed", "100000000/hour", 200), ("denied", "1/hour", 429)):
-                if case == "denied" and name == "bare Starlette":
+            for case, limit, json, expect in cases:
+                if (case == "denied" and name == "bare Starlette") or (limit == "7/s" and name != "ratelimit-asgi"):
                     continue
-                rate = await requests_per_second(make(limit), n, expect)
+                rate = await requests_per_second(make(limit, json), n, expect)
                 best[(name, case)] = max(best.get((name, case), 0.0), rate)
-                print(f"{name:28} {case:8} {rate:10,.0f}/s", file=sys.stderr)
-    bare_us = 1e6 / best[("bare Starlette", "allowed")]
+                print(f"{name:28} {case:20} {rate:10,.0f}/s", file=sys.stderr)
+    bare = {False: best[("bare Starlette", "allowed")], True: best[("bare Starlette", "allowed, JSON")]}
     rows = []
     for (name, case), rate in best.items():
-        us = 1e6 / rate
+        us, bare_rate = 1e6 / rate, bare["JSON" in case]
+        slowapi = best.get(("slowapi (ASGI middleware)", case))
         rows.append(
             {
                 "app": name,
                 "case": case,
                 "requests/s": f"{rate:,.0f}",
                 "µs/request": f"{us:.1f}",
-                "µs over bare": f"{us - bare_us:+.1f}" if case == "allowed" else "",
-                "x slowapi": f"{rate / best[('slowapi (ASGI middleware)', case)]:.2f}",
+                "µs over bare": f"{us - 1e6 / bare_rate:+.1f}" if case != "denied" else "",
+                "x bare time": f"{bare_rate / rate:.2f}",
+                "x slowapi": f"{rate / slowapi:.2f}" if slowapi else "",
             }
         )
-    columns = ["app", "case", "requests/s", "µs/request", "µs over bare", "x slowapi"]
+    columns = ["app", "case", "requests/s", "µs/request", "µs over bare", "x bare time", "x slowapi"]
     versions = ", ".join(
         f"{d} {version(d)}" for d in ("ratelimit-asgi", "starlette", "slowapi", "limits", "async-ratelimit")
     )

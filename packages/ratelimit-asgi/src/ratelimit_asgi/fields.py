@@ -87,7 +87,7 @@ def retry_after_value(decision: Decision) -> bytes | None:
 class Fields:
     """Builds the header fields of one limiter, with what never changes done once."""
 
-    __slots__ = ("_ietf", "_members", "_names", "_one", "_policy", "_x")
+    __slots__ = ("_ietf", "_limits", "_members", "_names", "_one", "_policy", "_small", "_x")
 
     def __init__(self, name: str, rates: Sequence[Rate], mode: HeaderMode) -> None:
         if mode not in HEADER_MODES:
@@ -104,17 +104,27 @@ class Fields:
             window = f";w={_int(seconds)}" if float(seconds).is_integer() else ""
             policies.append(f"{member};q={min(MAX_INTEGER, rate.capacity)}{window}")
         self._policy = (b"ratelimit-policy", ", ".join(policies).encode())
+        self._limits = {rate: (b"x-ratelimit-limit", b"%d" % min(MAX_INTEGER, rate.capacity)) for rate in rates}
+        # No figure of these rates can pass 15 digits: no clamping per decision.
+        self._small = all(
+            rate.capacity <= MAX_INTEGER and rate.period * rate.capacity / rate.limit < 1e14 for rate in rates
+        )
 
     def of(self, decision: Decision) -> list[Header]:
         """The fields for ``decision`` (an empty list with ``headers="none"``)."""
-        remaining, reset = min(MAX_INTEGER, decision.remaining), _int(decision.reset_after)
-        retry = None if decision.allowed else retry_seconds(decision)
-        if retry is not None:
-            reset = retry  # the binding rate denied: its t is Retry-After
+        if self._small:
+            remaining, reset = decision.remaining, math.ceil(decision.reset_after)
+        else:
+            remaining, reset = min(MAX_INTEGER, decision.remaining), _int(decision.reset_after)
+        retry = None
+        if not decision.allowed:
+            retry = retry_seconds(decision)
+            if retry is not None:
+                reset = retry  # the binding rate denied: its t is Retry-After
         out: list[Header] = []
         if self._x:
             out += [
-                (b"x-ratelimit-limit", b"%d" % min(MAX_INTEGER, decision.rate.capacity)),
+                self._limits[decision.rate],
                 (b"x-ratelimit-remaining", b"%d" % remaining),
                 (b"x-ratelimit-reset", b"%d" % reset),
             ]

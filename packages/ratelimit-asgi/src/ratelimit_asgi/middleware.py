@@ -99,12 +99,8 @@ class _Plan:
     fields: Fields
     per_path: bool = False
     rule: Rule | None = None
-
-    @property
-    def peer_prefix(self) -> int | None:
-        """The IPv6 prefix when keyed on the peer address alone (the default): read straight from the scope."""
-        key = self.key_func
-        return key.ipv6_prefix if isinstance(key, KeyFunc) and not self.per_path else None
+    #: The IPv6 prefix when keyed on the peer address alone (the default): read straight from the scope.
+    peer_prefix: int | None = None
 
 
 class RateLimitMiddleware:
@@ -199,7 +195,9 @@ class RateLimitMiddleware:
 
         def plan(limiter: Limiter, cost: int, key: KeyFunction, rule: Rule | None = None) -> _Plan:
             made = fields.setdefault(id(limiter), Fields(limiter.name, limiter.rates, headers))
-            return _Plan(limiter, cost, key, made, rule is not None and rule.per_path, rule)
+            per_path = rule is not None and rule.per_path
+            prefix = key.ipv6_prefix if isinstance(key, KeyFunc) and not per_path else None
+            return _Plan(limiter, cost, key, made, per_path, rule, prefix)
 
         self._default = None if core is None else plan(core, cost, key_func)
         self._rules = tuple(
@@ -340,11 +338,14 @@ def checked_key_func(key_func: Any) -> KeyFunction:
 
 def _with_fields(headers: Iterable[tuple[bytes, bytes]], fields: list[Any]) -> list[tuple[bytes, bytes]]:
     """The app's headers and the limit fields; a field the app set itself is the app's (sent once)."""
-    headers = list(headers)
-    own = {name.lower() for name, _ in headers if name[:1] in (b"x", b"X", b"r", b"R")}
-    if own:
-        fields = [field for field in fields if field[0] not in own]
-    return headers + fields
+    for name, _ in headers:
+        if name[:1] in _FIELD_INITIALS:  # the app may have set one of ours: look closer
+            own = {name.lower() for name, _ in headers}
+            return [*headers, *(field for field in fields if field[0] not in own)]
+    return [*headers, *fields]
+
+
+_FIELD_INITIALS = frozenset((b"x", b"X", b"r", b"R"))
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, refused: Refusal) -> None:

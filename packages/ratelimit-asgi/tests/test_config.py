@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from ratelimit_asgi import RateLimitConfig, RateLimitMiddleware
+from ratelimit_asgi import RateLimitConfig, RateLimitMiddleware, Rule, RuleConfig
 from ratelimit_core import MemoryStore
 from ratelimit_core.testing import ManualClock
 
@@ -127,3 +127,16 @@ def test_middleware_is_a_starlette_middleware() -> None:
     made = RateLimitConfig.from_toml(TOML).middleware()
     assert isinstance(made, Middleware)
     assert made.cls is RateLimitMiddleware  # type: ignore[comparison-overlap]  # Middleware types its class loosely
+
+
+def test_every_middleware_option_has_its_name_in_the_config() -> None:
+    """One name per option: what the middleware takes, the configuration spells the same way."""
+    import inspect  # noqa: PLC0415
+
+    taken = set(inspect.signature(RateLimitMiddleware.__init__).parameters) - {"self", "app", "on_decision"}
+    # "limiter", "key_func" and "cost" are the default limit's; "rules" holds the rules.
+    options = set(RateLimitConfig.from_toml(TOML).middleware_options())
+    assert taken - {"limiter", "key_func", "cost"} <= options
+    assert {"limiter", "key_func", "cost"} <= options
+    rule_options = set(inspect.signature(Rule).parameters) - {"limiter"}
+    assert rule_options <= set(RuleConfig.model_fields)

@@ -121,6 +121,8 @@ class RateLimitConfig(BaseModel):
     headers: Literal["both", "ietf", "x-ratelimit", "none"] = "both"
     fail_open: bool = True
     shadow: bool = False
+    websocket_messages: bool = False
+    problem_type: Literal["about:blank", "quota-exceeded"] = "about:blank"
     trusted_proxies: list[str] = []
     forwarded_header: str = "x-forwarded-for"
     ipv6_prefix: int = 64
@@ -197,6 +199,8 @@ class RateLimitConfig(BaseModel):
             "headers": self.headers,
             "fail_open": self.fail_open,
             "shadow": self.shadow,
+            "websocket_messages": self.websocket_messages,
+            "problem_type": self.problem_type,
         }
         if self.default is not None:
             options |= {

@@ -19,11 +19,20 @@ PARAMS = {
 }
 
 
+#: The algorithms whose states are packed into big integers (``bigint.lua``).
+_PACKED = {Algorithm.FIXED_WINDOW, Algorithm.SLIDING_WINDOW_COUNTER}
+
+
 @cache
 def source(algorithm: Algorithm) -> bytes:
-    """The full script for ``algorithm``: ``common.lua`` followed by the algorithm's file."""
+    """The full script for ``algorithm``: ``common.lua``, ``bigint.lua`` if it packs its state, its own file.
+
+    What a script does not use, it does not define: Redis runs the whole text
+    on every call, and each function defined is a closure made each time.
+    """
     folder = files("ratelimit_redis") / "lua"
-    return (folder / "common.lua").read_bytes() + b"\n" + (folder / f"{algorithm.value}.lua").read_bytes()
+    parts = ["common.lua", *(["bigint.lua"] if algorithm in _PACKED else []), f"{algorithm.value}.lua"]
+    return b"\n".join((folder / part).read_bytes() for part in parts)
 
 
 @cache

@@ -12,7 +12,9 @@
 -- (One bulk string is cheaper for clients to read than an array.)
 --
 -- Lua numbers are doubles: integers are exact below 2^53. The helpers below
--- keep every quotient exact; larger numbers are split into base-1e9 limbs.
+-- keep every quotient exact; larger numbers are split into base-1e9 limbs
+-- (and, for the window states, into the big integers of bigint.lua, which
+-- only the scripts that need them include).
 
 local BASE = 1000000000
 
@@ -30,76 +32,6 @@ end
 -- ceil(x / y), same conditions.
 local function cdiv(x, y)
   return -idiv(-x, y)
-end
-
--- Big integers, for states packed into one number (a Redis integer: the
--- cheapest value there is): arrays of base-1e7 limbs, least significant
--- first. Every factor and divisor stays below 9e8, so each limb step is exact.
-local LB = 10000000
-
-local function big_of(x) -- from an integer below 2^53
-  local a = {}
-  repeat
-    local q = idiv(x, LB)
-    a[#a + 1] = x - q * LB
-    x = q
-  until x == 0
-  return a
-end
-
-local function big_muladd(a, m, c) -- a = a * m + c, in place; m, c below 9e8
-  local carry = c
-  for i = 1, #a do
-    local t = a[i] * m + carry
-    carry = idiv(t, LB)
-    a[i] = t - carry * LB
-  end
-  while carry > 0 do
-    local q = idiv(carry, LB)
-    a[#a + 1] = carry - q * LB
-    carry = q
-  end
-  return a
-end
-
-local function big_divmod(a, m) -- a = a // m in place; returns a % m; m below 9e8
-  local r = 0
-  for i = #a, 1, -1 do
-    local t = r * LB + a[i]
-    local q = idiv(t, m)
-    a[i] = q
-    r = t - q * m
-  end
-  while #a > 1 and a[#a] == 0 do
-    a[#a] = nil
-  end
-  return r
-end
-
-local function big_number(a) -- the value, when below 2^53
-  local x = 0
-  for i = #a, 1, -1 do
-    x = x * LB + a[i]
-  end
-  return x
-end
-
-local function big_parse(s)
-  local a, n = {}, #s
-  while n > 0 do
-    local first = n > 7 and n - 6 or 1
-    a[#a + 1] = tonumber(string.sub(s, first, n))
-    n = first - 1
-  end
-  return a
-end
-
-local function big_text(a)
-  local parts = { string.format('%d', a[#a]) }
-  for i = #a - 1, 1, -1 do
-    parts[#parts + 1] = string.format('%07d', a[i])
-  end
-  return table.concat(parts)
 end
 
 local function now_us()
@@ -136,6 +68,24 @@ end
 -- from the future (a clock that went back).
 local function decide(step)
   local n = #KEYS
+  if n == 1 then -- one rate: the same answers as below, without the tables
+    local allowed, write, remaining, reset, retry = step(1, COST)
+    if allowed and COST > 0 then
+      if MODE == 'hit' then
+        if write then
+          write()
+        end
+        return '1 ' .. int(remaining) .. ' ' .. int(reset) .. ' 0'
+      end
+      local _, _, r0, t0 = step(1, 0) -- a peek reports what the rate holds now
+      return '1 ' .. int(r0) .. ' ' .. int(t0) .. ' 0'
+    end
+    if MODE == 'hit' and write then -- at cost 0 or on a denial, only a repair
+      write()
+    end
+    local verdict = allowed and '1 ' or '0 '
+    return verdict .. int(remaining) .. ' ' .. int(reset) .. ' ' .. (retry == nil and '-1' or int(retry))
+  end
   local steps, all = {}, true
   for i = 1, n do
     local allowed, write, remaining, reset, retry = step(i, COST)

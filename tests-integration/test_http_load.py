@@ -48,7 +48,9 @@ def _check(responses: list[Response], algorithm: Algorithm, limit: int, keys: in
     for client, count in admitted.items():
         assert limit <= count <= bound, f"{algorithm}: {client} admitted {count}, limit {limit} (at most {bound})"
     counts = sorted(set(admitted.values()))
-    print(f"{algorithm}: {len(responses)} requests, {keys} key(s), admitted {counts} each (limit {limit}) in {elapsed:.2f} s")
+    print(
+        f"{algorithm}: {len(responses)} requests, {keys} key(s), admitted {counts} each (limit {limit}) in {elapsed:.2f} s"
+    )
 
 
 async def test_two_workers_admit_exactly_the_limit_for_every_algorithm(redis_url: str, tmp_path: Path) -> None:

@@ -49,7 +49,8 @@ def _check(responses: list[Response], algorithm: Algorithm, limit: int, keys: in
         assert limit <= count <= bound, f"{algorithm}: {client} admitted {count}, limit {limit} (at most {bound})"
     counts = sorted(set(admitted.values()))
     print(
-        f"{algorithm}: {len(responses)} requests, {keys} key(s), admitted {counts} each (limit {limit}) in {elapsed:.2f} s"
+        f"{algorithm}: {len(responses)} requests, {keys} key(s), admitted {counts} each (limit {limit}), "
+        f"{elapsed:.2f} s"
     )
 
 

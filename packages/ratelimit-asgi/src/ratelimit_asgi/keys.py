@@ -32,7 +32,6 @@ UNIX = "unix"
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-FORWARDING_HEADERS = ("x-forwarded-for", "forwarded")
 
 
 class KeyFunc:

@@ -281,7 +281,7 @@ class RateLimitMiddleware:
             await _refuse(scope, receive, send, UNAVAILABLE)
 
     def _plan(self, method: str, path: str) -> _Plan | None:
-        if path in self._exact or any(p.fullmatch(path) for p in self._patterns):
+        if path in self._exact or (self._patterns and any(p.fullmatch(path) for p in self._patterns)):
             return None
         if self._rules:
             method = method.upper()  # h11 and hypercorn pass the method as the client wrote it

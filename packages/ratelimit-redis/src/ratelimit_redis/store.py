@@ -63,10 +63,11 @@ class RedisStore:
         client: Your ``redis.asyncio.Redis`` (standalone or Sentinel-managed) or
             ``redis.asyncio.RedisCluster``. ``decode_responses`` may be on or off.
         prefix: The first part of every key (no braces; colons are fine).
-        timeout: Seconds Redis may take to answer a decision, counted from the
-            moment its command is written (so a busy event loop does not count),
-            or ``None`` for no bound. When it passes, the limiter's failure policy
-            applies.
+        timeout: Seconds Redis may go without answering anything on a
+            decision's connection while the decision waits, counted from the
+            moment its command is written (so a busy event loop, or decisions
+            queued ahead of it, do not count), or ``None`` for no bound. When it
+            passes, the limiter's failure policy applies.
         connect_timeout: Seconds that making a connection (TCP, TLS, AUTH,
             ``HELLO``) or reading a cluster's slots may take. Only the decisions
             that arrive while it happens wait for it, and it never counts

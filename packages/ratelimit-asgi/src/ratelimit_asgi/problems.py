@@ -39,7 +39,6 @@ __all__ = [
     "Refusal",
     "problem_handler",
     "refusal",
-    "send_problem",
     "too_many",
 ]
 
@@ -102,11 +101,6 @@ def too_many(decision: Decision, fields: Fields, headers: list[Header], problem_
 
 #: The answer to an outage that is not let through (``fail_open=False``, or ``on_error="deny"``).
 UNAVAILABLE = refusal(503, "Service Unavailable", "The rate limiter is unavailable.")
-
-
-async def send_problem(send: Send, status: int, title: str, detail: str, headers: Sequence[Header]) -> None:
-    """Answer with ``status`` and an ``about:blank`` problem document; the app is never called."""
-    await refusal(status, title, detail, headers).send(send)
 
 
 class RateLimitRefusal(HTTPException):

@@ -5,6 +5,8 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ratelimit_core import (
     Algorithm,
@@ -417,3 +419,80 @@ async def test_backend_failures_go_to_the_failure_policy(error: Exception) -> No
     decision = await Limiter("3/minute", store=FailingStore(error), on_error="allow").hit("k")
     assert decision.allowed
     assert decision.degraded
+
+
+# -- hit_nowait: the same decisions without a coroutine ------------------------------------
+
+TIMELINE = st.lists(
+    st.tuples(st.integers(0, 400_000), st.integers(0, 4), st.sampled_from(["a", "b"]), st.booleans()),
+    min_size=1,
+    max_size=40,
+)
+
+
+@given(algorithm=st.sampled_from(ALGORITHMS), rates=st.sampled_from(["3/s", "7/s", "3/s; 5/minute"]), steps=TIMELINE)
+@settings(max_examples=150, deadline=None)
+def test_hit_nowait_decides_exactly_as_hit_does(algorithm: Algorithm, rates: str, steps: list[Any]) -> None:
+    """Guarantee: on the same timeline, ``hit_nowait`` and ``hit`` give equal decisions and leave equal state."""
+
+    async def run() -> None:
+        clocks = ManualClock(), ManualClock()
+        awaited, direct = (Limiter(rates, algorithm=algorithm, store=MemoryStore(clock=c)) for c in clocks)
+        for advance_us, cost, key, nowait in steps:
+            for clock in clocks:
+                clock.us += advance_us
+            expected = await awaited.hit(key, cost)
+            assert (direct.hit_nowait(key, cost) if nowait else await direct.hit(key, cost)) == expected
+            assert await direct.peek(key) == await awaited.peek(key)
+
+    asyncio.run(run())
+
+
+def test_nowait_says_whether_the_store_decides_without_io() -> None:
+    assert Limiter("3/s").nowait
+    assert Limiter("3/s", fallback=MemoryStore()).nowait
+    assert not Limiter("3/s", store=FailingStore()).nowait
+    assert not Limiter("3/s", fallback=FailingStore()).nowait, "a fallback that awaits would have to be awaited"
+    for limiter in (Limiter("3/s", store=FailingStore()), Limiter("3/s", fallback=FailingStore())):
+        with pytest.raises(TypeError, match=r"await limiter\.hit"):
+            limiter.hit_nowait("k")
+
+
+def test_hit_nowait_checks_key_and_cost_as_hit_does() -> None:
+    limiter = Limiter("3/minute", on_error="allow")
+    with pytest.raises(TypeError, match=r"key must be a str.*fallback key"):
+        limiter.hit_nowait(None)  # type: ignore[arg-type]
+    for cost in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="cost must be an int"):
+            limiter.hit_nowait("k", cost)  # type: ignore[arg-type]
+
+
+class BoundFailingStore(FailingStore):
+    """A store that decides without I/O (it has ``bind``), and whose decisions fail."""
+
+    def bind(self, policy: Policy) -> Any:
+        def decide(key: str, cost: int) -> Decision:
+            self.calls += 1
+            raise self.error
+
+        return decide
+
+
+def test_hit_nowait_applies_the_failure_policy() -> None:
+    assert Limiter("5/s", store=BoundFailingStore(), on_error="allow").hit_nowait("k").degraded
+    denied = Limiter("5/s", store=BoundFailingStore(), on_error="deny").hit_nowait("k")
+    assert (denied.allowed, denied.degraded, denied.retry_after) == (False, True, limiter_module.DEGRADED_RETRY_AFTER)
+    with pytest.raises(StoreError) as info:
+        Limiter("5/s", store=BoundFailingStore()).hit_nowait("k")
+    assert isinstance(info.value.__cause__, ConnectionError)
+
+
+def test_hit_nowait_falls_back_and_lets_bugs_through(clock: ManualClock) -> None:
+    limiter = Limiter("2/minute", store=BoundFailingStore(), fallback=MemoryStore(clock=clock))
+    decisions = [limiter.hit_nowait("k") for _ in range(3)]
+    assert [(d.allowed, d.degraded) for d in decisions] == [(True, True), (True, True), (False, True)]
+    failing_fallback = Limiter("2/minute", store=BoundFailingStore(), fallback=BoundFailingStore(), on_error="allow")
+    assert failing_fallback.hit_nowait("k").allowed
+    buggy = Limiter("2/minute", store=BoundFailingStore(KeyError("k")), on_error="allow", fallback=MemoryStore())
+    with pytest.raises(KeyError):
+        buggy.hit_nowait("k")

@@ -87,7 +87,7 @@ def retry_after_value(decision: Decision) -> bytes | None:
 class Fields:
     """Builds the header fields of one limiter, with what never changes done once."""
 
-    __slots__ = ("_ietf", "_limits", "_members", "_names", "_one", "_policy", "_small", "_x")
+    __slots__ = ("_both_one", "_ietf", "_limits", "_members", "_names", "_one", "_policy", "_small", "_x")
 
     def __init__(self, name: str, rates: Sequence[Rate], mode: HeaderMode) -> None:
         if mode not in HEADER_MODES:
@@ -109,9 +109,25 @@ class Fields:
         self._small = all(
             rate.capacity <= MAX_INTEGER and rate.period * rate.capacity / rate.limit < 1e14 for rate in rates
         )
+        # The default case (one such rate, both sets of fields): its limit field and the start of its member.
+        self._both_one: tuple[Header, bytes] | None = None
+        if self._one is not None and self._small and self._x and self._ietf:
+            self._both_one = (self._limits[rates[0]], self._one + b";r=")
 
     def of(self, decision: Decision) -> list[Header]:
         """The fields for ``decision`` (an empty list with ``headers="none"``)."""
+        both_one = self._both_one
+        if both_one is not None and decision.allowed:  # the default case, built straight: the same fields
+            limit, member = both_one
+            r, t = b"%d" % decision.remaining, b"%d" % math.ceil(decision.reset_after)
+            state = b"".join((member, r, b";t=", t))
+            return [
+                limit,
+                (b"x-ratelimit-remaining", r),
+                (b"x-ratelimit-reset", t),
+                self._policy,
+                (b"ratelimit", state),
+            ]
         if self._small:
             remaining, reset = decision.remaining, math.ceil(decision.reset_after)
         else:

@@ -101,6 +101,8 @@ class _Plan:
     rule: Rule | None = None
     #: The IPv6 prefix when keyed on the peer address alone (the default): read straight from the scope.
     peer_prefix: int | None = None
+    #: The limiter decides without I/O (a memory store): no coroutine per decision.
+    nowait: bool = False
 
 
 class RateLimitMiddleware:
@@ -153,6 +155,21 @@ class RateLimitMiddleware:
         ValueError: for a bad value.
     """
 
+    __slots__ = (
+        "_default",
+        "_default_only",
+        "_exact",
+        "_patterns",
+        "_rules",
+        "app",
+        "fail_open",
+        "limiter",
+        "on_decision",
+        "problem_type",
+        "shadow",
+        "websocket_messages",
+    )
+
     def __init__(
         self,
         app: ASGIApp,
@@ -197,7 +214,7 @@ class RateLimitMiddleware:
             made = fields.setdefault(id(limiter), Fields(limiter.name, limiter.rates, headers))
             per_path = rule is not None and rule.per_path
             prefix = key.ipv6_prefix if isinstance(key, KeyFunc) and not per_path else None
-            return _Plan(limiter, cost, key, made, per_path, rule, prefix)
+            return _Plan(limiter, cost, key, made, per_path, rule, prefix, limiter.nowait)
 
         self._default = None if core is None else plan(core, cost, key_func)
         self._rules = tuple(
@@ -207,6 +224,7 @@ class RateLimitMiddleware:
         routes = _checked(exclude_routes)
         self._exact = frozenset(r for r in routes if isinstance(r, str) and not any(c in r for c in "*?{"))
         self._patterns = tuple(compile_path(r) for r in routes if r not in self._exact)
+        self._default_only = not self._rules and not self._patterns  # a plan without matching
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -217,22 +235,31 @@ class RateLimitMiddleware:
         if len(path) > MAX_PATH:
             await _refuse(scope, receive, send, _TOO_LONG)
             return
-        plan = self._plan(scope.get("method", "GET"), path)
+        if self._default_only and path not in self._exact:
+            plan = self._default
+        else:
+            plan = self._plan(scope.get("method", "GET"), path)
         if plan is None:
             await self.app(scope, receive, send)
             return
         conn: HTTPConnection | None = None
         prefix = plan.peer_prefix
-        if prefix is not None:
+        if prefix is not None:  # keyed on the peer's address: no connection object needed
             client = scope.get("client")
-            key = address_key(client[0], prefix) if client else ANONYMOUS
+            if not client:
+                key = ANONYMOUS
+            else:
+                host = client[0]
+                key = host if ":" not in host else address_key(host, prefix)  # IPv4 is its own key
         else:
             asked = await _ask_key_func(plan, scope, receive, send)
             if asked is None:
                 return
             key, conn, receive = asked
         try:
-            decision = await plan.limiter.hit(key, plan.cost)
+            decision = (
+                plan.limiter.hit_nowait(key, plan.cost) if plan.nowait else await plan.limiter.hit(key, plan.cost)
+            )
         except StoreError as exc:
             await self._store_failed(plan, exc, conn, scope, receive, send)
             return
@@ -244,13 +271,7 @@ class RateLimitMiddleware:
             return
         fields = [] if decision.degraded else plan.fields.of(decision)
         if not decision.allowed and not self.shadow:
-            if kind == "websocket":
-                retry = retry_after_value(decision)
-                await _refuse_websocket(
-                    scope, receive, send, 429, [*fields, (b"retry-after", retry)] if retry else fields
-                )
-            else:
-                await too_many(decision, plan.fields, fields, self.problem_type).send(send)
+            await self._too_many(decision, plan, fields, scope, receive, send)
             return
         if kind == "websocket":
             if self.websocket_messages:
@@ -261,12 +282,23 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_fields(message: Message) -> None:
+        def send_with_fields(message: Message) -> Awaitable[None]:
+            # A plain function handing back send's awaitable: no coroutine of its own per message.
             if message["type"] == "http.response.start":
                 message["headers"] = _with_fields(message.get("headers", ()), fields)
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_fields)
+
+    async def _too_many(
+        self, decision: Decision, plan: _Plan, fields: list[Any], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Refuse a request over its limit with 429, or its WebSocket handshake."""
+        if scope["type"] == "websocket":
+            retry = retry_after_value(decision)
+            await _refuse_websocket(scope, receive, send, 429, [*fields, (b"retry-after", retry)] if retry else fields)
+        else:
+            await too_many(decision, plan.fields, fields, self.problem_type).send(send)
 
     async def _store_failed(
         self, plan: _Plan, exc: StoreError, conn: HTTPConnection | None, scope: Scope, receive: Receive, send: Send
@@ -339,13 +371,14 @@ def checked_key_func(key_func: Any) -> KeyFunction:
 def _with_fields(headers: Iterable[tuple[bytes, bytes]], fields: list[Any]) -> list[tuple[bytes, bytes]]:
     """The app's headers and the limit fields; a field the app set itself is the app's (sent once)."""
     for name, _ in headers:
-        if name[:1] in _FIELD_INITIALS:  # the app may have set one of ours: look closer
+        if name and name[0] in _FIELD_INITIALS:  # the app may have set one of ours: look closer
             own = {name.lower() for name, _ in headers}
             return [*headers, *(field for field in fields if field[0] not in own)]
     return [*headers, *fields]
 
 
-_FIELD_INITIALS = frozenset((b"x", b"X", b"r", b"R"))
+#: The first bytes of our field names, either case (``b"xXrR"`` as ints: ``name[0]`` is an int).
+_FIELD_INITIALS = frozenset(b"xXrR")
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, refused: Refusal) -> None:

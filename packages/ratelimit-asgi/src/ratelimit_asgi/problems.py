@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from starlette.exceptions import HTTPException
@@ -90,13 +91,25 @@ def refusal(
 def too_many(decision: Decision, fields: Fields, headers: list[Header], problem_type: ProblemType) -> Refusal:
     """The 429 for ``decision``: its limit fields (``headers``), ``Retry-After`` unless the cost never fits."""
     retry = retry_after_value(decision)
+    violated = tuple(fields.violated(decision)) if problem_type == "quota-exceeded" else ()
+    body = _too_many_document(retry, problem_type, violated)
+    headers[:0] = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"cache-control", b"no-store"),
+    ]
     if retry is not None:
         headers.append((b"retry-after", retry))
+    return Refusal(429, headers, body)
+
+
+@lru_cache(maxsize=1024)  # a denial's document depends on few things: most denials reuse one
+def _too_many_document(retry: bytes | None, problem_type: ProblemType, violated: tuple[str, ...]) -> bytes:
+    if retry is not None:
         detail = f"Too many requests: retry in {retry.decode()} s."
     else:
         detail = "This request costs more than the rate limit ever allows."
-    violated = fields.violated(decision) if problem_type == "quota-exceeded" else ()
-    return refusal(429, "Too Many Requests", detail, headers, problem_type=problem_type, violated=violated)
+    return refusal(429, "Too Many Requests", detail, problem_type=problem_type, violated=violated).body
 
 
 #: The answer to an outage that is not let through (``fail_open=False``, or ``on_error="deny"``).

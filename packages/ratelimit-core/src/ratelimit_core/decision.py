@@ -23,20 +23,18 @@ def _fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     ordinary, immutable ``cls`` instance. Callers pass every field, in order,
     already validated.
     """
-    names = ", ".join(f.name for f in fields(cls))  # type: ignore[arg-type]
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     source = f"""
 class Twin:
     __slots__ = slots
 
-    def __init__(self, {names}):
-        {"; ".join(f"self.{n} = {n}" for n in names.split(", "))}
-
-def new_{cls.__name__.lower()}({names}):
-    obj = Twin({names})
+def new_{cls.__name__.lower()}({", ".join(names)}):
+    obj = new(Twin)
+    {"; ".join(f"obj.{n} = {n}" for n in names)}
     obj.__class__ = cls
     return obj
 """
-    namespace: dict[str, Any] = {"slots": vars(cls)["__slots__"], "cls": cls}
+    namespace: dict[str, Any] = {"slots": vars(cls)["__slots__"], "cls": cls, "new": object.__new__}
     exec(source, namespace)  # noqa: S102 - fixed source generated from the dataclass's own fields
     build: Callable[..., _T] = namespace[f"new_{cls.__name__.lower()}"]
     return build

@@ -61,7 +61,16 @@ class Limiter:
         ValueError: for a bad rate, algorithm, name, ``on_error`` or store.
     """
 
-    __slots__ = ("_decide", "_fallback", "_last_warning", "_on_error", "_policy", "_store")
+    __slots__ = (
+        "_decide",
+        "_fallback",
+        "_fallback_decide",
+        "_last_warning",
+        "_nowait",
+        "_on_error",
+        "_policy",
+        "_store",
+    )
 
     def __init__(
         self,
@@ -88,8 +97,9 @@ class Limiter:
                 prepare(self._policy)
         # A store that decides without I/O may offer ``bind(policy)``: a plain
         # ``decide(key, cost)`` function, called without a coroutine.
-        bind = getattr(self._store, "bind", None)
-        self._decide: Callable[[str, int], Decision] | None = None if bind is None else bind(self._policy)
+        self._decide = _bound(self._store, self._policy)
+        self._fallback_decide = None if fallback is None else _bound(fallback, self._policy)
+        self._nowait = self._decide is not None and (fallback is None or self._fallback_decide is not None)
         self._on_error: OnError = on_error
         self._fallback = fallback
         self._last_warning = -math.inf
@@ -143,6 +153,43 @@ class Limiter:
             return await self._store.hit(self._policy, key, cost)
         except BACKEND_ERRORS as exc:
             return await self._degraded("hit", key, cost, exc)
+
+    @property
+    def nowait(self) -> bool:
+        """Whether :meth:`hit_nowait` can decide: the store (and the fallback) decide without I/O."""
+        return self._nowait
+
+    def hit_nowait(self, key: str, cost: int = 1) -> Decision:
+        """:meth:`hit` without a coroutine, for a store that decides without I/O.
+
+        The same decision, failure policy and errors as :meth:`hit`, from plain
+        (synchronous) code or where a coroutine per call is too much.
+        :class:`MemoryStore` decides without I/O; a store that waits on a
+        server (``RedisStore``) does not: see :attr:`nowait`.
+
+        Raises:
+            TypeError: ``key`` is not a ``str``, or the store cannot decide
+                without I/O (``nowait`` is ``False``).
+            ValueError: ``cost`` is not an int >= 0.
+            StoreError: the store failed and ``on_error="raise"``.
+        """
+        if key.__class__ is not str:
+            _bad_key(key)
+        if cost.__class__ is not int or cost < 0:
+            _bad_cost(cost)
+        decide = self._decide if self._nowait else None
+        if decide is None:
+            raise TypeError(f"{self._store!r} decides over I/O, not without waiting: use 'await limiter.hit(...)'")
+        try:
+            return decide(key, cost)
+        except BACKEND_ERRORS as exc:
+            self._warn(exc)
+            if self._fallback_decide is not None:
+                try:
+                    return dataclasses.replace(self._fallback_decide(key, cost), degraded=True)
+                except BACKEND_ERRORS as fallback_exc:
+                    exc = fallback_exc
+            return self._by_policy(exc)
 
     async def peek(self, key: str, cost: int = 1) -> Decision:
         """Would ``hit(key, cost)`` be admitted now? Consumes nothing.
@@ -221,6 +268,10 @@ class Limiter:
                 return dataclasses.replace(await method(self._policy, key, cost), degraded=True)
             except BACKEND_ERRORS as fallback_exc:
                 exc = fallback_exc
+        return self._by_policy(exc)
+
+    def _by_policy(self, exc: Exception) -> Decision:
+        """What ``on_error`` answers when no store could decide."""
         if self._on_error == "raise":
             _raise_store_error(exc)
         rate = self._policy.rates[0]
@@ -235,6 +286,12 @@ class Limiter:
             logger.warning(
                 "rate limit store failed (%r); on_error=%s, fallback=%r", exc, self._on_error, self._fallback
             )
+
+
+def _bound(store: Store, policy: Policy) -> Callable[[str, int], Decision] | None:
+    """A store that decides without I/O may offer ``bind(policy)``: a plain ``decide(key, cost)``."""
+    bind = getattr(store, "bind", None)
+    return None if bind is None else bind(policy)
 
 
 def _bad_key(key: object) -> NoReturn:

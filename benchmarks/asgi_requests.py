@@ -7,8 +7,10 @@ Run from the repository root::
 
 One Starlette app with one route is called directly (no server, no
 sockets): bare; behind this project's ``RateLimitMiddleware`` (memory store);
-behind ``slowapi``'s pure ASGI middleware with an equivalent limit; and
-behind the seed's ``RateLimiterMiddleware`` (``BaseHTTPMiddleware``). Cases:
+behind ``slowapi``'s pure ASGI middleware with an equivalent limit;
+behind the seed's ``RateLimiterMiddleware`` (``BaseHTTPMiddleware``); and
+behind an inline sketch, the same work in one function with no layers (the
+floor this project's middleware is measured against). Cases:
 
 * ``allowed``: a plain-text route, a limit every request fits in;
 * ``allowed, JSON``: the same with a JSON response;
@@ -32,13 +34,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
+from math import ceil
 from pathlib import Path
+from time import monotonic_ns
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from ratelimit_core.decision import new_decision
 
 RESULTS = Path(__file__).parent / "results"
 SCOPE = {
@@ -102,9 +108,68 @@ def seed(limit: str, json: bool = False) -> Any:
     return app
 
 
+class InlineSketch:
+    """The floor: one limit's work inlined in one function, with no layers and no options.
+
+    A token bucket on a dict keyed by the peer address, a ``Decision``, and the
+    same five fields as this project's default: what the middleware would cost
+    with no store, algorithm or field modules between the request and the
+    arithmetic. For reference only; it handles nothing else.
+    """
+
+    __slots__ = ("app", "interval", "limit_field", "policy_field", "rate", "tats", "tolerance")
+
+    def __init__(self, app: Any, limit: str) -> None:
+        from ratelimit_core import Rate
+
+        self.app, self.rate = app, Rate.parse(limit)
+        self.interval = self.rate.period_us // self.rate.limit
+        self.tolerance = self.rate.limit * self.interval
+        self.tats: dict[str, int] = {}
+        self.limit_field = (b"x-ratelimit-limit", b"%d" % self.rate.limit)
+        self.policy_field = (b"ratelimit-policy", b'"default";q=%d;w=%d' % (self.rate.limit, round(self.rate.period)))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        key = scope["client"][0]
+        now = monotonic_ns() // 1000
+        interval, tolerance, tats = self.interval, self.tolerance, self.tats
+        tat = tats.get(key, now)
+        if tat < now:
+            tat = now
+        debt = tat - now + interval
+        allowed = debt <= tolerance
+        if allowed:
+            tats[key] = tat + interval
+        decision = new_decision(
+            allowed, self.rate.limit, (tolerance - debt) // interval, debt / 1e6, 0.0, self.rate, False, None
+        )
+        r, t = b"%d" % decision.remaining, b"%d" % ceil(decision.reset_after)
+        fields = [
+            self.limit_field,
+            (b"x-ratelimit-remaining", r),
+            (b"x-ratelimit-reset", t),
+            self.policy_field,
+            (b"ratelimit", b'"default";r=' + r + b";t=" + t),
+        ]
+
+        def send_with_fields(message: Any) -> Any:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *fields]
+            return send(message)
+
+        await self.app(scope, receive, send_with_fields)
+
+
+def sketch(limit: str, json: bool = False) -> Any:
+    app = bare_app(json)
+    app.add_middleware(InlineSketch, limit=limit)
+    return app
+
+
 APPS: dict[str, Callable[[str, bool], Any]] = {
     "bare Starlette": lambda limit, json: bare_app(json),
     "ratelimit-asgi": ours,
+    "inline sketch (floor)": sketch,
     "slowapi (ASGI middleware)": slowapi_,
     "async-ratelimit (seed)": seed,
 }
@@ -149,7 +214,9 @@ async def main() -> None:
     for _ in range(repeat):
         for name, make in APPS.items():
             for case, limit, json, expect in cases:
-                if (case == "denied" and name == "bare Starlette") or (limit == "7/s" and name != "ratelimit-asgi"):
+                if (case == "denied" and name in ("bare Starlette", "inline sketch (floor)")) or (
+                    limit == "7/s" and name != "ratelimit-asgi"
+                ):
                     continue
                 rate = await requests_per_second(make(limit, json), n, expect)
                 best[(name, case)] = max(best.get((name, case), 0.0), rate)

@@ -394,3 +394,174 @@ def test_an_hour_back_leaves_a_full_client_waiting_one_period_at_most(algorithm:
     assert retry <= 60_000_000
     state = keep(math, state, repair)
     assert math.step(state, back + retry, 1)[0]
+
+
+# -- charge and refund: mixed timelines -------------------------------------------
+#
+# A timeline mixes hits, charges (consumed whatever the room: an overdraft) and
+# refunds. For every algorithm: what is reported after any operation is exact;
+# a charge of c leaves max(0, remaining - c); a refund of c gives back at most
+# c, never beyond full capacity; the admitted total (hits plus charges, less
+# refunds) over any window never exceeds the limit plus the overdraft charged
+# in that window.
+
+OPS = ("hit", "charge", "refund")
+
+
+@dataclass
+class Op:
+    at: int
+    kind: str
+    cost: int
+    done: bool  # a hit admitted, or any charge or refund
+    before: int  # remaining before (what a peek says)
+    after: int  # remaining after
+    window: Any  # the state after, to group by window
+
+
+def apply(math: AlgorithmMath, state: Any, kind: str, now: int, cost: int) -> tuple[Any, bool]:
+    """One operation as a store runs it: the state to keep, and whether it consumed (or gave back)."""
+    if kind == "hit":
+        allowed, write, *_ = math.step(state, now, cost)
+        return (keep(math, state, write) if write is not None else state), allowed
+    write = math.refund(state, now, cost) if kind == "refund" else math.charge(state, now, cost)
+    return (keep(math, state, write) if write is not None else state), True
+
+
+def drive(math: AlgorithmMath, timeline: list[tuple[int, str, int]]) -> list[Op]:
+    state: Any = None
+    now = UNIX_US
+    ops = []
+    for gap, kind, cost in timeline:
+        now += gap
+        before = math.step(state, now, 0)[2]
+        state, done = apply(math, state, kind, now, cost)
+        after = math.step(state, now, 0)[2]
+        ops.append(Op(now, kind, cost, done, before, after, state))
+        # What a peek of one unit reports afterwards is exact.
+        _, _, remaining, reset, retry = math.step(state, now, 1)
+        assert_exact(math, state, now, math.step(state, now, 0)[2], math.step(state, now, 0)[3])
+        if retry:
+            assert math.step(state, now + retry, 1)[0], "a unit fits at retry_after"
+            assert not math.step(state, now + retry - 1, 1)[0], "not a microsecond earlier"
+        del remaining, reset
+    return ops
+
+
+mixed = st.lists(
+    st.tuples(
+        st.one_of(st.just(0), st.integers(0, 400_000), st.integers(0, 8_000_000)),
+        st.sampled_from(OPS),
+        st.integers(0, 30),
+    ),
+    min_size=1,
+    max_size=50,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(algorithm=st.sampled_from(list(Algorithm)), rate=rates, timeline=mixed)
+def test_charge_never_asks_and_refund_never_passes_capacity(
+    algorithm: Algorithm, rate: Rate, timeline: list[tuple[int, str, int]]
+) -> None:
+    math = math_for(algorithm, rate)
+    for op in drive(math, timeline):
+        if op.kind == "charge":
+            assert op.after == max(0, op.before - op.cost), "a charge takes exactly its cost from what is left"
+        elif op.kind == "refund":
+            assert op.before <= op.after <= min(rate.capacity, op.before + op.cost)
+
+
+def _overdraft(op: Op) -> int:
+    return max(0, op.cost - op.before) if op.kind == "charge" else 0
+
+
+def _consumed(op: Op) -> int:
+    if op.kind == "refund":
+        return -op.cost
+    return op.cost if op.done else 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate=rates, burst=st.none() | st.integers(1, 20), timeline=mixed)
+def test_token_bucket_admits_no_more_than_capacity_refill_and_overdraft(
+    rate: Rate, burst: int | None, timeline: list[tuple[int, str, int]]
+) -> None:
+    rate = Rate(rate.limit, rate.period, burst)
+    ops = drive(math_for(Algorithm.TOKEN_BUCKET, rate), timeline)
+    for i, first in enumerate(ops):
+        total = overdraft = 0
+        for last in ops[i:]:
+            total += _consumed(last)
+            overdraft += _overdraft(last)
+            elapsed = last.at - first.at
+            # total <= capacity + overdraft + limit * elapsed / period, in integers
+            assert total * rate.period_us <= (rate.capacity + overdraft) * rate.period_us + rate.limit * elapsed
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate=rates, timeline=mixed)
+def test_sliding_log_admits_no_more_than_limit_and_overdraft_in_any_period(
+    rate: Rate, timeline: list[tuple[int, str, int]]
+) -> None:
+    ops = drive(math_for(Algorithm.SLIDING_WINDOW_LOG, rate), timeline)
+    for end in ops:
+        inside = [op for op in ops if end.at - rate.period_us < op.at <= end.at and ops.index(op) <= ops.index(end)]
+        assert sum(map(_consumed, inside)) <= rate.limit + sum(map(_overdraft, inside))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    algorithm=st.sampled_from([Algorithm.FIXED_WINDOW, Algorithm.SLIDING_WINDOW_COUNTER]), rate=rates, timeline=mixed
+)
+def test_windows_admit_no_more_than_limit_and_overdraft_per_window(
+    algorithm: Algorithm, rate: Rate, timeline: list[tuple[int, str, int]]
+) -> None:
+    ops = drive(math_for(algorithm, rate), timeline)
+    by_window: dict[int, list[Op]] = {}
+    for op in ops:
+        if op.window is None:
+            continue
+        # The window an operation counted in: its start (fixed) or its aligned index (counter).
+        window = op.window[0] if algorithm is Algorithm.FIXED_WINDOW else op.at // rate.period_us
+        by_window.setdefault(window, []).append(op)
+    for inside in by_window.values():
+        assert sum(map(_consumed, inside)) <= rate.limit + sum(map(_overdraft, inside))
+
+
+def test_a_token_bucket_in_debt_waits_it_out_exactly() -> None:
+    math = math_for(Algorithm.TOKEN_BUCKET, Rate(10, 1))  # a unit per 100 ms
+    state = math.charge(None, UNIX_US, 25)  # 15 units beyond a full bucket
+    assert isinstance(state, tuple), "an overdraft is told apart from a clock that went back"
+    allowed, _, remaining, reset, retry = math.step(state, UNIX_US, 1)
+    assert (allowed, remaining, reset, retry) == (False, 0, 2_500_000, 1_600_000)
+    assert not math.step(state, UNIX_US + 1_599_999, 1)[0]
+    assert math.step(state, UNIX_US + 1_600_000, 1)[0]
+    # Paid back below the tolerance, it is a bare TAT again.
+    assert isinstance(math.step(state, UNIX_US + 1_600_000, 1)[1], int)
+
+
+def test_a_clock_that_goes_back_is_no_time_passing_for_a_bucket_in_debt() -> None:
+    math = math_for(Algorithm.TOKEN_BUCKET, Rate(10, 1))
+    state = math.charge(None, UNIX_US, 25)
+    back = UNIX_US - 3_600_000_000  # an hour back
+    allowed, repair, _, _, retry = math.step(state, back, 1)
+    assert not allowed
+    assert retry == 1_600_000, "the debt is neither lost nor grown by the step"
+    assert math.step(keep(math, state, repair), back + 1_600_000, 1)[0], "and that reading was written back"
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_refund_of_a_fresh_key_writes_nothing(algorithm: Algorithm) -> None:
+    assert math_for(algorithm, Rate(5, 1)).refund(None, UNIX_US, 3) is None
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_an_overdraft_is_kept_whole(algorithm: Algorithm) -> None:
+    math = math_for(algorithm, Rate(10, 60))
+    state = keep(math, None, math.charge(None, UNIX_US, 25))
+    assert math.step(state, UNIX_US, 0)[2] == 0
+    state = keep(math, state, math.refund(state, UNIX_US, 15))
+    assert math.step(state, UNIX_US, 0)[2] == 0, "15 of 25 given back: the key is still empty"
+    state = keep(math, state, math.refund(state, UNIX_US, 1))
+    assert math.step(state, UNIX_US, 0)[2] == 1

@@ -11,7 +11,7 @@ from importlib.metadata import version
 import pytest
 
 import ratelimit_core
-from ratelimit_core import compat, testing
+from ratelimit_core import compat, store, testing
 
 
 def test_top_level_exports() -> None:
@@ -27,6 +27,7 @@ def test_top_level_exports() -> None:
         "RateLimitError",
         "RateLimitExceeded",
         "RateStatus",
+        "Reservation",
         "Store",
         "StoreError",
         "__version__",
@@ -45,6 +46,11 @@ def test_compat_exports() -> None:
         "Response",
         "Rules",
     ]
+
+
+def test_store_contract_exports() -> None:
+    assert sorted(store.__all__) == ["Binding", "Decide", "Preparing", "Store"]
+    assert store.Store is ratelimit_core.Store
 
 
 def test_testing_exports() -> None:

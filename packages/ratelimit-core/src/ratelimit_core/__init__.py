@@ -12,6 +12,7 @@ from ratelimit_core.limiter import Limiter, OnError
 from ratelimit_core.memory import MemoryStore
 from ratelimit_core.policy import Outcome, Policy
 from ratelimit_core.rate import Rate, parse_rates
+from ratelimit_core.reservation import Reservation
 from ratelimit_core.store import Store
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "RateLimitError",
     "RateLimitExceeded",
     "RateStatus",
+    "Reservation",
     "Store",
     "StoreError",
     "__version__",

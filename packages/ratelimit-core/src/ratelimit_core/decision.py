@@ -93,6 +93,10 @@ class Decision:
     # None when the limiter has one rate: its status is derived on demand.
     _statuses: tuple[RateStatus, ...] | None = field(default=None, repr=False, compare=False)
 
+    def __bool__(self) -> bool:
+        """``allowed``: ``if await limiter.hit(key):`` admits only what the limiter admits."""
+        return self.allowed
+
     @property
     def statuses(self) -> tuple[RateStatus, ...]:
         """One :class:`RateStatus` per rate of the limiter, in the limiter's order."""

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, NoReturn
 
 from ratelimit_core.algorithm import Algorithm
@@ -16,12 +16,14 @@ from ratelimit_core.errors import RateLimitExceeded, StoreError
 from ratelimit_core.memory import MemoryStore
 from ratelimit_core.policy import Policy
 from ratelimit_core.rate import Rate, parse_rates
-from ratelimit_core.store import Store
+from ratelimit_core.reservation import Reservation
+from ratelimit_core.store import Binding, Decide, Preparing, Store
 
 __all__ = ["Limiter", "OnError"]
 
 OnError = Literal["raise", "allow", "deny"]
 _ON_ERROR = ("raise", "allow", "deny")
+_CONTRACT = ("hit", "peek", "reset", "charge", "refund")
 
 #: What a store raises when its backend fails: these, and only these, go to the
 #: failure policy. Anything else is a bug (in a store, or in the caller) and propagates.
@@ -87,16 +89,19 @@ class Limiter:
             raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
         for label, candidate in (("store", store), ("fallback", fallback)):
             if candidate is not None and (isinstance(candidate, type) or not isinstance(candidate, Store)):
-                raise ValueError(f"{label} must implement the Store contract (hit, peek, reset), got {candidate!r}")
+                missing = [name for name in _CONTRACT if not callable(getattr(candidate, name, None))]
+                raise ValueError(
+                    f"{label} must implement the Store contract ({', '.join(_CONTRACT)}), got {candidate!r}"
+                    + (f" (it lacks {', '.join(missing)})" if missing and not isinstance(candidate, type) else "")
+                )
         self._store: Store = MemoryStore() if store is None else store
-        # A store may check a policy up front (``prepare(policy)``), so that what
-        # it cannot do is a ValueError here, not a store failure on every decision.
-        for candidate in (self._store, fallback):
-            prepare = getattr(candidate, "prepare", None)
-            if prepare is not None:
-                prepare(self._policy)
-        # A store that decides without I/O may offer ``bind(policy)``: a plain
-        # ``decide(key, cost)`` function, called without a coroutine.
+        # A store may check a policy up front, so that what it cannot do is a
+        # ValueError here, not a store failure on every decision.
+        stores: tuple[object, ...] = (self._store, fallback)
+        for each in stores:
+            if isinstance(each, Preparing):
+                each.prepare(self._policy)
+        # A store that decides without I/O may bind: a plain decide(key, cost), called without a coroutine.
         self._decide = _bound(self._store, self._policy)
         self._fallback_decide = None if fallback is None else _bound(fallback, self._policy)
         self._nowait = self._decide is not None and (fallback is None or self._fallback_decide is not None)
@@ -226,6 +231,55 @@ class Limiter:
         if error is not None:
             _raise_store_error(error)
 
+    async def charge(self, key: str, cost: int = 1) -> Decision:
+        """Consume ``cost`` units for ``key`` on every rate, whether they fit or not.
+
+        For work that already happened (the tokens a call used, the seconds it
+        ran): the state may go beyond the limit, an overdraft that later hits
+        wait out exactly. The decision is what ``peek(key)`` says afterwards:
+        ``allowed`` is whether the key still has room for a unit, and
+        ``retry_after`` how long until it has.
+
+        Raises:
+            TypeError, ValueError, StoreError: as :meth:`hit`.
+        """
+        if key.__class__ is not str:
+            _bad_key(key)
+        if cost.__class__ is not int or cost < 0:
+            _bad_cost(cost)
+        try:
+            return await self._store.charge(self._policy, key, cost)
+        except BACKEND_ERRORS as exc:
+            return await self._degraded("charge", key, cost, exc)
+
+    async def refund(self, key: str, cost: int = 1) -> Decision:
+        """Give back up to ``cost`` units ``key`` consumed, on every rate, never beyond full capacity.
+
+        What each algorithm gives back is in docs/limiter.md (a token bucket's
+        TAT moves back, never before now; a window's count goes down, never
+        below 0; a log's newest units in the window go). The decision is what
+        ``peek(key)`` says afterwards.
+
+        Raises:
+            TypeError, ValueError, StoreError: as :meth:`hit`.
+        """
+        if key.__class__ is not str:
+            _bad_key(key)
+        if cost.__class__ is not int or cost < 0:
+            _bad_cost(cost)
+        try:
+            return await self._store.refund(self._policy, key, cost)
+        except BACKEND_ERRORS as exc:
+            return await self._degraded("refund", key, cost, exc)
+
+    async def reserve(self, key: str, estimate: int = 1) -> Reservation:
+        """Hit ``estimate`` units now and settle the real cost later (:class:`Reservation`).
+
+        ``bool(reservation)`` is whether the estimate was admitted. A
+        reservation never settled stays charged at its estimate.
+        """
+        return Reservation(self, key, estimate, await self.hit(key, estimate))
+
     async def wait(self, key: str, cost: int = 1, *, timeout: float | None = None) -> Decision:
         """Wait until ``cost`` units are admitted for ``key``, then consume them.
 
@@ -264,7 +318,8 @@ class Limiter:
         self._warn(exc)
         if self._fallback is not None:
             try:
-                method = self._fallback.hit if action == "hit" else self._fallback.peek
+                # The same operation: hit, peek, charge or refund.
+                method: Callable[[Policy, str, int], Awaitable[Decision]] = getattr(self._fallback, action)
                 return dataclasses.replace(await method(self._policy, key, cost), degraded=True)
             except BACKEND_ERRORS as fallback_exc:
                 exc = fallback_exc
@@ -288,10 +343,9 @@ class Limiter:
             )
 
 
-def _bound(store: Store, policy: Policy) -> Callable[[str, int], Decision] | None:
-    """A store that decides without I/O may offer ``bind(policy)``: a plain ``decide(key, cost)``."""
-    bind = getattr(store, "bind", None)
-    return None if bind is None else bind(policy)
+def _bound(store: Store, policy: Policy) -> Decide | None:
+    """``store.bind(policy)`` for a store that decides without I/O, else ``None``."""
+    return store.bind(policy) if isinstance(store, Binding) else None
 
 
 def _bad_key(key: object) -> NoReturn:

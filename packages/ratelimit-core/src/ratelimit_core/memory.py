@@ -11,10 +11,10 @@ from typing import Any
 from ratelimit_core.algorithms import AlgorithmMath, applier
 from ratelimit_core.decision import Decision, new_decision
 from ratelimit_core.policy import Outcome, Policy
+from ratelimit_core.store import Decide
 
 __all__ = ["MemoryStore"]
 
-Decide = Callable[[str, int], Decision]
 
 _US = 1_000_000.0
 
@@ -127,13 +127,7 @@ class MemoryStore:
         """See :meth:`ratelimit_core.Store.peek`."""
         key = bounded(key)
         now = self._clock() // 1000
-        outcomes: list[Outcome] = []
-        for table in self._tables_of(policy):
-            state = table.data.get(key)
-            step = table.math.step(state, now, cost)
-            view = step if not step[0] or not cost else table.math.step(state, now, 0)
-            outcomes.append((step[0], view[2], view[3], step[4]))
-        return policy.decision(outcomes)
+        return policy.decision([_peek(table.math, table.data.get(key), now, cost) for table in self._tables_of(policy)])
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
@@ -141,6 +135,14 @@ class MemoryStore:
         for table in self._tables_of(policy):
             if table.drop(key):
                 self._size -= 1
+
+    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.charge`."""
+        return self._account(policy, bounded(key), cost, refund=False)
+
+    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.refund`."""
+        return self._account(policy, bounded(key), cost, refund=True)
 
     # -- the limiter's fast path --------------------------------------------------------
 
@@ -225,6 +227,29 @@ class MemoryStore:
             outcomes.append((step[0], view[2], view[3], step[4]))
         return policy.decision(outcomes)
 
+    def _account(self, policy: Policy, key: str, cost: int, *, refund: bool) -> Decision:
+        """Charge or refund ``cost`` on every rate, then answer as a peek of one unit."""
+        now = self._clock() // 1000
+        tables = self._tables_of(policy)
+        states = [t.data.get(key) for t in tables]
+        for table, state in zip(tables, states, strict=True):
+            if state is not None:
+                table.data.move_to_end(key)  # touched first, so making room never takes them
+                table.touched[key] = now
+        writes = [
+            t.math.refund(s, now, cost) if refund else t.math.charge(s, now, cost)
+            for t, s in zip(tables, states, strict=True)
+        ]
+        # Updates first, then new keys: making room for those never drops an update.
+        for table, state, write in zip(tables, states, writes, strict=True):
+            if write is not None and state is not None:
+                table.data[key] = table.write(state, write)
+        for table, state, write in zip(tables, states, writes, strict=True):
+            if write is not None and state is None:
+                self._insert(table, key, table.write(None, write), now)
+        outcomes = [_peek(t.math, t.data.get(key), now, 1) for t in tables]
+        return policy.decision(outcomes)
+
     def _insert(self, table: _Table, key: str, state: Any, now: int) -> None:
         """Add a new key's state, making room first; drop the table's oldest state if expired."""
         data = table.data
@@ -253,6 +278,13 @@ class MemoryStore:
             victim = min((t for t in self._tables.values() if t.data), key=_Table.oldest_touch)
             victim.drop(next(iter(victim.data)))
             self._size -= 1
+
+
+def _peek(math: AlgorithmMath, state: Any, now: int, cost: int) -> Outcome:
+    """Whether ``cost`` fits ``state`` at ``now``, with what the state holds now (nothing is written)."""
+    step = math.step(state, now, cost)
+    view = step if not step[0] or not cost else math.step(state, now, 0)
+    return step[0], view[2], view[3], step[4]
 
 
 def _seconds_to_ns(clock: Callable[[], float]) -> Callable[[], int]:

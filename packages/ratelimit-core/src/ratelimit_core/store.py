@@ -1,13 +1,22 @@
-"""The contract every store implements."""
+"""The contract every store implements, and the capabilities a store may add.
+
+For store authors: see docs/stores.md. A store implements :class:`Store`; it
+may also implement :class:`Preparing` and :class:`Binding`, which the
+:class:`~ratelimit_core.Limiter` finds with ``isinstance``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
 
-__all__ = ["Store"]
+__all__ = ["Binding", "Decide", "Preparing", "Store"]
+
+#: What :meth:`Binding.bind` returns: ``decide(key, cost)``, with the meaning of :meth:`Store.hit`.
+Decide = Callable[[str, int], Decision]
 
 
 @runtime_checkable
@@ -15,33 +24,28 @@ class Store(Protocol):
     """Persists limiter state and applies an algorithm to it atomically.
 
     The contract is algorithm-shaped, not get/set: a store is asked to apply
-    ``policy`` (an algorithm and its rates) to ``key`` with ``cost`` as one
-    atomic step, so that concurrent callers (other tasks, processes, hosts)
-    never both take the last unit. Every rate of the policy is consumed, or
-    none is.
+    ``policy`` (an algorithm and its rates) to ``key`` as one atomic step, so
+    that concurrent callers (other tasks, processes, hosts) never both take the
+    last unit. Every operation covers every rate of the policy, or none.
 
-    A store decides with :meth:`Policy.decision` from one outcome per rate, so
-    every store reports the same numbers for the same state and time. A
+    The arithmetic is the policy's (``policy.maths``: each algorithm's
+    ``step``, ``charge`` and ``refund``, see :mod:`ratelimit_core.algorithms`),
+    and a store builds its answer with :meth:`Policy.decision` from one
+    outcome per rate, so every store reports the same numbers for the same
+    state and time. ``ratelimit_core.testing.StoreTests`` checks a store
+    against this contract.
+
+    Keys are ``str`` and costs ``int >= 0``: the limiter has checked them. A
     backend failure must raise :class:`~ratelimit_core.StoreError` (or an
     ``OSError`` or ``TimeoutError``): those, and only those, reach the
     :class:`~ratelimit_core.Limiter`'s failure policy. Anything else is a bug
     and propagates, so that it is never mistaken for an outage.
-
-    Optional check: ``prepare(policy)``, called by the limiter at construction,
-    raises ``ValueError`` for a policy the store cannot run (say, rates beyond
-    its arithmetic), so that a misconfiguration never looks like an outage.
-
-    Optional fast path: a store whose decisions need no I/O may also offer
-    ``bind(policy) -> decide(key, cost)``, a plain function with the meaning of
-    :meth:`hit`. The limiter binds once and then calls it without a coroutine
-    (:class:`~ratelimit_core.MemoryStore` does).
     """
 
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         """Consume ``cost`` units from every rate of ``policy`` for ``key``, or none.
 
-        ``cost`` is an int >= 0 (validated by the limiter); 0 consumes nothing
-        and reports what is left.
+        0 consumes nothing and reports what is left.
         """
         ...
 
@@ -55,3 +59,43 @@ class Store(Protocol):
     async def reset(self, policy: Policy, key: str) -> None:
         """Forget everything ``key`` consumed under ``policy``."""
         ...
+
+    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        """Consume ``cost`` units on every rate whether they fit or not (the work was done).
+
+        Returns what a ``peek`` of one unit says afterwards: ``allowed`` is
+        whether the key still has room.
+        """
+        ...
+
+    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+        """Give back up to ``cost`` consumed units on every rate, never beyond full capacity.
+
+        Returns what a ``peek`` of one unit says afterwards.
+        """
+        ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """A store that checks a policy before its first decision.
+
+    The limiter calls ``prepare(policy)`` at construction; it raises
+    ``ValueError`` for a policy the store cannot run (rates beyond its
+    arithmetic, say), so that a misconfiguration is an error at once and never
+    looks like an outage.
+    """
+
+    def prepare(self, policy: Policy) -> None: ...
+
+
+@runtime_checkable
+class Binding(Protocol):
+    """A store that decides without I/O, as a plain function.
+
+    ``bind(policy)`` returns ``decide(key, cost)``, :meth:`Store.hit` without a
+    coroutine. The limiter binds once at construction and calls it on every
+    ``hit`` (and ``hit_nowait``); :class:`~ratelimit_core.MemoryStore` does.
+    """
+
+    def bind(self, policy: Policy) -> Decide: ...

@@ -78,3 +78,11 @@ class FailingStore:
     async def reset(self, policy: Policy, key: str) -> None:
         self.calls += 1
         raise self.error
+
+    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        self.calls += 1
+        raise self.error
+
+    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+        self.calls += 1
+        raise self.error

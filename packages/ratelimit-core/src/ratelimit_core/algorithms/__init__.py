@@ -38,14 +38,26 @@ class AlgorithmMath(Protocol):
     * A step's write is the new state to keep, unless the algorithm has
       ``apply(state, write) -> new_state`` (the log: it appends in place
       rather than copying); stores call it right after the step.
+    * ``charge(state, now_us, cost)`` is the write that consumes ``cost`` units
+      whether or not they fit (an overdraft): later steps then wait it out.
+    * ``refund(state, now_us, cost)`` is the write that gives back up to
+      ``cost`` consumed units, never beyond full capacity, or ``None`` when
+      nothing changes.
     * ``expires_at(state)`` is the microsecond from which ``state`` is at full
       capacity again and may be dropped.
+
+    A step from the future (a clock that went back) is repaired by ``charge``
+    and ``refund`` as by ``step``.
     """
 
     @property
     def rate(self) -> Rate: ...
 
     def step(self, state: Any, now: int, cost: int) -> Step[Any]: ...
+
+    def charge(self, state: Any, now: int, cost: int) -> Any: ...
+
+    def refund(self, state: Any, now: int, cost: int) -> Any: ...
 
     def expires_at(self, state: Any) -> int: ...
 

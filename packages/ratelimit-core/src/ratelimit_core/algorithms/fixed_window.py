@@ -9,6 +9,10 @@ start and its count. A denial writes nothing.
 A window that starts after ``now`` (the clock went back) is read as starting
 at ``now``, with its count, and that reading is written back even by a denial:
 a client waits at most ``period``, and a ``retry_after`` given then comes true.
+
+``charge`` adds to the window's count, past ``limit`` if need be: hits are then
+denied until the window closes. ``refund`` takes from the current window's
+count, never below 0; a window that has closed has nothing to give back.
 """
 
 from __future__ import annotations
@@ -38,21 +42,35 @@ class FixedWindow:
 
     def step(self, state: FixedWindowState | None, now: int, cost: int) -> Step[FixedWindowState]:
         """Admit ``cost`` units at ``now`` (µs) against the window in ``state``, or deny."""
-        repair = None
-        if state is None or now >= state[0] + self.period:
-            start, count = now, 0
-        elif state[0] > now:  # from the future: the clock went back
-            start, count = repair = (now, state[1])
-        else:
-            start, count = state
+        start, count, repair = self._window(state, now)
         # A window with nothing in it is already at full capacity.
         reset = start + self.period - now
+        if not cost:  # always admitted, even in an overdraft
+            return True, repair, max(0, self.limit - count), reset if count else 0, 0
         if count + cost <= self.limit:
-            if not cost:
-                return True, repair, self.limit - count, reset if count else 0, 0
             return True, (start, count + cost), self.limit - count - cost, reset, 0
         retry = None if cost > self.limit else reset
-        return False, repair, self.limit - count, reset if count else 0, retry
+        return False, repair, max(0, self.limit - count), reset if count else 0, retry
+
+    def charge(self, state: FixedWindowState | None, now: int, cost: int) -> FixedWindowState:
+        """The window after ``cost`` units are consumed at ``now`` (µs), room or not."""
+        start, count, _ = self._window(state, now)
+        return start, count + cost
+
+    def refund(self, state: FixedWindowState | None, now: int, cost: int) -> FixedWindowState | None:
+        """The window after ``cost`` units are given back at ``now`` (µs); ``None`` when nothing changes."""
+        start, count, repair = self._window(state, now)
+        if not count:
+            return repair
+        return start, max(0, count - cost)
+
+    def _window(self, state: FixedWindowState | None, now: int) -> tuple[int, int, FixedWindowState | None]:
+        """The window at ``now``: its start and count, and the repair to write back (or ``None``)."""
+        if state is None or now >= state[0] + self.period:
+            return now, 0, None
+        if state[0] > now:  # from the future: the clock went back
+            return now, state[1], (now, state[1])
+        return state[0], state[1], None
 
     def expires_at(self, state: FixedWindowState) -> int:
         """The microsecond at which the window in ``state`` closes."""

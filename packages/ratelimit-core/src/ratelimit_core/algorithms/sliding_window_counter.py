@@ -12,6 +12,11 @@ A state whose window is after ``now``'s (the clock went back) is read as this
 window's, with its counts, and that reading is written back even by a
 denial: a client waits no longer than without the step, and a
 ``retry_after`` given then comes true.
+
+``charge`` adds to the current window's count, past ``limit`` if need be; the
+estimate then stays over the limit until enough of it has slid out.
+``refund`` takes from the current window's count, never below 0 (units of the
+previous window are past giving back).
 """
 
 from __future__ import annotations
@@ -44,23 +49,14 @@ class SlidingWindowCounter:
         """Admit ``cost`` units at ``now`` (µs) against ``state``, or deny."""
         period, limit = self.period, self.limit
         index, elapsed = divmod(now, period)
-        prev = cur = 0
-        repair = None
-        if state is not None:
-            if state[0] == index:
-                prev, cur = state[1], state[2]
-            elif state[0] == index - 1:
-                prev = state[2]
-            elif state[0] > index:  # from the future: the clock went back
-                prev, cur = state[1], state[2]
-                repair = (index, prev, cur)
+        prev, cur, repair = self._counts(state, index)
         left = period - elapsed  # µs until this window ends
         used = prev * left + cur * period  # the estimate, in units x µs
         room = limit * period - used
-        if cost * period <= room:
+        if cost * period <= room or not cost:  # a cost of 0 is admitted even in an overdraft
             cur += cost
             reset = left + period if cur else (left if prev else 0)
-            return True, (index, prev, cur) if cost else repair, (room - cost * period) // period, reset, 0
+            return True, (index, prev, cur) if cost else repair, max(0, room - cost * period) // period, reset, 0
         remaining = max(0, room // period)
         reset = left + period if cur else (left if prev else 0)
         if cost > limit:
@@ -72,6 +68,32 @@ class SlidingWindowCounter:
             # Next window: this window's count becomes the weighted one.
             retry = left + period - (limit - cost) * period // cur
         return False, repair, remaining, reset, retry
+
+    def charge(self, state: CounterState | None, now: int, cost: int) -> CounterState:
+        """The counts after ``cost`` units are consumed at ``now`` (µs), room or not."""
+        index = now // self.period
+        prev, cur, _ = self._counts(state, index)
+        return index, prev, cur + cost
+
+    def refund(self, state: CounterState | None, now: int, cost: int) -> CounterState | None:
+        """The counts after ``cost`` units of this window are given back; ``None`` when nothing changes."""
+        index = now // self.period
+        prev, cur, repair = self._counts(state, index)
+        if not cur:
+            return repair
+        return index, prev, max(0, cur - cost)
+
+    @staticmethod
+    def _counts(state: CounterState | None, index: int) -> tuple[int, int, CounterState | None]:
+        """The previous and current counts in window ``index``, and the repair to write back (or ``None``)."""
+        if state is not None:
+            if state[0] == index:
+                return state[1], state[2], None
+            if state[0] == index - 1:
+                return state[2], 0, None
+            if state[0] > index:  # from the future: the clock went back
+                return state[1], state[2], (index, state[1], state[2])
+        return 0, 0, None
 
     def expires_at(self, state: CounterState) -> int:
         """The microsecond from which ``state`` no longer weighs on any estimate."""

@@ -15,6 +15,10 @@ Timestamps after ``now`` (the clock went back) are read as ``now``, and that
 reading is written back (from index ``future`` on) even by a denial: the log
 stays in order, a client waits at most ``period``, and a ``retry_after`` given
 then comes true.
+
+``charge`` logs ``cost`` units at ``now``, past ``limit`` if need be: hits then
+wait until enough of them have left the window. ``refund`` removes the newest
+``cost`` units still in the window (a write with a negative cost).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ __all__ = ["SlidingWindowLog"]
 
 #: ``[first_live_index, t1, t2, ...]``
 Log = list[int]
-#: ``(first_live_index, now, cost, first_future_index)``
+#: ``(first_live_index, now, cost, first_future_index)``: log ``cost`` units at
+#: ``now`` (or, when ``cost`` is negative, remove the newest ``-cost`` live ones).
 LogWrite = tuple[int, int, int, int]
 
 _COMPACT_AFTER = 64  # dead timestamps kept before the list is compacted
@@ -49,25 +54,40 @@ class SlidingWindowLog:
 
     def step(self, log: Log | None, now: int, cost: int) -> Step[LogWrite]:
         """Admit ``cost`` units at ``now`` (µs) against ``log``, or deny. Reads ``log`` only."""
-        if log is None:
-            log, first, future = [1], 1, 1
-        else:
-            first = log[0]
-            # Timestamps after now can only come from a clock that went back.
-            future = len(log) if log[-1] <= now else bisect_right(log, now, first)
-        first = bisect_right(log, now - self.period, first)
+        log, first, future = self._read(log, now)
         held = len(log) - first
         repair = None if future == len(log) else (first, now, 0, future)
         reset = min(log[-1], now) + self.period - now if held else 0
+        remaining = max(0, self.limit - held)
+        if not cost:  # always admitted, even in an overdraft
+            return True, repair, remaining, reset, 0
         if held + cost <= self.limit:
-            if not cost:
-                return True, repair, self.limit - held, reset, 0
             return True, (first, now, cost, future), self.limit - held - cost, self.period, 0
         if cost > self.limit:
-            return False, repair, self.limit - held, reset, None
+            return False, repair, remaining, reset, None
         # The oldest ``held + cost - limit`` units must leave the window first.
         oldest = min(log[first + held + cost - self.limit - 1], now)
-        return False, repair, self.limit - held, reset, oldest + self.period - now
+        return False, repair, remaining, reset, oldest + self.period - now
+
+    def charge(self, log: Log | None, now: int, cost: int) -> LogWrite:
+        """The write that logs ``cost`` units at ``now`` (µs), room or not."""
+        _, first, future = self._read(log, now)
+        return first, now, cost, future
+
+    def refund(self, log: Log | None, now: int, cost: int) -> LogWrite | None:
+        """The write that removes the newest ``cost`` units still in the window; ``None`` when nothing changes."""
+        log, first, future = self._read(log, now)
+        if first == len(log):  # nothing in the window
+            return None if future == len(log) else (first, now, 0, future)
+        return first, now, -cost, future
+
+    def _read(self, log: Log | None, now: int) -> tuple[Log, int, int]:
+        """``log`` (an empty one for ``None``), the index of its first live unit, and of its first from the future."""
+        if log is None:
+            return [1], 1, 1
+        # Timestamps after now can only come from a clock that went back.
+        future = len(log) if log[-1] <= now else bisect_right(log, now, log[0])
+        return log, bisect_right(log, now - self.period, log[0]), future
 
     def apply(self, log: Log | None, write: LogWrite) -> Log:
         """Carry out a write from :meth:`step` on ``log`` (in place) and return the log to keep."""
@@ -76,11 +96,14 @@ class SlidingWindowLog:
             return [1, *(now,) * cost]
         if future < len(log):
             log[future:] = (now,) * (len(log) - future)
+        if cost < 0:  # a refund: the newest live units go
+            del log[max(first, len(log) + cost) :]
         if first > _COMPACT_AFTER and first * 2 > len(log):
             del log[1:first]
             first = 1
         log[0] = first
-        log.extend((now,) * cost)
+        if cost > 0:
+            log.extend((now,) * cost)
         return log
 
     def expires_at(self, log: Log) -> int:

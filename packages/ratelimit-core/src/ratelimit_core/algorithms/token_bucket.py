@@ -19,6 +19,14 @@ the fullest valid one, ``now + tolerance`` (an empty bucket), and that reading
 is written back even by a denial, so that a ``retry_after`` given then comes
 true. A client is never locked out for longer than the bucket takes to refill.
 
+``charge`` consumes without asking (the work was done): the debt may pass
+``tolerance``, and hits then wait until it is paid back, exactly. A bucket in
+such an overdraft holds ``(tat, written_at_us)`` instead of the bare TAT, so
+that its debt is never taken for a clock that went back; when the clock is
+found before ``written_at``, no time is read as having passed since then (and
+that reading is written back). ``refund`` moves the TAT back by ``cost``
+intervals, never before ``now``.
+
 Mapping to GCRA terms: emission interval ``T = period / limit``; the delay
 variation tolerance is ``tau = (capacity - 1) * T``. A unit arriving at ``t``
 is admitted when ``max(TAT, t) + T - t <= tau + T``, i.e. when the debt after
@@ -33,7 +41,10 @@ from math import gcd
 from ratelimit_core.algorithms.step import Step
 from ratelimit_core.rate import Rate
 
-__all__ = ["TokenBucket"]
+__all__ = ["TokenBucket", "TokenBucketState"]
+
+#: The TAT in ticks; in overdraft, ``(tat, written_at_us)``.
+TokenBucketState = int | tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,27 +65,67 @@ class TokenBucket:
         capacity = rate.capacity
         return cls(rate, rate.limit // common, interval, capacity, capacity * interval)
 
-    def step(self, tat: int | None, now: int, cost: int) -> Step[int]:
-        """Admit ``cost`` units at ``now`` (µs) against state ``tat``, or deny."""
+    def step(self, state: TokenBucketState | None, now: int, cost: int) -> Step[TokenBucketState]:
+        """Admit ``cost`` units at ``now`` (µs) against ``state``, or deny."""
         scale, interval, tolerance = self.scale, self.interval, self.tolerance
-        if scale != 1:
-            now *= scale
-        repair = None
-        if tat is None or tat < now:
-            tat = now
-        elif tat > now + tolerance:  # from the future: the clock went back
-            tat = repair = now + tolerance
-        debt = tat - now + cost * interval  # owed after this hit, in ticks
+        ticks = now * scale if scale != 1 else now
+        repair = False  # the state was read from the future: write that reading back, even on a denial
+        if state is None:
+            held = 0  # ticks owed now
+        elif isinstance(state, tuple):  # in overdraft
+            held, repair = self._held(state, now, ticks)
+        else:
+            held = state - ticks
+            if held < 0:
+                held = 0
+            elif held > tolerance:  # from the future: the clock went back
+                held, repair = tolerance, True
+        debt = held + cost * interval  # owed after this hit
         if debt <= tolerance:
             reset = debt if scale == 1 else -(-debt // scale)
-            return True, tat + cost * interval if cost else repair, (tolerance - debt) // interval, reset, 0
-        held = tat - now  # owed now
+            write: TokenBucketState | None = ticks + debt if cost or repair else None
+            return True, write, (tolerance - debt) // interval, reset, 0
+        if not cost:  # always admitted, even in an overdraft
+            write = self._written(ticks + held, ticks, now) if repair else None
+            return True, write, 0, held if scale == 1 else -(-held // scale), 0
         if cost > self.capacity:  # noqa: SIM108 - one expression would be unreadable
             retry = None
         else:
             retry = debt - tolerance if scale == 1 else -(-(debt - tolerance) // scale)
-        return False, repair, (tolerance - held) // interval, held if scale == 1 else -(-held // scale), retry
+        remaining = (tolerance - held) // interval if held <= tolerance else 0
+        write = self._written(ticks + held, ticks, now) if repair else None
+        return False, write, remaining, held if scale == 1 else -(-held // scale), retry
 
-    def expires_at(self, tat: int) -> int:
-        """The microsecond from which the bucket is full again and ``tat`` can go."""
+    def charge(self, state: TokenBucketState | None, now: int, cost: int) -> TokenBucketState:
+        """The state after ``cost`` units are consumed at ``now`` (µs), room or not."""
+        ticks = now * self.scale
+        held = 0 if state is None else self._held(state, now, ticks)[0]
+        return self._written(ticks + held + cost * self.interval, ticks, now)
+
+    def refund(self, state: TokenBucketState | None, now: int, cost: int) -> TokenBucketState | None:
+        """The state after ``cost`` units are given back at ``now`` (µs); ``None`` when there is none."""
+        if state is None:
+            return None
+        ticks = now * self.scale
+        held = max(0, self._held(state, now, ticks)[0] - cost * self.interval)
+        return self._written(ticks + held, ticks, now)
+
+    def _held(self, state: TokenBucketState, now: int, ticks: int) -> tuple[int, bool]:
+        """The ticks ``state`` owes at ``now``, and whether that reading must be written back."""
+        if isinstance(state, tuple):
+            tat, written = state
+            if now < written:  # the clock went back: no time has passed since the write
+                return max(0, tat - written * self.scale), True
+            return max(0, tat - ticks), False
+        if state - ticks > self.tolerance:  # from the future: the clock went back
+            return self.tolerance, True
+        return max(0, state - ticks), False
+
+    def _written(self, tat: int, ticks: int, now: int) -> TokenBucketState:
+        """The state to keep for ``tat``: the bare TAT, or ``(tat, now)`` in overdraft."""
+        return tat if tat - ticks <= self.tolerance else (tat, now)
+
+    def expires_at(self, state: TokenBucketState) -> int:
+        """The microsecond from which the bucket is full again and ``state`` can go."""
+        tat = state[0] if isinstance(state, tuple) else state
         return -(-tat // self.scale)

@@ -1,0 +1,91 @@
+"""A cost estimated before the work and settled after it: :class:`Reservation`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ratelimit_core.decision import Decision
+    from ratelimit_core.limiter import Limiter
+
+__all__ = ["Reservation"]
+
+
+class Reservation:
+    """What :meth:`Limiter.reserve` returns: a hit of an estimate, to be settled once.
+
+    ::
+
+        reservation = await limiter.reserve("user-42", estimate=500)  # LLM tokens, say
+        if not reservation:
+            ...  # denied: reservation.decision.retry_after says how long to wait
+        used = await run_the_model()
+        await reservation.settle(used)  # charges or refunds the difference
+
+    An admitted reservation has consumed its estimate; a denied one has
+    consumed nothing. :meth:`settle` brings what was consumed to the real
+    cost (a charge above it, a refund below it) and :meth:`cancel` gives all
+    of it back. Either happens once: a second call raises ``RuntimeError``.
+    A reservation that is never settled stays charged at its estimate.
+
+    Attributes:
+        key: The key it was made for.
+        estimate: The units it hit.
+        decision: The hit's decision.
+    """
+
+    __slots__ = ("_done", "_limiter", "decision", "estimate", "key")
+
+    def __init__(self, limiter: Limiter, key: str, estimate: int, decision: Decision) -> None:
+        self._limiter = limiter
+        self.key = key
+        self.estimate = estimate
+        self.decision = decision
+        self._done = False
+
+    def __bool__(self) -> bool:
+        """Whether the estimate was admitted."""
+        return self.decision.allowed
+
+    def __repr__(self) -> str:
+        state = "settled" if self._done else "open"
+        return f"Reservation(key={self.key!r}, estimate={self.estimate}, allowed={self.decision.allowed}, {state})"
+
+    @property
+    def consumed(self) -> int:
+        """The units the hit consumed: the estimate when admitted, else 0."""
+        return self.estimate if self.decision.allowed else 0
+
+    async def settle(self, actual: int) -> Decision:
+        """Bring what this reservation consumed to ``actual`` units, once.
+
+        Above the estimate the difference is charged (an overdraft if need
+        be); below it the difference is refunded. A denied reservation
+        consumed nothing, so ``actual`` is charged in full: the work was done.
+        Returns the decision of that charge or refund (what a peek says after).
+
+        Raises:
+            ValueError: ``actual`` is not an int >= 0.
+            RuntimeError: the reservation was already settled or cancelled.
+        """
+        if actual.__class__ is not int or actual < 0:
+            raise ValueError(f"actual must be an int >= 0, got {actual!r}")
+        self._close("settle")
+        difference = actual - self.consumed
+        if difference < 0:
+            return await self._limiter.refund(self.key, -difference)
+        return await self._limiter.charge(self.key, difference)
+
+    async def cancel(self) -> Decision:
+        """Give back everything this reservation consumed, once (the work did not happen).
+
+        Raises:
+            RuntimeError: the reservation was already settled or cancelled.
+        """
+        self._close("cancel")
+        return await self._limiter.refund(self.key, self.consumed)
+
+    def _close(self, action: str) -> None:
+        if self._done:
+            raise RuntimeError(f"cannot {action} {self!r}: a reservation is settled or cancelled once")
+        self._done = True

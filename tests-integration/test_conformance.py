@@ -1,8 +1,9 @@
 """One semantics, two executors: MemoryStore and RedisStore decide alike.
 
-The same timelines (several keys, costs and rates, an injected clock) are
-driven through both stores, and every decision must be equal: allowed,
-remaining, reset_after, retry_after and each rate's status.
+The same timelines (several keys, costs and rates, an injected clock; hits,
+peeks, charges past the limit and refunds) are driven through both stores, and
+every decision must be equal: allowed, remaining, reset_after, retry_after and
+each rate's status.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ RATES = [
 
 ops = st.lists(
     st.tuples(
-        st.sampled_from(["hit", "hit", "hit", "peek", "reset"]),
+        st.sampled_from(["hit", "hit", "hit", "peek", "reset", "charge", "refund"]),
         st.integers(0, 2),  # key
-        st.integers(0, 5),  # cost
+        st.integers(0, 12),  # cost (a charge this big is an overdraft)
         st.one_of(st.just(0), st.integers(0, 300_000), st.integers(0, 5_000_000)),  # µs to advance first
     ),
     min_size=1,
@@ -75,7 +76,7 @@ def twins(
 
 
 async def decide_alike(memory: Limiter, redis: Limiter, action: str, identity: str, cost: int, step: int) -> Decision:
-    """``action`` ("hit" or "peek") on both; every number, and each rate's status, must be equal."""
+    """``action`` (hit, peek, charge or refund) on both; every number, and each rate's status, must be equal."""
     expected = await getattr(memory, action)(identity, cost)
     got: Decision = await getattr(redis, action)(identity, cost)
     assert got == expected, f"step {step}: {action} {identity} cost {cost}"
@@ -202,11 +203,17 @@ async def test_every_key_written_is_short(client: Redis | ClusterClient) -> None
 
 LONG_RATES = [Rate(3, 60), Rate(200_000, 86_400), Rate(10_000, 30 * 86_400), Rate(5, 7 * 86_400), Rate(2, 1)]
 
+# One key: a store may drop another key's state once it has expired (MemoryStore
+# does, as a new key arrives; Redis does by TTL, on its own clock), and a clock
+# that then steps back cannot bring it back. The test's Redis expires keys by
+# the real clock while deciding on the injected one, so with several keys the two
+# stores would forget at different moments. One key's own state is never dropped
+# by its own writes.
 stepping_ops = st.lists(
     st.tuples(
-        st.sampled_from(["hit", "hit", "hit", "peek", "wait"]),
-        st.integers(0, 1),  # key
-        st.integers(0, 3),  # cost
+        st.sampled_from(["hit", "hit", "hit", "peek", "wait", "charge", "refund"]),
+        st.just(0),  # key
+        st.integers(0, 8),  # cost
         st.one_of(
             st.just(0),
             st.integers(0, 2_000_000),
@@ -237,7 +244,7 @@ async def test_a_stepping_clock_and_long_quotas_decide_alike_and_honour_retry_af
     for step, (action, key, cost, advance) in enumerate(timeline):
         clock.us += advance
         identity = f"client-{key}"
-        got = await decide_alike(memory, redis, "peek" if action == "peek" else "hit", identity, cost, step)
+        got = await decide_alike(memory, redis, "hit" if action == "wait" else action, identity, cost, step)
         if action == "wait" and not got.allowed and got.retry_after is not None:
             clock.us += round(got.retry_after * 1_000_000)
             for limiter in (memory, redis):

@@ -55,7 +55,7 @@ def test_every_script_is_shipped_with_its_header(algorithm: Algorithm) -> None:
     assert "-- KEYS[i]" in text
     assert "-- ARGV" in text
     assert "-- returns" in text
-    assert text.rstrip().endswith("return decide(step)")
+    assert text.rstrip().endswith("return decide(step, account)")
 
 
 def test_rates_beyond_exact_lua_arithmetic_are_refused_when_the_limiter_is_made() -> None:

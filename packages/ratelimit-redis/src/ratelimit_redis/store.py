@@ -30,7 +30,7 @@ __all__ = ["MAX_LOG_LIMIT", "RedisStore"]
 logger = logging.getLogger("ratelimit_redis")
 
 _EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
-_HIT, _PEEK = b"hit", b"peek"
+_HIT, _PEEK, _CHARGE, _REFUND = b"hit", b"peek", b"charge", b"refund"
 _DEL = pack_prefix(b"DEL")
 _PACKED_LIMIT = 800_000_000  # window states pack counts in base limit + 1, below 9e8
 #: The largest sliding-log limit on Redis: one 8-byte entry per unit, so at most 8 MB per key and per hit.
@@ -182,6 +182,19 @@ class RedisStore:
         """See :meth:`ratelimit_core.Store.peek`."""
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
         return await self._run(policy, plan, digest_bytes(key), _PEEK, cost)
+
+    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.charge`. One script call, every rate."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        return await self._run(policy, plan, digest_bytes(key), _CHARGE, cost)
+
+    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.refund`. One script call, every rate."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        tag = digest_bytes(key)
+        if self._denied is not None:  # the room given back makes a remembered denial wrong
+            self._denied.forget(policy.namespaces, tag)
+        return await self._run(policy, plan, tag, _REFUND, cost)
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""

@@ -17,8 +17,12 @@ stays in order, a client waits at most ``period``, and a ``retry_after`` given
 then comes true.
 
 ``charge`` logs ``cost`` units at ``now``, past ``limit`` if need be: hits then
-wait until enough of them have left the window. ``refund`` removes the newest
-``cost`` units still in the window (a write with a negative cost).
+wait until enough of them have left the window. The log keeps at most
+``limit`` units in the window, the newest: the older ones of an overdraft are
+dropped, which changes no hit's decision (while ``limit`` newer units are in
+the window, no hit fits anyway) and bounds the log. ``refund`` removes the
+newest ``cost`` units still in the window (a write with a negative cost); after
+an overdraft it gives back from the ``limit`` units kept.
 """
 
 from __future__ import annotations
@@ -70,9 +74,11 @@ class SlidingWindowLog:
         return False, repair, remaining, reset, oldest + self.period - now
 
     def charge(self, log: Log | None, now: int, cost: int) -> LogWrite:
-        """The write that logs ``cost`` units at ``now`` (µs), room or not."""
-        _, first, future = self._read(log, now)
-        return first, now, cost, future
+        """The write that logs ``cost`` units at ``now`` (µs), room or not, keeping the newest ``limit``."""
+        log, first, future = self._read(log, now)
+        logged = min(cost, self.limit)
+        # Past the limit, the oldest units in the window are dropped: first moves past them.
+        return first + max(0, len(log) - first + logged - self.limit), now, logged, future
 
     def refund(self, log: Log | None, now: int, cost: int) -> LogWrite | None:
         """The write that removes the newest ``cost`` units still in the window; ``None`` when nothing changes."""

@@ -2,7 +2,10 @@
 --
 -- Every algorithm script takes the same arguments:
 --   KEYS[i]   the state of rate i of the limiter (all in one hash tag: one slot)
---   ARGV[1]   "hit" (consume, all rates or none) or "peek" (consume nothing)
+--   ARGV[1]   "hit" (consume, all rates or none), "peek" (consume nothing),
+--             "charge" (consume on every rate, room or not) or "refund" (give
+--             back up to cost on every rate); after a charge or a refund the
+--             reply is what a peek of one unit says
 --   ARGV[2]   cost, an integer >= 0
 --   ARGV[3]   now in microseconds, or "" to read the server's clock (TIME)
 --   ARGV[4]   the algorithm's parameters, comma-separated: PARAMS integers per
@@ -65,9 +68,23 @@ end
 -- all or nothing. step(i, cost) -> allowed, write, remaining, reset_us, retry_us
 -- where write is nil or a function that stores the new state of KEYS[i]. When
 -- a step denies, or has cost 0, its write is nil or the repair of a state read
--- from the future (a clock that went back).
-local function decide(step)
+-- from the future (a clock that went back). account(i, cost, refund) charges
+-- (or refunds) rate i, repairing as a step does.
+local function decide(step, account)
   local n = #KEYS
+  if MODE == 'charge' or MODE == 'refund' then
+    local reply = {}
+    for i = 1, n do
+      account(i, COST, MODE == 'refund')
+      local allowed, _, _, _, retry = step(i, 1)
+      local _, _, remaining, reset = step(i, 0)
+      reply[#reply + 1] = allowed and '1' or '0'
+      reply[#reply + 1] = int(remaining)
+      reply[#reply + 1] = int(reset)
+      reply[#reply + 1] = retry == nil and '-1' or int(retry)
+    end
+    return table.concat(reply, ' ')
+  end
   if n == 1 then -- one rate: the same answers as below, without the tables
     local allowed, write, remaining, reset, retry = step(1, COST)
     if allowed and COST > 0 then

@@ -1,45 +1,67 @@
 -- Fixed window (see ratelimit_core.algorithms.fixed_window).
 -- KEYS[i]: the window of rate i as one integer, start_us * (limit + 1) + count,
 --          expiring when the window closes. (While it fits 63 bits, Redis keeps
---          it as an integer: 104 bytes for the key and value.)
+--          it as an integer: 104 bytes for the key and value.) A window charged
+--          past its limit holds "start:count" instead (counts stay below 2^53).
 -- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
 -- A window that starts after now (the clock went back) is read as starting now,
 -- and that reading is written back even by a denial.
 
 local PARAMS = 2
+local MAX_COUNT = 9007199254740991 -- 2^53 - 1
 
 local function set_window(key, limit, start, count, ttl)
-  local packed = big_muladd(big_of(start), limit + 1, count)
-  redis.call('SET', key, big_text(packed), 'PX', ttl_ms(ttl))
+  local text
+  if count > limit then
+    text = int(start) .. ':' .. int(count)
+  else
+    text = big_text(big_muladd(big_of(start), limit + 1, count))
+  end
+  redis.call('SET', key, text, 'PX', ttl_ms(ttl))
 end
 
-local function step(i, cost)
+-- Rate i's window at now: limit, period, start, count, and the repair to write back (or nil).
+local function read(i)
   local at = (i - 1) * PARAMS
   local limit, period = PARAM[at + 1], PARAM[at + 2]
   local key = KEYS[i]
-  local start, count = NOW, 0
-  local repair = nil
   local state = redis.call('GET', key)
-  if state then
-    local packed = big_parse(state)
-    local c = big_divmod(packed, limit + 1)
-    local s = big_number(packed)
-    if s > NOW then -- from the future: the clock went back
-      count = c
-      repair = function()
-        set_window(key, limit, NOW, c, period)
-      end
-    elseif NOW < s + period then
-      start, count = s, c
-    end
+  if not state then
+    return limit, period, NOW, 0, nil
   end
+  local s, c
+  local colon = string.find(state, ':', 1, true)
+  if colon then
+    s, c = tonumber(string.sub(state, 1, colon - 1)), tonumber(string.sub(state, colon + 1))
+  else
+    local packed = big_parse(state)
+    c = big_divmod(packed, limit + 1)
+    s = big_number(packed)
+  end
+  if s > NOW then -- from the future: the clock went back
+    return limit, period, NOW, c, function()
+      set_window(key, limit, NOW, c, period)
+    end
+  elseif NOW < s + period then
+    return limit, period, s, c, nil
+  end
+  return limit, period, NOW, 0, nil
+end
+
+local function step(i, cost)
+  local limit, period, start, count, repair = read(i)
+  local key = KEYS[i]
   local reset = start + period - NOW
   local full_reset = count > 0 and reset or 0
+  local remaining = limit - count
+  if remaining < 0 then
+    remaining = 0
+  end
+  if cost == 0 then -- always admitted, even in an overdraft
+    return true, repair, remaining, full_reset, 0
+  end
   if count + cost <= limit then
-    if cost == 0 then
-      return true, repair, limit - count, full_reset, 0
-    end
     local write = function()
       set_window(key, limit, start, count + cost, reset)
     end
@@ -49,7 +71,30 @@ local function step(i, cost)
   if cost <= limit then
     retry = reset
   end
-  return false, repair, limit - count, full_reset, retry
+  return false, repair, remaining, full_reset, retry
 end
 
-return decide(step)
+-- Charge (or refund) cost units on rate i's window, room or not.
+local function account(i, cost, refund)
+  local limit, period, start, count, repair = read(i)
+  if refund then
+    if count == 0 then
+      if repair then
+        repair()
+      end
+      return
+    end
+    count = count - cost
+    if count < 0 then
+      count = 0
+    end
+  else
+    count = count + cost
+    if count > MAX_COUNT then
+      count = MAX_COUNT
+    end
+  end
+  set_window(KEYS[i], limit, start, count, start + period - NOW)
+end
+
+return decide(step, account)

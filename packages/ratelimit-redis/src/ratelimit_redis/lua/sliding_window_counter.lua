@@ -2,7 +2,9 @@
 -- KEYS[i]: rate i's window index and counts as one integer,
 --          (index * (limit + 1) + previous) * (limit + 1) + current; window k
 --          spans [k * period, (k + 1) * period) µs. (While it fits 63 bits,
---          Redis keeps it as an integer: 104 bytes for the key and value.)
+--          Redis keeps it as an integer: 104 bytes for the key and value.) Counts
+--          charged past the limit are held as "index:previous:current" instead;
+--          a count saturates at 800,000,000 (the big integers' factors stay below 9e8).
 -- ARGV:    see common.lua; ARGV[4] holds 2 values per rate: limit, period (µs).
 -- returns: see common.lua.
 -- The estimate is kept in units x µs, which passes 2^53 for long periods (a day,
@@ -11,6 +13,7 @@
 -- reading is written back even by a denial.
 
 local PARAMS = 2
+local MAX_COUNT = 800000000
 
 -- count * x as a big integer: count below 9e8, x below 2^53.
 local function times(count, x)
@@ -64,11 +67,18 @@ local function share(k, period, d)
 end
 
 local function set_counts(key, limit, index, prev, cur, ttl)
-  local packed = big_muladd(big_muladd(big_of(index), limit + 1, prev), limit + 1, cur)
-  redis.call('SET', key, big_text(packed), 'PX', ttl_ms(ttl))
+  local text
+  if prev > limit or cur > limit then
+    text = int(index) .. ':' .. int(prev) .. ':' .. int(cur)
+  else
+    text = big_text(big_muladd(big_muladd(big_of(index), limit + 1, prev), limit + 1, cur))
+  end
+  redis.call('SET', key, text, 'PX', ttl_ms(ttl))
 end
 
-local function step(i, cost)
+-- Rate i at now: limit, period, the window index, µs left in it, the previous
+-- and current counts, and the repair to write back (or nil).
+local function read(i)
   local at = (i - 1) * PARAMS
   local limit, period = PARAM[at + 1], PARAM[at + 2]
   local key = KEYS[i]
@@ -78,10 +88,19 @@ local function step(i, cost)
   local repair = nil
   local state = redis.call('GET', key)
   if state then
-    local packed = big_parse(state)
-    local scur = big_divmod(packed, limit + 1)
-    local sprev = big_divmod(packed, limit + 1)
-    local sindex = big_number(packed)
+    local sindex, sprev, scur
+    if string.find(state, ':', 1, true) then
+      local fields = {}
+      for field in string.gmatch(state, '[^:]+') do
+        fields[#fields + 1] = tonumber(field)
+      end
+      sindex, sprev, scur = fields[1], fields[2], fields[3]
+    else
+      local packed = big_parse(state)
+      scur = big_divmod(packed, limit + 1)
+      sprev = big_divmod(packed, limit + 1)
+      sindex = big_number(packed)
+    end
     if sindex == index then
       prev, cur = sprev, scur
     elseif sindex == index - 1 then
@@ -93,6 +112,35 @@ local function step(i, cost)
       end
     end
   end
+  return limit, period, index, left, prev, cur, repair
+end
+
+-- Charge (or refund) cost units on rate i's current window, room or not.
+local function account(i, cost, refund)
+  local limit, period, index, left, prev, cur, repair = read(i)
+  if refund then
+    if cur == 0 then
+      if repair then
+        repair()
+      end
+      return
+    end
+    cur = cur - cost
+    if cur < 0 then
+      cur = 0
+    end
+  else
+    cur = cur + cost
+    if cur > MAX_COUNT then
+      cur = MAX_COUNT
+    end
+  end
+  set_counts(KEYS[i], limit, index, prev, cur, left + period)
+end
+
+local function step(i, cost)
+  local limit, period, index, left, prev, cur, repair = read(i)
+  local key = KEYS[i]
   -- the estimate weighs prev by the part of its window still inside: prev * left / period
   local weight = weighted(prev, left, period)
   local function reset_of(c)
@@ -105,14 +153,19 @@ local function step(i, cost)
   end
   -- admitted when prev * left + (cur + cost) * period <= limit * period
   local free = limit - cur - cost
-  if free >= 0 and big_cmp(times(prev, left), times(free, period)) <= 0 then
+  -- (a cost of 0 is always admitted, even in an overdraft)
+  if cost == 0 or (free >= 0 and big_cmp(times(prev, left), times(free, period)) <= 0) then
     local write = repair
     if cost > 0 then
       write = function()
         set_counts(key, limit, index, prev, cur + cost, left + period)
       end
     end
-    return true, write, free - weight, reset_of(cur + cost), 0
+    local remaining = free - weight
+    if remaining < 0 then
+      remaining = 0
+    end
+    return true, write, remaining, reset_of(cur + cost), 0
   end
   local remaining = limit - cur - weight
   if remaining < 0 then
@@ -129,4 +182,4 @@ local function step(i, cost)
   return false, repair, remaining, reset_of(cur), retry
 end
 
-return decide(step)
+return decide(step, account)

@@ -30,60 +30,80 @@ local function bisect(key, lo, hi, t)
   return lo
 end
 
-local function step(i, cost)
+-- Rate i's log at now: limit, period, whether it exists, its entry count, the
+-- first live entry, the first entry from the future, and the newest time (nil
+-- when none is live).
+local function read(i)
   local at = (i - 1) * PARAMS
   local limit, period = PARAM[at + 1], PARAM[at + 2]
   local key = KEYS[i]
   local size = redis.call('STRLEN', key)
-  local exists = size > 0
-  local total, first = 0, 0
-  local now = NOW
-  local newest = nil
+  local total, first, newest = 0, 0, nil
   local future = 0 -- entries from this index on are after now
-  if exists then
+  if size > 0 then
     total = (size - 4) / 8
     first = struct.unpack('>I4', redis.call('GETRANGE', key, 0, 3))
     future = total
     if total > first then
       newest = stamp(key, total - 1)
-      if newest > now then -- the clock went back: read those entries as now
-        future = bisect(key, first, total, now)
-        newest = now
+      if newest > NOW then -- the clock went back: read those entries as now
+        future = bisect(key, first, total, NOW)
+        newest = NOW
       end
     end
   end
-  local live = bisect(key, first, total, now - period)
+  local live = bisect(key, first, total, NOW - period)
+  return limit, period, size > 0, total, live, future, newest
+end
+
+-- Writes entries from the future as now.
+local function repair_log(key, total, future, period)
+  redis.call('SETRANGE', key, 4 + future * 8, string.rep(struct.pack('>l', NOW), total - future))
+  redis.call('PEXPIRE', key, ttl_ms(period))
+end
+
+-- Appends count entries at now, with entries before index kept dead (compacted away when they are many).
+local function append(key, exists, total, kept, count, period)
+  local entries = string.rep(struct.pack('>l', NOW), count)
+  if not exists then
+    redis.call('SET', key, struct.pack('>I4', 0) .. entries, 'PX', ttl_ms(period))
+  elseif kept > COMPACT_AFTER and kept * 2 > total then
+    local body = kept < total and redis.call('GETRANGE', key, 4 + kept * 8, -1) or ''
+    redis.call('SET', key, struct.pack('>I4', 0) .. body .. entries, 'PX', ttl_ms(period))
+  else
+    redis.call('SETRANGE', key, 0, struct.pack('>I4', kept))
+    redis.call('APPEND', key, entries)
+    redis.call('PEXPIRE', key, ttl_ms(period))
+  end
+end
+
+local function step(i, cost)
+  local limit, period, exists, total, live, future, newest = read(i)
+  local key = KEYS[i]
   local held = total - live
   local reset = 0
   if held > 0 then
-    reset = newest + period - now
+    reset = newest + period - NOW
   end
   local repair = nil
   if future < total then
     repair = function()
-      redis.call('SETRANGE', key, 4 + future * 8, string.rep(struct.pack('>l', now), total - future))
-      redis.call('PEXPIRE', key, ttl_ms(period))
+      repair_log(key, total, future, period)
     end
   end
+  local remaining = limit - held
+  if remaining < 0 then
+    remaining = 0
+  end
+  if cost == 0 then -- always admitted, even in an overdraft
+    return true, repair, remaining, reset, 0
+  end
   if held + cost <= limit then
-    if cost == 0 then
-      return true, repair, limit - held, reset, 0
-    end
     local write = function()
       if repair then
         repair()
       end
-      local entries = string.rep(struct.pack('>l', now), cost)
-      if not exists then
-        redis.call('SET', key, struct.pack('>I4', 0) .. entries, 'PX', ttl_ms(period))
-      elseif live > COMPACT_AFTER and live * 2 > total then
-        local kept = live < total and redis.call('GETRANGE', key, 4 + live * 8, -1) or ''
-        redis.call('SET', key, struct.pack('>I4', 0) .. kept .. entries, 'PX', ttl_ms(period))
-      else
-        redis.call('SETRANGE', key, 0, struct.pack('>I4', live))
-        redis.call('APPEND', key, entries)
-        redis.call('PEXPIRE', key, ttl_ms(period))
-      end
+      append(key, exists, total, live, cost, period)
     end
     return true, write, limit - held - cost, period, 0
   end
@@ -91,12 +111,37 @@ local function step(i, cost)
   if cost <= limit then
     -- the oldest held + cost - limit units must leave the window first
     local oldest = stamp(key, live + held + cost - limit - 1)
-    if oldest > now then
-      oldest = now
+    if oldest > NOW then
+      oldest = NOW
     end
-    retry = oldest + period - now
+    retry = oldest + period - NOW
   end
-  return false, repair, limit - held, reset, retry
+  return false, repair, remaining, reset, retry
 end
 
-return decide(step)
+-- Charge: log cost units at now, keeping the newest limit units in the window.
+-- Refund: remove the newest cost units still in the window.
+local function account(i, cost, refund)
+  local limit, period, exists, total, live, future = read(i)
+  local key = KEYS[i]
+  if future < total then
+    repair_log(key, total, future, period)
+  end
+  if not refund then
+    local logged = cost < limit and cost or limit
+    local dropped = total - live + logged - limit -- the oldest units past the limit
+    append(key, exists, total, dropped > 0 and live + dropped or live, logged, period)
+    return
+  end
+  if live == total then -- nothing in the window
+    return
+  end
+  local kept = total - cost
+  if kept < live then
+    kept = live
+  end
+  local body = kept > live and redis.call('GETRANGE', key, 4 + live * 8, 3 + kept * 8) or ''
+  redis.call('SET', key, struct.pack('>I4', 0) .. body, 'PX', ttl_ms(period))
+end
+
+return decide(step, account)

@@ -505,8 +505,8 @@ def test_sliding_log_admits_no_more_than_limit_and_overdraft_in_any_period(
     rate: Rate, timeline: list[tuple[int, str, int]]
 ) -> None:
     ops = drive(math_for(Algorithm.SLIDING_WINDOW_LOG, rate), timeline)
-    for end in ops:
-        inside = [op for op in ops if end.at - rate.period_us < op.at <= end.at and ops.index(op) <= ops.index(end)]
+    for last, end in enumerate(ops):
+        inside = [op for op in ops[: last + 1] if end.at - rate.period_us < op.at]
         assert sum(map(_consumed, inside)) <= rate.limit + sum(map(_overdraft, inside))
 
 

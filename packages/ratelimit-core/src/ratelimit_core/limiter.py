@@ -8,13 +8,13 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, cast
 
 from ratelimit_core.algorithm import Algorithm
 from ratelimit_core.decision import Decision, new_decision
 from ratelimit_core.errors import RateLimitExceeded, StoreError
 from ratelimit_core.memory import MemoryStore
-from ratelimit_core.policy import Policy
+from ratelimit_core.policy import Policy, policy_for
 from ratelimit_core.rate import Rate, parse_rates
 from ratelimit_core.reservation import Reservation
 from ratelimit_core.store import Binding, Decide, Preparing, Store
@@ -84,11 +84,11 @@ class Limiter:
         on_error: OnError = "raise",
         fallback: Store | None = None,
     ) -> None:
-        self._policy = Policy(name, Algorithm(algorithm), parse_rates(rates))
+        self._policy = policy_for(name, Algorithm(algorithm), parse_rates(rates))
         if on_error not in _ON_ERROR:
             raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
         for label, candidate in (("store", store), ("fallback", fallback)):
-            if candidate is not None and (isinstance(candidate, type) or not isinstance(candidate, Store)):
+            if candidate is not None and (isinstance(candidate, type) or not _kind(candidate)[0]):
                 missing = [name for name in _CONTRACT if not callable(getattr(candidate, name, None))]
                 raise ValueError(
                     f"{label} must implement the Store contract ({', '.join(_CONTRACT)}), got {candidate!r}"
@@ -99,8 +99,8 @@ class Limiter:
         # ValueError here, not a store failure on every decision.
         stores: tuple[object, ...] = (self._store, fallback)
         for each in stores:
-            if isinstance(each, Preparing):
-                each.prepare(self._policy)
+            if each is not None and _kind(each)[1]:
+                cast(Preparing, each).prepare(self._policy)
         # A store that decides without I/O may bind: a plain decide(key, cost), called without a coroutine.
         self._decide = _bound(self._store, self._policy)
         self._fallback_decide = None if fallback is None else _bound(fallback, self._policy)
@@ -345,7 +345,23 @@ class Limiter:
 
 def _bound(store: Store, policy: Policy) -> Decide | None:
     """``store.bind(policy)`` for a store that decides without I/O, else ``None``."""
-    return store.bind(policy) if isinstance(store, Binding) else None
+    return cast(Binding, store).bind(policy) if _kind(store)[2] else None
+
+
+_KINDS: dict[type, tuple[bool, bool, bool]] = {}
+
+
+def _kind(store: object) -> tuple[bool, bool, bool]:
+    """Whether a store's class implements :class:`Store`, :class:`Preparing`, :class:`Binding`.
+
+    Checked once per class: a protocol check costs microseconds, and limiters
+    may be made per request.
+    """
+    cls = type(store)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = _KINDS[cls] = (issubclass(cls, Store), issubclass(cls, Preparing), issubclass(cls, Binding))
+    return kind
 
 
 def _bad_key(key: object) -> NoReturn:

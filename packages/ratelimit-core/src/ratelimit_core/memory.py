@@ -103,7 +103,7 @@ class MemoryStore:
         self._clock: Callable[[], int] = monotonic_ns if clock is None else _seconds_to_ns(clock)
         self._max_keys = max_keys
         self._tables: dict[str, _Table] = {}
-        self._bound: dict[tuple[str, ...], Decide] = {}  # for hit(): bind() once per policy
+        self._bound: dict[tuple[str, ...], Decide] = {}  # bind() once per policy
         self._size = 0  # states held, over all tables
         self._sweep_credit = 0  # new keys to go before a sweep for expired states may run
 
@@ -118,10 +118,7 @@ class MemoryStore:
 
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.hit`."""
-        decide = self._bound.get(policy.namespaces)
-        if decide is None:
-            decide = self._bound[policy.namespaces] = self.bind(policy)
-        return decide(key, cost)
+        return self.bind(policy)(key, cost)
 
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.peek`."""
@@ -150,8 +147,15 @@ class MemoryStore:
         """A plain function ``decide(key, cost) -> Decision``: :meth:`hit` for ``policy``.
 
         Nothing in it awaits, so the limiter calls it without a coroutine and
-        the lookups that depend only on ``policy`` are done once, here.
+        the lookups that depend only on ``policy`` are done once, here (once
+        per policy and store: limiters of one policy share one function).
         """
+        decide = self._bound.get(policy.namespaces)
+        if decide is None:
+            decide = self._bound[policy.namespaces] = self._bind(policy)
+        return decide
+
+    def _bind(self, policy: Policy) -> Decide:
         tables = self._tables_of(policy)
         if len(tables) > 1:
             return lambda key, cost: self._hit_all(policy, tables, bounded(key), cost)

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Rate", "parse_rates"]
 
@@ -141,12 +142,20 @@ def parse_rates(text: str | Rate | Sequence[str | Rate]) -> tuple[Rate, ...]:
     if isinstance(text, Rate):
         return (text,)
     if isinstance(text, str):
-        parts: list[str | Rate] = [p for p in re.split(r"[;,]", text) if p.strip()]
-    elif isinstance(text, Sequence):
-        parts = list(text)
+        return _parse_text(text)
+    if isinstance(text, Sequence):
+        parts: list[str | Rate] = list(text)
     else:
         raise ValueError(f"Rates must be a string, a Rate or a sequence of them, got {text!r}")
     rates = tuple(p if isinstance(p, Rate) else Rate.parse(p) for p in parts)
+    if not rates:
+        raise ValueError(f"No rate in {text!r}")
+    return rates
+
+
+@lru_cache(maxsize=1024)  # limiters made per request (a tier's rates) parse each text once
+def _parse_text(text: str) -> tuple[Rate, ...]:
+    rates = tuple(Rate.parse(p) for p in re.split(r"[;,]", text) if p.strip())
     if not rates:
         raise ValueError(f"No rate in {text!r}")
     return rates

@@ -134,9 +134,10 @@ def test_every_middleware_option_has_its_name_in_the_config() -> None:
     import inspect  # noqa: PLC0415
 
     taken = set(inspect.signature(RateLimitMiddleware.__init__).parameters) - {"self", "app", "on_decision"}
-    # "limiter", "key_func" and "cost" are the default limit's; "rules" holds the rules.
+    # "limiter", "key_func", "cost", "count" and "settle" are the default limit's; "rules" holds the rules.
+    default = {"limiter", "key_func", "cost", "count", "settle"}
     options = set(RateLimitConfig.from_toml(TOML).middleware_options())
-    assert taken - {"limiter", "key_func", "cost"} <= options
-    assert {"limiter", "key_func", "cost"} <= options
+    assert taken - default <= options
+    assert default <= options
     rule_options = set(inspect.signature(Rule).parameters) - {"limiter"}
     assert rule_options <= set(RuleConfig.model_fields)

@@ -10,9 +10,11 @@ import ratelimit_asgi
 def test_exports() -> None:
     assert sorted(ratelimit_asgi.__all__) == [
         "ANONYMOUS",
+        "Completion",
         "DecisionEvent",
         "KeyFunc",
         "LimitConfig",
+        "LimiterResolver",
         "RateLimit",
         "RateLimitConfig",
         "RateLimitMiddleware",
@@ -20,13 +22,17 @@ def test_exports() -> None:
         "RateLimiterMiddleware",
         "Rule",
         "RuleConfig",
+        "Settle",
         "UNIX",
         "__version__",
         "api_key",
         "client_address",
         "client_ip",
+        "from_header",
         "header",
         "problem_handler",
+        "report_cost",
+        "reported",
     ]
 
 

@@ -15,14 +15,17 @@ from ratelimit_asgi.dependency import RateLimit
 from ratelimit_asgi.keys import ANONYMOUS, UNIX, KeyFunc, api_key, client_address, client_ip, header
 from ratelimit_asgi.middleware import DecisionEvent, RateLimiterMiddleware, RateLimitMiddleware
 from ratelimit_asgi.problems import RateLimitRefusal, problem_handler
-from ratelimit_asgi.rules import Rule
+from ratelimit_asgi.rules import LimiterResolver, Rule
+from ratelimit_asgi.settle import Completion, Settle, from_header, report_cost, reported
 
 __all__ = [
     "ANONYMOUS",
     "UNIX",
+    "Completion",
     "DecisionEvent",
     "KeyFunc",
     "LimitConfig",
+    "LimiterResolver",
     "RateLimit",
     "RateLimitConfig",
     "RateLimitMiddleware",
@@ -30,10 +33,14 @@ __all__ = [
     "RateLimiterMiddleware",
     "Rule",
     "RuleConfig",
+    "Settle",
     "__version__",
     "api_key",
     "client_address",
     "client_ip",
+    "from_header",
     "header",
     "problem_handler",
+    "report_cost",
+    "reported",
 ]

@@ -16,6 +16,7 @@
     methods = ["POST"]
     rates = "5/minute; 20/hour"
     algorithm = "sliding_window_log"
+    count = [401]            # only failed logins count
 
     config = RateLimitConfig.from_toml("ratelimit.toml")
     app = Starlette(middleware=[config.middleware(store=store)])
@@ -44,6 +45,7 @@ from starlette.middleware import Middleware
 from ratelimit_asgi.keys import api_key, client_address, client_ip, header
 from ratelimit_asgi.middleware import RateLimitMiddleware
 from ratelimit_asgi.rules import Rule, compile_path
+from ratelimit_asgi.settle import Settle, from_header, reported
 from ratelimit_core import Algorithm, Limiter, Store, parse_rates
 
 __all__ = ["LimitConfig", "RateLimitConfig", "RuleConfig"]
@@ -62,6 +64,35 @@ class LimitConfig(BaseModel):
     name: str | None = None
     cost: int = Field(1, ge=0)
     key_func: KeyName = "client"
+    #: The response statuses that count (``[401, 403]`` for a login); none given: every one counts.
+    count: list[int] | None = None
+    #: Where the real cost comes from after the response: ``"reported"`` or ``"header:<Name>"``.
+    settle: str | None = None
+
+    @field_validator("count")
+    @classmethod
+    def _count(cls, value: list[int] | None) -> list[int] | None:
+        for status in value or ():
+            if not 100 <= status <= 599:
+                raise ValueError(f"count holds HTTP statuses (100 to 599), got {status}")
+        return value
+
+    @field_validator("settle")
+    @classmethod
+    def _settle(cls, value: str | None) -> str | None:
+        if value is not None and value != "reported" and not (value.startswith("header:") and value[7:]):
+            raise ValueError(f"settle must be 'reported' or 'header:<Name>', got {value!r}")
+        return value
+
+    def counted(self) -> Callable[[int], bool] | None:
+        """``count=`` for the middleware or a ``Rule``: the listed statuses count."""
+        return None if self.count is None else frozenset(self.count).__contains__
+
+    def settled(self) -> Settle | None:
+        """``settle=`` for the middleware or a ``Rule``."""
+        if self.settle is None:
+            return None
+        return reported() if self.settle == "reported" else from_header(self.settle[7:])
 
     @field_validator("rates")
     @classmethod
@@ -190,6 +221,8 @@ class RateLimitConfig(BaseModel):
                 cost=rule.cost,
                 key_func=None if rule.key_func is None else self._key_func(rule.key_func),
                 per_path=rule.per_path,
+                count=rule.counted(),
+                settle=rule.settled(),
             )
             for rule in self.rules
         ]
@@ -207,6 +240,8 @@ class RateLimitConfig(BaseModel):
                 "limiter": self.default.limiter(store, "default"),
                 "cost": self.default.cost,
                 "key_func": self._key_func(self.default.key_func),
+                "count": self.default.counted(),
+                "settle": self.default.settled(),
             }
         return options
 

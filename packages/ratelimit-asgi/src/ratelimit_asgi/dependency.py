@@ -7,10 +7,12 @@ import inspect
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ratelimit_asgi.fields import Fields, HeaderMode
+from ratelimit_asgi.fields import HeaderMode
 from ratelimit_asgi.keys import client_address
+from ratelimit_asgi.limits import Limits
 from ratelimit_asgi.middleware import KeyFunction, checked_key_func
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, RateLimitRefusal, too_many
+from ratelimit_asgi.rules import LimiterResolver
 from ratelimit_core import Decision, Limiter, StoreError
 
 __all__ = ["RateLimit"]
@@ -37,7 +39,10 @@ class RateLimit:
     limiter's failure policy (``on_error="deny"``) is a 503, never a 429.
 
     Args:
-        limiter: The limiter (give each endpoint group its own name).
+        limiter: The limiter (give each endpoint group its own name), or a
+            function choosing one per request, sync or async
+            (``request -> Limiter | None``; ``None``: unlimited, and the
+            endpoint gets ``None``).
         key_func: ``HTTPConnection -> str``, sync or async; default: the peer address.
         cost: Units each request consumes.
         headers: ``"both"``, ``"ietf"``, ``"x-ratelimit"`` or ``"none"``.
@@ -48,7 +53,7 @@ class RateLimit:
 
     def __init__(
         self,
-        limiter: Limiter,
+        limiter: Limiter | LimiterResolver,
         *,
         key_func: KeyFunction | None = None,
         cost: int = 1,
@@ -56,8 +61,8 @@ class RateLimit:
         fail_open: bool = True,
         problem_type: ProblemType = "about:blank",
     ) -> None:
-        if not isinstance(limiter, Limiter):
-            raise ValueError(f"limiter must be a ratelimit_core.Limiter, got {limiter!r}")
+        if not isinstance(limiter, Limiter) and (isinstance(limiter, type) or not callable(limiter)):
+            raise ValueError(f"limiter must be a ratelimit_core.Limiter or a function choosing one, got {limiter!r}")
         if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
             raise ValueError(f"cost must be an int >= 0, got {cost!r}")
         self.limiter = limiter
@@ -67,23 +72,34 @@ class RateLimit:
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
         self.problem_type: ProblemType = problem_type
-        self._fields = Fields(limiter.name, limiter.rates, headers)
+        self._limits = Limits(headers)
+        self._fixed = self._limits.of(limiter) if isinstance(limiter, Limiter) else None
 
     async def __call__(self, request: Request, response: Response) -> Decision | None:
+        limit = self._fixed
+        if limit is None:
+            chosen = self.limiter(request)  # type: ignore[operator]  # a resolver
+            if inspect.isawaitable(chosen):
+                chosen = await chosen
+            if chosen is None:
+                return None
+            if not isinstance(chosen, Limiter):
+                raise TypeError(f"the limiter resolver returned {chosen!r}: it must return a Limiter or None")
+            limit = self._limits.of(chosen)
         key = self.key_func(request)
         if inspect.isawaitable(key):
             key = await key
         try:
-            decision = await self.limiter.hit(key, self.cost)
+            decision = await limit.limiter.hit(key, self.cost)
         except StoreError:
             if self.fail_open:
                 return None
             raise RateLimitRefusal(UNAVAILABLE) from None
         if decision.degraded and not decision.allowed:  # the failure policy denied: an outage, not a limit
             raise RateLimitRefusal(UNAVAILABLE)
-        fields = [] if decision.degraded else self._fields.of(decision)
+        fields = [] if decision.degraded else limit.fields.of(decision)
         if not decision.allowed:
-            raise RateLimitRefusal(too_many(decision, self._fields, fields, self.problem_type))
+            raise RateLimitRefusal(too_many(decision, limit.fields, fields, self.problem_type))
         for name, value in fields:
             response.headers.append(name.decode(), value.decode())
         return decision

@@ -13,11 +13,13 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from ratelimit_asgi.fields import Fields, HeaderMode, retry_after_value
+from ratelimit_asgi.fields import HeaderMode, retry_after_value
 from ratelimit_asgi.keys import ANONYMOUS, FACTORIES, KeyFunc, address_key, client_address
+from ratelimit_asgi.limits import Limit, Limits
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, Refusal, refusal, too_many
-from ratelimit_asgi.rules import Rule, compile_path
-from ratelimit_core import Decision, Limiter, StoreError
+from ratelimit_asgi.rules import LimiterResolver, Rule, compile_path
+from ratelimit_asgi.settle import USAGE, Settle, Usage
+from ratelimit_core import Decision, Limiter, Reservation, StoreError
 
 __all__ = [
     "MAX_KEY_BODY",
@@ -91,18 +93,21 @@ class _Recorder:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """What one limiter applies to a request: built once per limiter or rule."""
+    """What the middleware's limiter, or one rule, applies to a request: built once."""
 
-    limiter: Limiter
+    #: The limiter, when it is fixed; ``None`` when ``resolver`` chooses one per request.
+    limit: Limit | None
+    resolver: LimiterResolver | None
     cost: int
     key_func: KeyFunction
-    fields: Fields
     per_path: bool = False
     rule: Rule | None = None
     #: The IPv6 prefix when keyed on the peer address alone (the default): read straight from the scope.
     peer_prefix: int | None = None
-    #: The limiter decides without I/O (a memory store): no coroutine per decision.
-    nowait: bool = False
+    count: Callable[[int], bool] | None = None
+    settle: Settle | None = None
+    #: Admitted requests are settled after their response (``count`` or ``settle``).
+    accounting: bool = False
 
 
 class RateLimitMiddleware:
@@ -159,6 +164,7 @@ class RateLimitMiddleware:
         "_default",
         "_default_only",
         "_exact",
+        "_limits",
         "_patterns",
         "_rules",
         "app",
@@ -185,40 +191,67 @@ class RateLimitMiddleware:
         on_decision: DecisionHook | None = None,
         websocket_messages: bool = False,
         problem_type: ProblemType = "about:blank",
+        count: Callable[[int], bool] | None = None,
+        settle: Settle | None = None,
     ) -> None:
         key_func = client_address() if key_func is None else checked_key_func(key_func)
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
         self.problem_type: ProblemType = problem_type
         core = getattr(limiter, "limiter", limiter)
-        if core is not None and not isinstance(core, Limiter):
-            raise ValueError(f"limiter must be a ratelimit_core.Limiter or a RateLimiterOrchestrator, got {limiter!r}")
+        if core is not None and not isinstance(core, Limiter) and (isinstance(core, type) or not callable(core)):
+            raise ValueError(
+                "limiter must be a ratelimit_core.Limiter, a RateLimiterOrchestrator, or a function choosing one "
+                f"per request (connection -> Limiter | None), got {limiter!r}"
+            )
         if core is None and not rules:
             raise ValueError("give a limiter, rules, or both")
         if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
             raise ValueError(f"cost must be an int >= 0, got {cost!r}")
-        if isinstance(rules, Rule | str | bytes):
+        given: object = rules
+        if isinstance(given, Rule | str | bytes):
             raise TypeError(f"rules must be a list of Rule objects, got one: {rules!r}")
         for rule in rules:
             if not isinstance(rule, Rule):
                 raise TypeError(f"rules must be Rule objects, got {rule!r}")
         self.app = app
-        self.limiter = core
+        self.limiter = core if isinstance(core, Limiter) else None
         self.fail_open = fail_open
         self.shadow = shadow
         self.on_decision = on_decision
         self.websocket_messages = websocket_messages
-        fields: dict[int, Fields] = {}
+        self._limits = Limits(headers)
 
-        def plan(limiter: Limiter, cost: int, key: KeyFunction, rule: Rule | None = None) -> _Plan:
-            made = fields.setdefault(id(limiter), Fields(limiter.name, limiter.rates, headers))
+        def plan(
+            source: Limiter | LimiterResolver,
+            cost: int,
+            key: KeyFunction,
+            rule: Rule | None = None,
+            count: Callable[[int], bool] | None = None,
+            settle: Settle | None = None,
+        ) -> _Plan:
+            limit = self._limits.of(source) if isinstance(source, Limiter) else None
             per_path = rule is not None and rule.per_path
-            prefix = key.ipv6_prefix if isinstance(key, KeyFunc) and not per_path else None
-            return _Plan(limiter, cost, key, made, per_path, rule, prefix, limiter.nowait)
+            # The peer's address is read straight from the scope only when nothing else needs the connection.
+            prefix = key.ipv6_prefix if isinstance(key, KeyFunc) and not per_path and limit is not None else None
+            resolver = None if limit is not None else source
+            accounting = count is not None or settle is not None
+            return _Plan(limit, resolver, cost, key, per_path, rule, prefix, count, settle, accounting)  # type: ignore[arg-type]
 
-        self._default = None if core is None else plan(core, cost, key_func)
+        _checked_outcomes(count, settle)
+        self._default = None if core is None else plan(core, cost, key_func, count=count, settle=settle)
         self._rules = tuple(
-            (r, plan(r.limiter, r.cost, key_func if r.key_func is None else checked_key_func(r.key_func), r))
+            (
+                r,
+                plan(
+                    r.limiter,
+                    r.cost,
+                    key_func if r.key_func is None else checked_key_func(r.key_func),
+                    r,
+                    r.count,
+                    r.settle,
+                ),
+            )
             for r in rules
         )
         routes = _checked(exclude_routes)
@@ -243,6 +276,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         conn: HTTPConnection | None = None
+        limit = plan.limit
         prefix = plan.peer_prefix
         if prefix is not None:  # keyed on the peer's address: no connection object needed
             client = scope.get("client")
@@ -252,31 +286,38 @@ class RateLimitMiddleware:
                 host = client[0]
                 key = host if ":" not in host else address_key(host, prefix)  # IPv4 is its own key
         else:
-            asked = await _ask_key_func(plan, scope, receive, send)
-            if asked is None:
+            asked = await self._ask(plan, scope, receive, send)
+            if asked is None:  # refused, or let through unlimited
                 return
-            key, conn, receive = asked
+            key, limit, conn, receive = asked
+        assert limit is not None  # noqa: S101 - a plan keyed on the peer has a fixed limiter
+        limiter = limit.limiter
         try:
-            decision = (
-                plan.limiter.hit_nowait(key, plan.cost) if plan.nowait else await plan.limiter.hit(key, plan.cost)
-            )
+            decision = limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
         except StoreError as exc:
-            await self._store_failed(plan, exc, conn, scope, receive, send)
+            await self._store_failed(plan, limiter, exc, conn, scope, receive, send)
             return
         if self.on_decision is not None:
-            event = DecisionEvent(decision, plan.limiter, plan.rule)
+            event = DecisionEvent(decision, limiter, plan.rule)
             await _call(self.on_decision, conn or _connection(scope, receive, send), event)
         if decision.degraded and not decision.allowed and not self.shadow:  # an outage, not a limit
             await _refuse(scope, receive, send, UNAVAILABLE)
             return
-        fields = [] if decision.degraded else plan.fields.of(decision)
+        fields = [] if decision.degraded else limit.fields.of(decision)
         if not decision.allowed and not self.shadow:
-            await self._too_many(decision, plan, fields, scope, receive, send)
+            await self._too_many(decision, limit, fields, scope, receive, send)
             return
         if kind == "websocket":
-            if self.websocket_messages:
-                receive = self._limit_messages(plan, key, conn or _connection(scope, receive, send), receive, send)
-            await self.app(scope, receive, send)
+            await self._accept_websocket(plan, limiter, key, conn, scope, receive, send)
+            return
+        if plan.accounting and decision.allowed and not decision.degraded:
+            await self._settled(
+                Usage(Reservation(limiter, key, plan.cost, decision), plan.count, plan.settle),
+                fields,
+                scope,
+                receive,
+                send,
+            )
             return
         if not fields:
             await self.app(scope, receive, send)
@@ -290,22 +331,98 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_fields)
 
+    async def _accept_websocket(
+        self,
+        plan: _Plan,
+        limiter: Limiter,
+        key: str,
+        conn: HTTPConnection | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Let an admitted handshake through, its messages limited too with ``websocket_messages``."""
+        if self.websocket_messages:
+            conn = conn or _connection(scope, receive, send)
+            receive = self._limit_messages(plan, limiter, key, conn, receive, send)
+        await self.app(scope, receive, send)
+
+    async def _ask(
+        self, plan: _Plan, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[str, Limit, HTTPConnection, Receive] | None:
+        """The key function's key, and the limit (chosen now if need be); ``None`` once the request is answered."""
+        asked = await _ask_key_func(plan, scope, receive, send)
+        if asked is None:
+            return None
+        key, conn, receive = asked
+        limit = plan.limit if plan.limit is not None else await self._resolve(plan, conn)
+        if limit is None:  # the resolver chose no limit for this request
+            await self.app(scope, receive, send)
+            return None
+        return key, limit, conn, receive
+
+    async def _resolve(self, plan: _Plan, conn: HTTPConnection) -> Limit | None:
+        """The limiter ``plan``'s resolver chooses for this request, or ``None`` (unlimited)."""
+        assert plan.resolver is not None  # noqa: S101 - a plan without a fixed limiter has a resolver
+        chosen = plan.resolver(conn)
+        if inspect.isawaitable(chosen):
+            chosen = await chosen
+        if chosen is None:
+            return None
+        if not isinstance(chosen, Limiter):
+            raise TypeError(f"the limiter resolver returned {chosen!r}: it must return a Limiter or None")
+        return self._limits.of(chosen)
+
+    async def _settled(self, usage: Usage, fields: list[Any], scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app, then settle what the request really cost (see :mod:`ratelimit_asgi.settle`)."""
+        if usage.settle is not None:
+            scope[USAGE] = usage  # for report_cost
+        settled = False
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal settled
+            if message["type"] != "http.response.start":
+                await send(message)
+                return
+            usage.status = message["status"]
+            usage.headers = list(message.get("headers", ()))
+            if fields:
+                message["headers"] = _with_fields(usage.headers, fields)
+            await send(message)
+            if usage.settles_at_start():  # counting by status: known now
+                settled = True
+                await usage.close()
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            if not settled:  # finished, raised (a 500) or the client went away
+                settled = True
+                await usage.close()
+
     async def _too_many(
-        self, decision: Decision, plan: _Plan, fields: list[Any], scope: Scope, receive: Receive, send: Send
+        self, decision: Decision, limit: Limit, fields: list[Any], scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Refuse a request over its limit with 429, or its WebSocket handshake."""
         if scope["type"] == "websocket":
             retry = retry_after_value(decision)
             await _refuse_websocket(scope, receive, send, 429, [*fields, (b"retry-after", retry)] if retry else fields)
         else:
-            await too_many(decision, plan.fields, fields, self.problem_type).send(send)
+            await too_many(decision, limit.fields, fields, self.problem_type).send(send)
 
     async def _store_failed(
-        self, plan: _Plan, exc: StoreError, conn: HTTPConnection | None, scope: Scope, receive: Receive, send: Send
+        self,
+        plan: _Plan,
+        limiter: Limiter,
+        exc: StoreError,
+        conn: HTTPConnection | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         """The store failed: tell the hook, then let the request through or refuse it with 503."""
         if self.on_decision is not None:
-            event = DecisionEvent(None, plan.limiter, plan.rule, exc)
+            event = DecisionEvent(None, limiter, plan.rule, exc)
             await _call(self.on_decision, conn or _connection(scope, receive, send), event)
         if self.fail_open:
             await self.app(scope, receive, send)
@@ -322,7 +439,9 @@ class RateLimitMiddleware:
                     return plan
         return self._default
 
-    def _limit_messages(self, plan: _Plan, key: str, conn: HTTPConnection, receive: Receive, send: Send) -> Receive:
+    def _limit_messages(
+        self, plan: _Plan, limiter: Limiter, key: str, conn: HTTPConnection, receive: Receive, send: Send
+    ) -> Receive:
         """``receive``, with each client message counted; over the limit the socket closes with 1008."""
 
         async def receive_limited() -> Message:
@@ -330,21 +449,28 @@ class RateLimitMiddleware:
             if message["type"] != "websocket.receive":
                 return message
             try:
-                decision = await plan.limiter.hit(key, 1)
+                decision = await limiter.hit(key, 1)
             except StoreError as exc:
                 if self.on_decision is not None:
-                    await _call(self.on_decision, conn, DecisionEvent(None, plan.limiter, plan.rule, exc))
+                    await _call(self.on_decision, conn, DecisionEvent(None, limiter, plan.rule, exc))
                 if self.fail_open:
                     return message
                 decision = None
             if decision is not None and self.on_decision is not None:
-                await _call(self.on_decision, conn, DecisionEvent(decision, plan.limiter, plan.rule))
+                await _call(self.on_decision, conn, DecisionEvent(decision, limiter, plan.rule))
             if decision is None or not (decision.allowed or self.shadow):
                 await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "rate limit exceeded"})
                 return {"type": "websocket.disconnect", "code": POLICY_VIOLATION}
             return message
 
         return receive_limited
+
+
+def _checked_outcomes(count: object, settle: object) -> None:
+    if count is not None and (isinstance(count, type) or not callable(count)):
+        raise TypeError(f"count must be a function of the response status returning bool, got {count!r}")
+    if settle is not None and (isinstance(settle, type) or not callable(settle)):
+        raise TypeError(f"settle must be a function of a Completion returning the cost, got {settle!r}")
 
 
 #: The seed's name for the middleware, with its keywords (``limiter``,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ratelimit_core import Limiter
 
-__all__ = ["PathMatcher", "Rule", "SegmentPattern", "compile_path"]
+__all__ = ["LimiterResolver", "PathMatcher", "Rule", "SegmentPattern", "compile_path"]
+
+#: A function choosing the limiter per request, sync or async: ``(connection) -> Limiter | None``
+#: (``None``: unlimited). It reads the request (an API key, a JWT claim, ``request.state``), never its body.
+LimiterResolver = Callable[[Any], "Limiter | None | Awaitable[Limiter | None]"]
 
 
 class PathMatcher(Protocol):
@@ -143,7 +147,8 @@ class Rule:
             matched against the full path), a glob (``/api/*``) or a compiled
             regular expression.
         limiter: The limiter for these requests; give each rule its own name
-            so that rules never share state.
+            so that rules never share state. Or a function choosing one per
+            request (:data:`LimiterResolver`): tiers read from an API key.
         methods: HTTP methods (any case, matched in any case); empty means all.
             ``GET`` covers ``HEAD``, which Starlette answers with the GET endpoint.
         cost: Units each matching request consumes.
@@ -151,20 +156,32 @@ class Rule:
         per_path: Key on the concrete path too, so ``/items/1`` and
             ``/items/2`` are limited apart; by default a rule's paths share
             each client's limit.
+        count: Count only some outcomes: ``count=lambda status: status >= 400``
+            for a login. The cost is consumed at admission and refunded when
+            the response starts with a status that does not count (an app
+            that raises counts as a 500).
+        settle: The request's real cost, known after its response
+            (:func:`~ratelimit_asgi.from_header`, :func:`~ratelimit_asgi.reported`):
+            settled when the response has finished, streamed ones included.
     """
 
     path: str | re.Pattern[str]
-    limiter: Limiter
+    limiter: Limiter | LimiterResolver
     methods: Iterable[str] = ()
     cost: int = 1
     key_func: Callable[[Any], Any] | None = None
     per_path: bool = False
+    count: Callable[[int], bool] | None = None
+    settle: Callable[[Any], int] | None = None
     _regex: PathMatcher = field(init=False, repr=False, compare=False)
     _methods: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.limiter, Limiter):
-            raise TypeError(f"Rule limiter must be a ratelimit_core.Limiter, got {self.limiter!r}")
+        if not isinstance(self.limiter, Limiter) and (isinstance(self.limiter, type) or not callable(self.limiter)):
+            raise TypeError(
+                "Rule limiter must be a ratelimit_core.Limiter or a function choosing one per request, "
+                f"got {self.limiter!r}"
+            )
         if isinstance(self.methods, str | bytes):
             raise TypeError(f"Rule methods must be a list of methods, got one string: {self.methods!r}")
         for method in self.methods:

@@ -1,0 +1,60 @@
+"""Limiters as the middleware and the dependency apply them: each policy's header fields, built once."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ratelimit_asgi.fields import Fields, HeaderMode
+from ratelimit_core import Limiter, Policy, Rate, Store
+
+__all__ = ["MAX_RESOLVED", "Limit", "Limits"]
+
+#: The most distinct limiter policies kept (the least recently made go first).
+MAX_RESOLVED = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A limiter as the middleware applies it, with its fields built once."""
+
+    limiter: Limiter
+    fields: Fields
+    #: The limiter decides without I/O (a memory store): no coroutine per decision.
+    nowait: bool
+
+
+class Limits:
+    """Each limiter's fields, built once per policy, for fixed limiters and those chosen per request.
+
+    Bounded: a resolver may make a limiter per request (made cheaply, see
+    ``Limiter``), and distinct policies are kept up to :data:`MAX_RESOLVED`.
+    A resolver that returns limiters of one policy on different stores made
+    them per request with a store of their own each, which limits nothing: that
+    is a ``RuntimeError``, not a silent "unlimited".
+    """
+
+    __slots__ = ("_headers", "_known")
+
+    def __init__(self, headers: HeaderMode) -> None:
+        self._headers = headers
+        self._known: OrderedDict[Policy, tuple[Fields, Store]] = OrderedDict()
+        Fields("check", (Rate(1, 1),), headers)  # a bad header mode is an error now, not on a request
+
+    def of(self, limiter: Limiter) -> Limit:
+        policy = limiter.policy
+        known = self._known.get(policy)
+        if known is None:
+            known = self._known[policy] = (Fields(limiter.name, limiter.rates, self._headers), limiter.store)
+            if len(self._known) > MAX_RESOLVED:
+                self._known.popitem(last=False)
+        elif known[1] is not limiter.store:
+            raise RuntimeError(
+                f"two limiters named {limiter.name!r} with the same rates sit on different stores: a limiter made "
+                "per request needs a store made once (store=...), or each gets a store of its own and limits nothing"
+            )
+        return Limit(limiter, known[0], limiter.nowait)
+
+
+#: The most distinct limiter policies the middleware keeps fields for (least recently made go first).
+MAX_RESOLVED = 1024

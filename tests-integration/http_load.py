@@ -32,12 +32,12 @@ class Response:
 
 
 @contextmanager
-def uvicorn(port: int, workers: int, env: dict[str, str], log: Path) -> Iterator[None]:
-    """``load_app:app`` under uvicorn with ``workers`` processes on a loopback port, until the block ends."""
+def uvicorn(port: int, workers: int, env: dict[str, str], log: Path, app: str = "load_app:app") -> Iterator[None]:
+    """``app`` (from this folder) under uvicorn with ``workers`` processes on a loopback port, until the block ends."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", "load_app:app", "--app-dir", str(HERE),
+                sys.executable, "-m", "uvicorn", app, "--app-dir", str(HERE),
                 "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
                 "--log-level", "info", "--no-access-log",
             ],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,12 +26,12 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def served(redis7_url: str, tmp_path: Path) -> tuple[int, str]:
+def served(redis7_url: str, tmp_path: Path) -> Iterator[tuple[int, str]]:
     """The app on a free port; yields (port, the limiters' name prefix)."""
     port, name = free_port(), f"follow-{uuid.uuid4().hex[:8]}"
     env = {"FOLLOW_REDIS_URL": redis7_url, "FOLLOW_NAME": name}
     with uvicorn(port, 2, env, tmp_path / "uvicorn.log", app="follow_app:app"):
-        yield port, name  # type: ignore[misc]
+        yield port, name
 
 
 async def remaining(redis_url: str, name: str, rate: str, key: str) -> int:

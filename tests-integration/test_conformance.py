@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
-from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Rate, Store
+from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Rate
 from ratelimit_core.testing import ManualClock
 from ratelimit_redis import RedisStore
 
@@ -108,81 +108,10 @@ async def test_memory_and_redis_decide_alike(
         await decide_alike(memory, redis, action, identity, cost, step)
 
 
-# -- the same behaviour tests on every store -------------------------------------
-
-
-@pytest.fixture(params=["memory", "redis", "cluster"])
-async def make(
-    request: pytest.FixtureRequest, redis_url: str, redis_cluster: Any
-) -> AsyncIterator[tuple[ManualClock, Store]]:
-    clock = ManualClock()
-    if request.param == "memory":
-        yield clock, MemoryStore(clock=clock)
-        return
-    client = await new_client(request.param, redis_url, redis_cluster)
-    await client.flushall()
-    try:
-        yield clock, RedisStore(client, clock=clock, timeout=5)
-    finally:
-        await client.aclose()
-
-
-@pytest.mark.parametrize("algorithm", list(Algorithm))
-async def test_counts_down_denies_and_recovers(make: tuple[ManualClock, Store], algorithm: Algorithm) -> None:
-    clock, store = make
-    limiter = Limiter("3/second", algorithm=algorithm, store=store)
-    assert [(await limiter.hit("k")).remaining for _ in range(3)] == [2, 1, 0]
-    denied = await limiter.hit("k")
-    assert not denied.allowed
-    assert denied.retry_after is not None
-    clock.advance(denied.retry_after)
-    assert (await limiter.hit("k")).allowed
-    assert (await limiter.peek("fresh")).remaining == 3
-
-
-@pytest.mark.parametrize("algorithm", list(Algorithm))
-async def test_all_or_nothing_across_rates(make: tuple[ManualClock, Store], algorithm: Algorithm) -> None:
-    _, store = make
-    limiter = Limiter("2/second; 5/minute", algorithm=algorithm, store=store)
-    assert (await limiter.hit("k", 2)).allowed
-    denied = await limiter.hit("k")
-    assert not denied.allowed
-    assert [s.remaining for s in denied.statuses] == [0, 3]
-    assert [s.remaining for s in (await limiter.peek("k")).statuses] == [0, 3]
-
-
-@pytest.mark.parametrize("algorithm", list(Algorithm))
-async def test_cost_above_capacity_writes_nothing(make: tuple[ManualClock, Store], algorithm: Algorithm) -> None:
-    _, store = make
-    limiter = Limiter("3/minute", algorithm=algorithm, store=store)
-    denied = await limiter.hit("k", 4)
-    assert denied.retry_after is None
-    assert (await limiter.peek("k")).remaining == 3
-
-
-@pytest.mark.parametrize(
-    "identity",
-    ["", "{", "}", "{braces}", "*", "a:b", "ключ", "\x00bytes", "x" * 10_000],
-)
-async def test_odd_identities_work_and_stay_distinct(make: tuple[ManualClock, Store], identity: str) -> None:
-    _, store = make
-    limiter = Limiter("1/minute", store=store)
-    assert (await limiter.hit(identity)).allowed
-    assert not (await limiter.hit(identity)).allowed
-    assert (await limiter.hit(identity + "2")).allowed, "a neighbouring identity is another client"
-
-
-async def test_limiters_never_share_state_unless_equal(make: tuple[ManualClock, Store]) -> None:
-    _, store = make
-    await Limiter("2/minute", store=store, name="a").hit("k", 2)
-    for other in [
-        Limiter("2/minute", store=store, name="b"),
-        Limiter("2/minute", store=store, name="a", algorithm="fixed_window"),
-        Limiter("3/minute", store=store, name="a"),
-        Limiter(Rate(2, 60, burst=5), store=store, name="a"),
-    ]:
-        assert (await other.peek("k")).remaining == other.rates[0].capacity
-    assert (await Limiter("2/minute", store=store, name="a").peek("k")).remaining == 0
+# -- Redis only: what the store writes ------------------------------------------------
+#
+# The behaviour every store shares is the shipped suite (ratelimit_core.testing.StoreTests),
+# run on every Redis store in test_store_contract.py.
 
 
 async def test_every_key_written_is_short(client: Redis | ClusterClient) -> None:

@@ -54,7 +54,7 @@ def test_store_contract_exports() -> None:
 
 
 def test_testing_exports() -> None:
-    assert testing.__all__ == ["FailingStore", "ManualClock"]
+    assert testing.__all__ == ["FailingStore", "ManualClock", "StoreTests"]
 
 
 def test_errors_share_one_base() -> None:

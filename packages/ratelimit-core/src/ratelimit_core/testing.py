@@ -1,14 +1,16 @@
-"""Helpers for testing code that uses a limiter, without sleeping."""
+"""Helpers for testing code that uses a limiter without sleeping, and a store against the contract."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ratelimit_core.store_suite import StoreTests
+
 if TYPE_CHECKING:
     from ratelimit_core.decision import Decision
     from ratelimit_core.policy import Policy
 
-__all__ = ["FailingStore", "ManualClock"]
+__all__ = ["FailingStore", "ManualClock", "StoreTests"]
 
 
 class ManualClock:

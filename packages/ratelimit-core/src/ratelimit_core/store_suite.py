@@ -1,0 +1,255 @@
+"""The store contract as tests: subclass :class:`StoreTests` to check a store.
+
+Every store in this repository runs it, and so can yours::
+
+    from ratelimit_core.testing import StoreTests
+
+    class TestMyStore(StoreTests):
+        async def make_store(self, clock):
+            return MyStore(dsn, clock=clock)   # decisions on the given clock
+
+        async def close_store(self, store):    # optional
+            await store.aclose()
+
+pytest collects the inherited ``test_*`` methods. Each runs on an event loop
+of its own (``asyncio.run``), so no async plugin is needed, and uses limiter
+names of its own, so one server can serve every test. The standard library
+only: nothing here imports pytest.
+
+Beyond the single cases, :meth:`StoreTests.test_decides_as_the_memory_store_does`
+drives the store and a :class:`~ratelimit_core.MemoryStore` through the same
+timeline (hits, peeks, charges past the limit, refunds, resets, several
+rates, every algorithm) and compares every decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.limiter import Limiter
+from ratelimit_core.memory import MemoryStore
+from ratelimit_core.store import Store
+
+__all__ = ["StoreTests"]
+
+ALGORITHMS = tuple(Algorithm)
+
+
+class StoreTests:
+    """The store contract, as test methods to inherit. Implement :meth:`make_store`."""
+
+    async def make_store(self, clock: Callable[[], float]) -> Store:
+        """A store deciding on ``clock`` (seconds); called on the test's event loop."""
+        raise NotImplementedError("a StoreTests subclass makes its store: async def make_store(self, clock)")
+
+    async def close_store(self, store: Store) -> None:
+        """Release what :meth:`make_store` opened (called on the same loop)."""
+        close = getattr(store, "aclose", None)
+        if close is not None:
+            await close()
+
+    # -- one store call at a time -------------------------------------------------------
+
+    def test_counts_down_denies_and_recovers(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("3/second", algorithm, store)
+                left = [(await limiter.hit("k")).remaining for _ in range(3)]
+                _expect(left == [2, 1, 0], f"{algorithm}: counts down, got {left}")
+                denied = await limiter.hit("k")
+                _expect(not denied.allowed and denied.retry_after, f"{algorithm}: denied with a wait, got {denied}")
+                clock.advance(denied.retry_after or 0)
+                _expect((await limiter.hit("k")).allowed, f"{algorithm}: admitted at retry_after")
+                _expect((await limiter.peek("fresh")).remaining == 3, f"{algorithm}: a fresh key is full")
+
+        self._run(case)
+
+    def test_all_rates_or_none(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("2/second; 5/minute", algorithm, store)
+                _expect((await limiter.hit("k", 2)).allowed, f"{algorithm}: 2 fit")
+                denied = await limiter.hit("k")
+                _expect(not denied.allowed, f"{algorithm}: the second rate denies")
+                _expect([s.remaining for s in denied.statuses] == [0, 3], f"{algorithm}: nothing consumed")
+
+        self._run(case)
+
+    def test_a_cost_above_capacity_is_denied_and_writes_nothing(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("3/minute", algorithm, store)
+                denied = await limiter.hit("k", 4)
+                _expect(not denied.allowed and denied.retry_after is None, f"{algorithm}: never fits, got {denied}")
+                _expect((await limiter.peek("k")).remaining == 3, f"{algorithm}: nothing written")
+
+        self._run(case)
+
+    def test_peek_consumes_nothing_and_reset_forgets(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("5/minute", algorithm, store)
+                await limiter.hit("k", 2)
+                peeked = [(await limiter.peek("k")).remaining for _ in range(3)]
+                _expect(peeked == [3, 3, 3], f"{algorithm}: a peek consumes nothing, got {peeked}")
+                await limiter.reset("k")
+                _expect((await limiter.peek("k")).remaining == 5, f"{algorithm}: reset forgets")
+
+        self._run(case)
+
+    def test_a_charge_past_the_limit_is_waited_out(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("10/minute", algorithm, store)
+                charged = await limiter.charge("k", 25)
+                _expect(not charged.allowed, f"{algorithm}: no room after an overdraft")
+                _expect(charged.remaining == 0 and charged.retry_after, f"{algorithm}: empty, with a wait: {charged}")
+                clock.advance((charged.retry_after or 0) - 0.000_001)
+                _expect(not (await limiter.hit("k")).allowed, f"{algorithm}: not a microsecond early")
+                clock.advance(0.000_001)
+                _expect((await limiter.hit("k")).allowed, f"{algorithm}: admitted when the overdraft is waited out")
+
+        self._run(case)
+
+    def test_a_refund_gives_back_never_beyond_full(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("10/minute; 100/day", algorithm, store)
+                await limiter.hit("k", 6)
+                refunded = await limiter.refund("k", 4)
+                _expect([s.remaining for s in refunded.statuses] == [8, 98], f"{algorithm}: 4 of 6 given back")
+                full = await limiter.refund("k", 50)
+                _expect([s.remaining for s in full.statuses] == [10, 100], f"{algorithm}: never beyond full")
+                _expect((await limiter.refund("never-seen", 3)).remaining == 10, f"{algorithm}: a fresh key is full")
+
+        self._run(case)
+
+    def test_limiters_share_state_only_when_equal(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            name = _name()
+            await Limiter("2/minute", name=name, store=store).hit("k", 2)
+            for other in [
+                Limiter("2/minute", name=_name(), store=store),
+                Limiter("2/minute", name=name, algorithm="fixed_window", store=store),
+                Limiter("3/minute", name=name, store=store),
+            ]:
+                _expect((await other.peek("k")).remaining == other.rates[0].capacity, f"{other!r} shares no state")
+            same = Limiter("2/minute", name=name, store=store)
+            _expect((await same.peek("k")).remaining == 0, "an equal limiter shares the state")
+
+        self._run(case)
+
+    def test_odd_keys_work_and_stay_distinct(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            limiter = _limiter("1/minute", Algorithm.TOKEN_BUCKET, store)
+            for key in ["", "{", "}", "{braces}", "*", "a:b", "ключ", "\x00bytes", "x" * 10_000]:
+                _expect((await limiter.hit(key)).allowed, f"{key[:20]!r}: admitted")
+                _expect(not (await limiter.hit(key)).allowed, f"{key[:20]!r}: then denied")
+                _expect((await limiter.hit(key + "2")).allowed, "a neighbouring key is another client")
+
+        self._run(case)
+
+    def test_concurrent_hits_admit_exactly_the_limit(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("10/minute", algorithm, store)
+                decisions = await asyncio.gather(*(limiter.hit("k") for _ in range(50)))
+                admitted = sum(d.allowed for d in decisions)
+                _expect(admitted == 10, f"{algorithm}: 50 at once on a limit of 10 admitted {admitted}")
+
+        self._run(case)
+
+    # -- one semantics: the memory store's -------------------------------------------------
+
+    def test_decides_as_the_memory_store_does(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            reference = MemoryStore(clock=clock)
+            for algorithm in ALGORITHMS:
+                for rates in ("3/second", "7/second; 20/minute", "2/3.3s"):
+                    name = _name()
+                    twins = [Limiter(rates, algorithm=algorithm, name=name, store=s) for s in (reference, store)]
+                    for step, (action, key, cost, advance_us) in enumerate(_TIMELINE):
+                        clock.us += advance_us
+                        if action == "reset":
+                            for limiter in twins:
+                                await limiter.reset(key)
+                            continue
+                        expected, got = [await getattr(limiter, action)(key, cost) for limiter in twins]
+                        where = f"{algorithm} {rates!r} step {step}: {action} {key} cost {cost}"
+                        _expect(got == expected, f"{where}: {got} != {expected}")
+                        _expect(got.statuses == expected.statuses, where)
+
+        self._run(case)
+
+    # -- the harness ------------------------------------------------------------------------
+
+    def _run(self, case: Callable[[Store, _Clock], Awaitable[None]]) -> None:
+        async def main() -> None:
+            clock = _Clock()
+            store = await self.make_store(clock)
+            try:
+                await case(store, clock)
+            finally:
+                await self.close_store(store)
+
+        asyncio.run(main())
+
+
+class _Clock:
+    """A manual clock in whole microseconds (as :class:`~ratelimit_core.testing.ManualClock`)."""
+
+    __slots__ = ("us",)
+
+    def __init__(self) -> None:
+        self.us = 1_700_000_000_000_000
+
+    def __call__(self) -> float:
+        return self.us / 1_000_000
+
+    def advance(self, seconds: float) -> None:
+        self.us += round(seconds * 1_000_000)
+
+
+def _expect(condition: object, message: object) -> None:
+    """``assert``, kept under ``python -O`` (a suite that skipped its checks would pass anything)."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def _name() -> str:
+    return f"suite-{uuid.uuid4().hex[:12]}"
+
+
+def _limiter(rates: str, algorithm: Algorithm, store: Store) -> Limiter:
+    return Limiter(rates, algorithm=algorithm, name=_name(), store=store)
+
+
+#: (action, key, cost, µs to advance first): hits to the limit and past it, peeks,
+#: charges past the limit, refunds, resets, time passing in odd steps, two keys.
+_TIMELINE: list[tuple[str, str, int, int]] = [
+    ("hit", "a", 1, 0),
+    ("hit", "a", 2, 1),
+    ("peek", "a", 1, 0),
+    ("hit", "a", 1, 0),
+    ("hit", "a", 3, 5),
+    ("hit", "b", 1, 0),
+    ("charge", "a", 9, 333_333),
+    ("hit", "a", 1, 0),
+    ("peek", "a", 2, 142_857),
+    ("refund", "a", 4, 0),
+    ("hit", "a", 1, 1),
+    ("refund", "b", 7, 0),
+    ("hit", "b", 4, 500_000),
+    ("charge", "b", 0, 0),
+    ("hit", "a", 2, 2_100_000),
+    ("reset", "a", 0, 0),
+    ("hit", "a", 3, 0),
+    ("refund", "never", 2, 0),
+    ("charge", "a", 30, 61_000_000),
+    ("hit", "a", 1, 999_999),
+    ("hit", "a", 1, 60_000_001),
+    ("peek", "b", 0, 0),
+]

@@ -79,3 +79,39 @@ def test_core_environment_holds_no_other_runtime(module: str) -> None:
 
 def test_version_is_the_packages_own() -> None:
     assert ratelimit_core.__version__ == version("ratelimit-core")
+
+
+def test_what_stores_read_from_the_core_is_pinned() -> None:
+    """A store runs the core's arithmetic elsewhere (Redis runs it in Lua): these names are its contract."""
+    import dataclasses  # noqa: PLC0415
+
+    from ratelimit_core import algorithms  # noqa: PLC0415
+
+    assert sorted(algorithms.__all__) == [
+        "AlgorithmMath",
+        "FixedWindow",
+        "SlidingWindowCounter",
+        "SlidingWindowLog",
+        "Step",
+        "TokenBucket",
+        "applier",
+        "math_for",
+    ]
+    assert [f.name for f in dataclasses.fields(algorithms.TokenBucket)] == [
+        "rate",
+        "scale",
+        "interval",
+        "capacity",
+        "tolerance",
+    ]
+    for window in (algorithms.FixedWindow, algorithms.SlidingWindowLog, algorithms.SlidingWindowCounter):
+        assert [f.name for f in dataclasses.fields(window)] == ["rate", "limit", "period"]
+    for math in (algorithms.TokenBucket, algorithms.FixedWindow, algorithms.SlidingWindowLog):
+        for method in ("step", "charge", "refund", "expires_at", "for_rate"):
+            assert callable(getattr(math, method)), f"{math.__name__}.{method}"
+    policy = ratelimit_core.Policy("p", ratelimit_core.Algorithm.TOKEN_BUCKET, (ratelimit_core.Rate(3, 1),))
+    for name in ("name", "algorithm", "rates", "maths", "namespaces", "single", "decision", "decision_of"):
+        assert hasattr(policy, name), name
+    assert policy.namespaces == ("p:token_bucket:3/1000000",)
+    assert isinstance(policy.single, algorithms.TokenBucket)
+    assert ratelimit_core.Rate(3, 1).period_us == 1_000_000

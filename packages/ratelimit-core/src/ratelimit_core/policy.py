@@ -33,6 +33,11 @@ class Policy:
         namespaces: One string per rate, ``"<name>:<algorithm>:<limit>/<period µs>[:b<burst>]"``.
             Equal namespaces mean shared state: limiters that differ in name,
             algorithm or rate never share.
+        single: The arithmetic when there is exactly one rate, else ``None``
+            (a store's fast path).
+
+    These, :meth:`decision` and :meth:`decision_of` are what a store needs
+    from the core; they are public and pinned by a test (docs/stores.md).
     """
 
     name: str
@@ -40,7 +45,6 @@ class Policy:
     rates: tuple[Rate, ...]
     maths: tuple[AlgorithmMath, ...] = field(init=False, repr=False, compare=False)
     namespaces: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    #: The arithmetic when there is exactly one rate, else ``None`` (a store's fast path).
     single: AlgorithmMath | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -30,11 +30,17 @@ FixedWindowState = tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class FixedWindow:
-    """The fixed window arithmetic for one rate."""
+    """The fixed window arithmetic for one rate.
+
+    Attributes:
+        rate: The rate.
+        limit: Units per window.
+        period: The window's length in microseconds.
+    """
 
     rate: Rate
     limit: int
-    period: int  # µs
+    period: int
 
     @classmethod
     def for_rate(cls, rate: Rate) -> FixedWindow:

@@ -35,11 +35,17 @@ CounterState = tuple[int, int, int]
 
 @dataclass(frozen=True, slots=True)
 class SlidingWindowCounter:
-    """The sliding counter arithmetic for one rate."""
+    """The sliding counter arithmetic for one rate.
+
+    Attributes:
+        rate: The rate.
+        limit: Units per window.
+        period: The window's length in microseconds.
+    """
 
     rate: Rate
     limit: int
-    period: int  # µs
+    period: int
 
     @classmethod
     def for_rate(cls, rate: Rate) -> SlidingWindowCounter:

@@ -46,11 +46,17 @@ _COMPACT_AFTER = 64  # dead timestamps kept before the list is compacted
 
 @dataclass(frozen=True, slots=True)
 class SlidingWindowLog:
-    """The sliding log arithmetic for one rate."""
+    """The sliding log arithmetic for one rate.
+
+    Attributes:
+        rate: The rate.
+        limit: Units per window.
+        period: The window's length in microseconds.
+    """
 
     rate: Rate
     limit: int
-    period: int  # µs
+    period: int
 
     @classmethod
     def for_rate(cls, rate: Rate) -> SlidingWindowLog:

@@ -49,13 +49,24 @@ TokenBucketState = int | tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class TokenBucket:
-    """The GCRA arithmetic for one rate; state is the TAT in ticks (an int)."""
+    """The GCRA arithmetic for one rate; state is the TAT in ticks (an int), see the module.
+
+    Public, for stores that run the arithmetic elsewhere (the Redis store's Lua
+    takes these four integers):
+
+    Attributes:
+        rate: The rate.
+        scale: Ticks per microsecond, the smallest that makes ``interval`` whole.
+        interval: Ticks per unit (the emission interval ``period / limit``).
+        capacity: Units that fit at one instant (the burst, or the limit).
+        tolerance: ``capacity * interval``: the most debt a hit may leave.
+    """
 
     rate: Rate
-    scale: int  # ticks per microsecond
-    interval: int  # ticks per unit (the emission interval)
-    capacity: int  # units that fit at one instant
-    tolerance: int  # capacity * interval: the most debt a hit may leave
+    scale: int
+    interval: int
+    capacity: int
+    tolerance: int
 
     @classmethod
     def for_rate(cls, rate: Rate) -> TokenBucket:

@@ -136,3 +136,18 @@ def test_wheel_ships_its_type_marker(wheels: dict[str, Path], name: str) -> None
     if name == "ratelimit-redis":
         for script in ("common", "token_bucket", "fixed_window", "sliding_window_log", "sliding_window_counter"):
             assert f"ratelimit_redis/lua/{script}.lua" in names
+
+
+@pytest.mark.parametrize("name", ["ratelimit-redis", "ratelimit-asgi"])
+def test_each_range_of_ratelimit_core_starts_at_the_core_in_this_repository(name: str) -> None:
+    """The oldest core a package allows is the one its tests run against: this repository's."""
+    import tomllib  # noqa: PLC0415
+
+    from packaging.requirements import Requirement  # noqa: PLC0415
+
+    about = (ROOT / "packages" / "ratelimit-core" / "src" / "ratelimit_core" / "__about__.py").read_text()
+    version = about.split('"')[1]
+    project = tomllib.loads((ROOT / "packages" / name / "pyproject.toml").read_text())["project"]
+    (wanted,) = [Requirement(r) for r in project["dependencies"] if r.startswith("ratelimit-core")]
+    lowest = [spec.version for spec in wanted.specifier if spec.operator == ">="]
+    assert lowest == [version], f"{name} allows ratelimit-core {wanted.specifier}; this repository's is {version}"

@@ -37,3 +37,21 @@ def test_replace_keeps_the_statuses() -> None:
     degraded = dataclasses.replace(decision, degraded=True)
     assert degraded.degraded
     assert degraded.statuses == statuses
+
+
+def test_equality_compares_every_rate() -> None:
+    other = Rate(100, 3600)
+    one = (RateStatus(RATE, True, 3, 1.0, 0.0), RateStatus(other, True, 50, 9.0, 0.0))
+    two = (RateStatus(RATE, True, 3, 1.0, 0.0), RateStatus(other, True, 49, 9.0, 0.0))
+    first, second = (Decision(True, 10, 3, 1.0, 0.0, RATE, False, statuses) for statuses in (one, two))
+    assert first != second, "the second rate differs"
+    assert first == Decision(True, 10, 3, 1.0, 0.0, RATE, False, one)
+    assert hash(first) == hash(Decision(True, 10, 3, 1.0, 0.0, RATE, False, one))
+    # One rate: the status is derived, and an explicit one equal to it is the same decision.
+    derived = Decision(True, 10, 3, 1.0, 0.0, RATE)
+    assert derived == Decision(True, 10, 3, 1.0, 0.0, RATE, False, (RateStatus(RATE, True, 3, 1.0, 0.0),))
+
+
+def test_decisions_are_truthy_when_allowed() -> None:
+    assert Decision(True, 10, 3, 1.0, 0.0, RATE)
+    assert not Decision(False, 10, 0, 1.0, 2.0, RATE)

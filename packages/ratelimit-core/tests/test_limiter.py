@@ -496,3 +496,13 @@ def test_hit_nowait_falls_back_and_lets_bugs_through(clock: ManualClock) -> None
     buggy = Limiter("2/minute", store=BoundFailingStore(KeyError("k")), on_error="allow", fallback=MemoryStore())
     with pytest.raises(KeyError):
         buggy.hit_nowait("k")
+
+
+@pytest.mark.parametrize(("on_error", "allowed"), [("allow", True), ("deny", False)])
+async def test_a_degraded_decision_has_a_status_per_rate(on_error: OnError, allowed: bool) -> None:
+    limiter = Limiter("5/second; 100/hour", store=FailingStore(), on_error=on_error)
+    decision = await limiter.hit("k")
+    assert decision.degraded
+    assert [s.rate for s in decision.statuses] == list(limiter.rates)
+    assert all(s.allowed is allowed for s in decision.statuses)
+    assert [s.remaining for s in decision.statuses] == ([5, 100] if allowed else [0, 0])

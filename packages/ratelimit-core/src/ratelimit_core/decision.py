@@ -61,7 +61,7 @@ class RateStatus:
     retry_after: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Decision:
     """The answer to one ``hit`` or ``peek``.
 
@@ -96,6 +96,27 @@ class Decision:
     def __bool__(self) -> bool:
         """``allowed``: ``if await limiter.hit(key):`` admits only what the limiter admits."""
         return self.allowed
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is, and every rate's status too."""
+        if other.__class__ is not Decision:
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def _compared(self) -> tuple[object, ...]:
+        return (
+            self.allowed,
+            self.limit,
+            self.remaining,
+            self.reset_after,
+            self.retry_after,
+            self.rate,
+            self.degraded,
+            self.statuses,
+        )
 
     @property
     def statuses(self) -> tuple[RateStatus, ...]:

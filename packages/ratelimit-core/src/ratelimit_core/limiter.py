@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, NoReturn, cast
 
 from ratelimit_core.algorithm import Algorithm
-from ratelimit_core.decision import Decision, new_decision
+from ratelimit_core.decision import Decision, new_decision, new_rate_status
 from ratelimit_core.errors import RateLimitExceeded, StoreError
 from ratelimit_core.memory import MemoryStore
 from ratelimit_core.policy import Policy, policy_for
@@ -329,10 +329,14 @@ class Limiter:
         """What ``on_error`` answers when no store could decide."""
         if self._on_error == "raise":
             _raise_store_error(exc)
-        rate = self._policy.rates[0]
-        if self._on_error == "allow":
-            return new_decision(True, rate.limit, rate.capacity, 0.0, 0.0, rate, True, None)
-        return new_decision(False, rate.limit, 0, 0.0, DEGRADED_RETRY_AFTER, rate, True, None)
+        rates = self._policy.rates
+        rate, several = rates[0], len(rates) > 1
+        if self._on_error == "allow":  # every rate full and admitting
+            statuses = tuple(new_rate_status(r, True, r.capacity, 0.0, 0.0) for r in rates) if several else None
+            return new_decision(True, rate.limit, rate.capacity, 0.0, 0.0, rate, True, statuses)
+        # Every rate empty and denying, for a while.
+        statuses = tuple(new_rate_status(r, False, 0, 0.0, DEGRADED_RETRY_AFTER) for r in rates) if several else None
+        return new_decision(False, rate.limit, 0, 0.0, DEGRADED_RETRY_AFTER, rate, True, statuses)
 
     def _warn(self, exc: Exception) -> None:
         now = _monotonic()

@@ -13,6 +13,10 @@ decision call in a loop. The cases:
 * ``keys``: 10,000 distinct keys in turn, a limit that admits every call.
 * ``deny``: one key whose limit is used up: every call is denied.
 
+A second table times this project's token bucket on one hot key under rates
+whose interval (period / limit) is a whole number of microseconds, and rates
+whose interval is not (3/second, 7/minute), against the first.
+
 Each (case, library) is timed ``--repeat`` times, interleaved so that noise
 from other work on the machine falls on everyone alike; the best run counts.
 Ratios against the seed (``async-ratelimit`` 0.1.1) matter more than the
@@ -264,6 +268,29 @@ async def bytes_per_key(algorithm: str) -> dict[str, float]:
     return out
 
 
+#: Token-bucket rates for the interval table: whole microseconds per unit, and not
+#: (a tick is then a fraction of a microsecond). Bursts let every call of a run fit.
+INTERVAL_RATES = {
+    "100000000/hour (36 µs)": (100_000_000, 3600, None),
+    "10/second (100,000 µs)": (10, 1, 10**9),
+    "3/second (333,333.3 µs)": (3, 1, 10**9),
+    "7/minute (8,571,428.6 µs)": (7, 60, 10**9),
+}
+
+
+async def interval_cost(ops: int, repeat: int) -> dict[str, float]:
+    """This project's hot key under rates whose interval is, and is not, a whole number of µs."""
+    from ratelimit_core import Limiter, Rate
+
+    best = dict.fromkeys(INTERVAL_RATES, 0.0)
+    for _ in range(repeat):
+        for name, (limit, period, burst) in INTERVAL_RATES.items():
+            decide = Limiter(Rate(limit, period, burst=burst)).hit
+            gc.collect()
+            best[name] = max(best[name], await timed_run(decide, ["hot"], ops, prime=False))
+    return best
+
+
 # -- report ------------------------------------------------------------------------
 
 
@@ -309,6 +336,17 @@ async def main() -> None:
                 {"algorithm": algorithm, "case": "bytes/key", "library": library, "bytes/key": f"{size:.0f}"}
             )
 
+    intervals = await interval_cost(ops, repeat)
+    whole = intervals["100000000/hour (36 µs)"]
+    interval_rows = [
+        {
+            "rate": name,
+            "decisions/s": f"{rate:,.0f}",
+            "µs/decision": f"{1e6 / rate:.2f}",
+            "x 36 µs": f"{rate / whole:.2f}",
+        }
+        for name, rate in intervals.items()
+    ]
     versions = ", ".join(f"{d} {version(d)}" for d in DISTRIBUTIONS.values())
     header = (
         f"# In-memory decisions\n\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python {platform.python_version()}; "
@@ -320,6 +358,8 @@ async def main() -> None:
         header
         + "\n## Decisions per second\n\n"
         + table(speed, ["algorithm", "case", "library", "decisions/s", "µs/decision", "x seed"])
+        + "\n\n## Token bucket: intervals that are not whole microseconds\n\n"
+        + table(interval_rows, ["rate", "decisions/s", "µs/decision", "x 36 µs"])
         + "\n\n## Memory held per tracked key\n\n"
         + table(sizes, ["algorithm", "library", "bytes/key"])
         + "\n"

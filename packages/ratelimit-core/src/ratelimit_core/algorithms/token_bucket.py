@@ -81,16 +81,16 @@ class TokenBucket:
         scale, interval, tolerance = self.scale, self.interval, self.tolerance
         ticks = now * scale if scale != 1 else now
         repair = False  # the state was read from the future: write that reading back, even on a denial
-        if state is None:
-            held = 0  # ticks owed now
-        elif isinstance(state, tuple):  # in overdraft
-            held, repair = self._held(state, now, ticks)
-        else:
-            held = state - ticks
+        if isinstance(state, int):  # the bare TAT: the common case first
+            held = state - ticks  # ticks owed now
             if held < 0:
                 held = 0
             elif held > tolerance:  # from the future: the clock went back
                 held, repair = tolerance, True
+        elif state is None:
+            held = 0
+        else:  # in overdraft: (tat, written_at)
+            held, repair = self._held(state, now, ticks)
         debt = held + cost * interval  # owed after this hit
         if debt <= tolerance:
             reset = debt if scale == 1 else -(-debt // scale)

@@ -5,9 +5,13 @@ The algorithms' own guarantees for charge and refund are in test_algorithms.py.
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from ratelimit_core import Limiter, MemoryStore
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ratelimit_core import Algorithm, Limiter, MemoryStore
 from ratelimit_core.testing import ManualClock
 
 
@@ -87,3 +91,38 @@ async def test_charge_and_refund_check_key_and_cost(limiter: Limiter, call: str)
 async def test_decisions_are_truthy_only_when_allowed(limiter: Limiter) -> None:
     assert await limiter.hit("k", 10)
     assert not await limiter.hit("k")
+
+
+# -- the guarantee of settle -------------------------------------------------------
+
+
+@given(
+    algorithm=st.sampled_from(list(Algorithm)),
+    before=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 200_000)), max_size=8),
+    estimate=st.integers(0, 12),
+    actual=st.integers(0, 30),
+)
+@settings(max_examples=300, deadline=None)
+def test_settling_an_admitted_reservation_is_charging_the_actual_cost(
+    algorithm: Algorithm, before: list[tuple[int, int]], estimate: int, actual: int
+) -> None:
+    """Guarantee: reserve(e) then settle(a), when admitted, leaves exactly the state charge(a) would."""
+
+    async def run() -> None:
+        clocks = ManualClock(), ManualClock()
+        settled, charged = (
+            Limiter("10/second; 40/minute", algorithm=algorithm, store=MemoryStore(clock=c)) for c in clocks
+        )
+        for cost, gap_us in before:
+            for clock in clocks:
+                clock.us += gap_us
+            await settled.hit("k", cost)
+            await charged.hit("k", cost)
+        reservation = await settled.reserve("k", estimate)
+        if not reservation:
+            return
+        after = await reservation.settle(actual)
+        assert after == await charged.charge("k", actual)
+        assert await settled.peek("k", 3) == await charged.peek("k", 3)
+
+    asyncio.run(run())

@@ -10,8 +10,11 @@ sent, which is never later than ``T``, so it stops answering a little early
 rather than late. (With several rates, or another cost, the other rates'
 figures move in ways only the state shows; those decisions always go to Redis.)
 
-What no cache can see: a ``reset`` or a refund made by another process. Keep
-``deny_cache`` off where those must take effect at once everywhere.
+A ``reset`` or a refund through this store forgets the key's denial, and a
+denial whose call was sent before that forgetting (its reply was in flight)
+is not kept. What no cache can see: a ``reset`` or a refund made by another
+process. Keep ``deny_cache`` off where those must take effect at once
+everywhere.
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ class DenyCache:
     Times are whole microseconds of a local clock, so what is subtracted is exact.
     """
 
-    __slots__ = ("_denials", "_size")
+    __slots__ = ("_denials", "_forgotten", "_size")
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
         # key -> (local µs just before the call was sent, retry_after in µs, reset_after in µs, the denial)
         self._denials: OrderedDict[tuple[tuple[str, ...], bytes], tuple[int, int, int, Decision]] = OrderedDict()
+        # key -> local µs of its last forget: a denial asked before then may be stale when it arrives
+        self._forgotten: OrderedDict[tuple[tuple[str, ...], bytes], int] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._denials)
@@ -58,10 +63,21 @@ class DenyCache:
         """Keep ``decision`` (a denial of cost 1 on a one-rate limiter, asked at local ``sent_us``)."""
         if decision.allowed or decision.retry_after is None:
             return
+        key = (namespaces, tag)
+        if self._forgotten and key in self._forgotten:
+            if sent_us <= self._forgotten[key]:  # asked before a reset or refund: it may be stale
+                return
+            del self._forgotten[key]
         retry, reset = round(decision.retry_after * _US), round(decision.reset_after * _US)
-        self._denials[(namespaces, tag)] = (sent_us, retry, reset, decision)
+        self._denials[key] = (sent_us, retry, reset, decision)
         if len(self._denials) > self._size:
             self._denials.popitem(last=False)
 
-    def forget(self, namespaces: tuple[str, ...], tag: bytes) -> None:
-        self._denials.pop((namespaces, tag), None)
+    def forget(self, namespaces: tuple[str, ...], tag: bytes, now_us: int) -> None:
+        """Drop the key's denial (a reset or a refund at local ``now_us``), and any denial asked before it."""
+        key = (namespaces, tag)
+        self._denials.pop(key, None)
+        self._forgotten[key] = now_us
+        self._forgotten.move_to_end(key)
+        if len(self._forgotten) > self._size:
+            self._forgotten.popitem(last=False)

@@ -193,7 +193,7 @@ class RedisStore:
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
         tag = digest_bytes(key)
         if self._denied is not None:  # the room given back makes a remembered denial wrong
-            self._denied.forget(policy.namespaces, tag)
+            self._denied.forget(policy.namespaces, tag, self._local_now())
         return await self._run(policy, plan, tag, _REFUND, cost)
 
     async def reset(self, policy: Policy, key: str) -> None:
@@ -201,7 +201,7 @@ class RedisStore:
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
         tag = digest_bytes(key)
         if self._denied is not None:
-            self._denied.forget(policy.namespaces, tag)
+            self._denied.forget(policy.namespaces, tag, self._local_now())
         keys = [base + tag + b"}" for base in plan.keys]
         try:
             await self._servers.run(keys[0], pack(1 + len(keys), _DEL, keys))

@@ -1,47 +1,19 @@
-"""What a limiter answers: :class:`Decision`, with a :class:`RateStatus` per rate."""
+"""What a limiter answers: :class:`Decision`, with a :class:`RateStatus` per rate.
+
+Both are named tuples: immutable, compact, and built in one C call, which
+matters because a decision is built on every hit. Fields are read by name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import NamedTuple
 
 from ratelimit_core.rate import Rate
 
 __all__ = ["Decision", "RateStatus"]
 
-_T = TypeVar("_T")
 
-
-def _fast_constructor(cls: type[_T]) -> Callable[..., _T]:
-    """A positional constructor for a frozen slotted dataclass, ~3x cheaper than its own.
-
-    A frozen dataclass's generated ``__init__`` sets each field through
-    ``object.__setattr__``; on the per-decision path that costs more than the
-    decision itself. This builds the instance as a plain slotted twin with the
-    same slots (same memory layout) and then retypes it: the result is an
-    ordinary, immutable ``cls`` instance. Callers pass every field, in order,
-    already validated.
-    """
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    source = f"""
-class Twin:
-    __slots__ = slots
-
-def new_{cls.__name__.lower()}({", ".join(names)}):
-    obj = new(Twin)
-    {"; ".join(f"obj.{n} = {n}" for n in names)}
-    obj.__class__ = cls
-    return obj
-"""
-    namespace: dict[str, Any] = {"slots": vars(cls)["__slots__"], "cls": cls, "new": object.__new__}
-    exec(source, namespace)  # noqa: S102 - fixed source generated from the dataclass's own fields
-    build: Callable[..., _T] = namespace[f"new_{cls.__name__.lower()}"]
-    return build
-
-
-@dataclass(frozen=True, slots=True)
-class RateStatus:
+class RateStatus(NamedTuple):
     """Where one rate of a limiter stands after a decision.
 
     Attributes:
@@ -61,9 +33,12 @@ class RateStatus:
     retry_after: float | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Decision:
-    """The answer to one ``hit`` or ``peek``.
+class Decision(NamedTuple):
+    """The answer to one ``hit`` or ``peek`` (or ``charge``, ``refund``).
+
+    ``bool(decision)`` is ``decision.allowed``. Two decisions are equal when
+    every field is, every rate's status included; a decision never equals a
+    plain tuple.
 
     Attributes:
         allowed: Whether the cost is (or, for a peek, would be) admitted.
@@ -80,7 +55,8 @@ class Decision:
         rate: The binding rate.
         degraded: ``True`` when the failure policy or a fallback store made
             this decision, not the primary store.
-        statuses: One :class:`RateStatus` per rate of the limiter, in order.
+        per_rate: The statuses of a limiter with several rates, in order;
+            ``None`` with one rate (read :attr:`statuses` either way).
     """
 
     allowed: bool
@@ -90,41 +66,51 @@ class Decision:
     retry_after: float | None
     rate: Rate
     degraded: bool = False
-    # None when the limiter has one rate: its status is derived on demand.
-    _statuses: tuple[RateStatus, ...] | None = field(default=None, repr=False, compare=False)
+    per_rate: tuple[RateStatus, ...] | None = None
 
     def __bool__(self) -> bool:
         """``allowed``: ``if await limiter.hit(key):`` admits only what the limiter admits."""
         return self.allowed
 
     def __eq__(self, other: object) -> bool:
-        """Equal when every field is, and every rate's status too."""
+        """Equal to a decision whose every field is equal, every rate's status included; never to a tuple."""
         if other.__class__ is not Decision:
-            return NotImplemented
-        return self._compared() == other._compared()
+            return False
+        return self[:7] == other[:7] and self.statuses == other.statuses
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
 
     def __hash__(self) -> int:
-        return hash(self._compared())
-
-    def _compared(self) -> tuple[object, ...]:
-        return (
-            self.allowed,
-            self.limit,
-            self.remaining,
-            self.reset_after,
-            self.retry_after,
-            self.rate,
-            self.degraded,
-            self.statuses,
-        )
+        return hash((*self[:7], self.statuses))
 
     @property
     def statuses(self) -> tuple[RateStatus, ...]:
         """One :class:`RateStatus` per rate of the limiter, in the limiter's order."""
-        if self._statuses is not None:
-            return self._statuses
+        if self.per_rate is not None:
+            return self.per_rate
         return (RateStatus(self.rate, self.allowed, self.remaining, self.reset_after, self.retry_after),)
 
 
-new_decision = _fast_constructor(Decision)
-new_rate_status = _fast_constructor(RateStatus)
+_new = tuple.__new__
+
+
+def new_decision(
+    allowed: bool,
+    limit: int,
+    remaining: int,
+    reset_after: float,
+    retry_after: float | None,
+    rate: Rate,
+    degraded: bool,
+    per_rate: tuple[RateStatus, ...] | None,
+) -> Decision:
+    """``Decision(...)`` for the hot paths: every field given, in order, already checked."""
+    return _new(Decision, (allowed, limit, remaining, reset_after, retry_after, rate, degraded, per_rate))
+
+
+def new_rate_status(
+    rate: Rate, allowed: bool, remaining: int, reset_after: float, retry_after: float | None
+) -> RateStatus:
+    """``RateStatus(...)`` for the hot paths: every field given, in order."""
+    return _new(RateStatus, (rate, allowed, remaining, reset_after, retry_after))

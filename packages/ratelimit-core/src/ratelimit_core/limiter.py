@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import math
 import time
@@ -191,7 +190,7 @@ class Limiter:
             self._warn(exc)
             if self._fallback_decide is not None:
                 try:
-                    return dataclasses.replace(self._fallback_decide(key, cost), degraded=True)
+                    return self._fallback_decide(key, cost)._replace(degraded=True)
                 except BACKEND_ERRORS as fallback_exc:
                     exc = fallback_exc
             return self._by_policy(exc)
@@ -320,7 +319,7 @@ class Limiter:
             try:
                 # The same operation: hit, peek, charge or refund.
                 method: Callable[[Policy, str, int], Awaitable[Decision]] = getattr(self._fallback, action)
-                return dataclasses.replace(await method(self._policy, key, cost), degraded=True)
+                return (await method(self._policy, key, cost))._replace(degraded=True)
             except BACKEND_ERRORS as fallback_exc:
                 exc = fallback_exc
         return self._by_policy(exc)

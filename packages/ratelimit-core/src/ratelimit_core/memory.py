@@ -184,8 +184,10 @@ class MemoryStore:
             elif state is not None:
                 touch(key)
                 touched[key] = now
+            if allowed:  # retry is 0
+                return new_decision(True, limit, remaining, reset / _US, 0.0, rate, False, None)
             return new_decision(
-                allowed, limit, remaining, reset / _US, None if retry is None else retry / _US, rate, False, None
+                False, limit, remaining, reset / _US, None if retry is None else retry / _US, rate, False, None
             )
 
         return decide

@@ -20,7 +20,6 @@ everywhere.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
 
 from ratelimit_core import Decision
 
@@ -57,7 +56,7 @@ class DenyCache:
         if elapsed >= retry:
             del self._denials[(namespaces, tag)]
             return None
-        return replace(denial, retry_after=(retry - elapsed) / _US, reset_after=max(0, reset - elapsed) / _US)
+        return denial._replace(retry_after=(retry - elapsed) / _US, reset_after=max(0, reset - elapsed) / _US)
 
     def put(self, namespaces: tuple[str, ...], tag: bytes, sent_us: int, decision: Decision) -> None:
         """Keep ``decision`` (a denial of cost 1 on a one-rate limiter, asked at local ``sent_us``)."""

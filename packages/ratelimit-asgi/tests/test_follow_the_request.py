@@ -282,6 +282,8 @@ def test_report_cost_needs_a_rule_that_settles(store: MemoryStore) -> None:
 def test_count_and_settle_must_be_functions(options: dict[str, Any]) -> None:
     with pytest.raises(TypeError, match="must be a function"):
         RateLimitMiddleware(Starlette(), limiter=Limiter("1/s"), **options)
+    with pytest.raises(TypeError, match="must be a function"):
+        Rule("/", Limiter("1/s"), **options)
 
 
 def test_the_config_counts_statuses_and_settles_from_a_header(store: MemoryStore) -> None:

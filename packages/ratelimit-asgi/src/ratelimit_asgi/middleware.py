@@ -18,7 +18,7 @@ from ratelimit_asgi.keys import ANONYMOUS, FACTORIES, KeyFunc, address_key, clie
 from ratelimit_asgi.limits import Limit, Limits
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, Refusal, refusal, too_many
 from ratelimit_asgi.rules import LimiterResolver, Rule, compile_path
-from ratelimit_asgi.settle import USAGE, Settle, Usage
+from ratelimit_asgi.settle import USAGE, Settle, Usage, checked_outcomes
 from ratelimit_core import Decision, Limiter, Reservation, StoreError
 
 __all__ = [
@@ -231,14 +231,14 @@ class RateLimitMiddleware:
             settle: Settle | None = None,
         ) -> _Plan:
             limit = self._limits.of(source) if isinstance(source, Limiter) else None
+            resolver = None if isinstance(source, Limiter) else source
             per_path = rule is not None and rule.per_path
             # The peer's address is read straight from the scope only when nothing else needs the connection.
             prefix = key.ipv6_prefix if isinstance(key, KeyFunc) and not per_path and limit is not None else None
-            resolver = None if limit is not None else source
             accounting = count is not None or settle is not None
-            return _Plan(limit, resolver, cost, key, per_path, rule, prefix, count, settle, accounting)  # type: ignore[arg-type]
+            return _Plan(limit, resolver, cost, key, per_path, rule, prefix, count, settle, accounting)
 
-        _checked_outcomes(count, settle)
+        checked_outcomes(count, settle)
         self._default = None if core is None else plan(core, cost, key_func, count=count, settle=settle)
         self._rules = tuple(
             (
@@ -464,13 +464,6 @@ class RateLimitMiddleware:
             return message
 
         return receive_limited
-
-
-def _checked_outcomes(count: object, settle: object) -> None:
-    if count is not None and (isinstance(count, type) or not callable(count)):
-        raise TypeError(f"count must be a function of the response status returning bool, got {count!r}")
-    if settle is not None and (isinstance(settle, type) or not callable(settle)):
-        raise TypeError(f"settle must be a function of a Completion returning the cost, got {settle!r}")
 
 
 #: The seed's name for the middleware, with its keywords (``limiter``,

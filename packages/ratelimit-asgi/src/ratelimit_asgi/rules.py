@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ratelimit_asgi.settle import checked_outcomes
 from ratelimit_core import Limiter
 
 __all__ = ["LimiterResolver", "PathMatcher", "Rule", "SegmentPattern", "compile_path"]
@@ -189,6 +190,7 @@ class Rule:
                 raise TypeError(f"Rule methods must be strings, got {method!r}")
         if isinstance(self.cost, bool) or not isinstance(self.cost, int) or self.cost < 0:
             raise ValueError(f"Rule cost must be an int >= 0, got {self.cost!r}")
+        checked_outcomes(self.count, self.settle)
         object.__setattr__(self, "_regex", compile_path(self.path))
         methods = {m.upper() for m in self.methods}
         if "GET" in methods:

@@ -146,6 +146,14 @@ class Usage:
             logger.warning("rate limit: could not settle a request's cost (%s); it stays at its estimate", exc)
 
 
+def checked_outcomes(count: object, settle: object) -> None:
+    """``count`` and ``settle`` are functions (or ``None``); a value where one belongs is a ``TypeError``."""
+    if count is not None and (isinstance(count, type) or not callable(count)):
+        raise TypeError(f"count must be a function of the response status returning bool, got {count!r}")
+    if settle is not None and (isinstance(settle, type) or not callable(settle)):
+        raise TypeError(f"settle must be a function of a Completion returning the cost, got {settle!r}")
+
+
 def _fallback(value: int | None, default: int | None, cost: int) -> int:
     if value is not None:
         return value

@@ -25,6 +25,8 @@ logger = logging.getLogger("ratelimit_asgi")
 
 #: Where a request's usage is kept in the ASGI scope (read by :func:`report_cost`).
 USAGE = "ratelimit.usage"
+#: Settlements under way, referenced until they end.
+_SETTLING: set[asyncio.Future[None]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +134,15 @@ class Usage:
         return actual
 
     async def close(self) -> None:
-        """Settle the reservation at :meth:`actual`, shielded from cancellation; a store failure is logged."""
+        """Settle the reservation at :meth:`actual`, shielded from cancellation; a store failure is logged.
+
+        If the request's task is cancelled meanwhile, the settling goes on in its own task (kept
+        referenced until it ends, as asyncio asks of tasks nobody awaits).
+        """
         task = asyncio.ensure_future(self._settle())
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            raise  # the settling goes on in its task
+        _SETTLING.add(task)
+        task.add_done_callback(_SETTLING.discard)
+        await asyncio.shield(task)
 
     async def _settle(self) -> None:
         try:

@@ -93,19 +93,19 @@ class TokenBucket:
             held, repair = self._held(state, now, ticks)
         debt = held + cost * interval  # owed after this hit
         if debt <= tolerance:
-            reset = debt if scale == 1 else -(-debt // scale)
+            reset = debt if scale == 1 else (debt + scale - 1) // scale  # ticks to µs, rounded up
             write: TokenBucketState | None = ticks + debt if cost or repair else None
             return True, write, (tolerance - debt) // interval, reset, 0
         if not cost:  # always admitted, even in an overdraft
             write = self._written(ticks + held, ticks, now) if repair else None
-            return True, write, 0, held if scale == 1 else -(-held // scale), 0
-        if cost > self.capacity:  # noqa: SIM108 - one expression would be unreadable
+            return True, write, 0, held if scale == 1 else (held + scale - 1) // scale, 0
+        if cost > self.capacity:
             retry = None
         else:
-            retry = debt - tolerance if scale == 1 else -(-(debt - tolerance) // scale)
+            retry = debt - tolerance if scale == 1 else (debt - tolerance + scale - 1) // scale
         remaining = (tolerance - held) // interval if held <= tolerance else 0
         write = self._written(ticks + held, ticks, now) if repair else None
-        return False, write, remaining, held if scale == 1 else -(-held // scale), retry
+        return False, write, remaining, held if scale == 1 else (held + scale - 1) // scale, retry
 
     def charge(self, state: TokenBucketState | None, now: int, cost: int) -> TokenBucketState:
         """The state after ``cost`` units are consumed at ``now`` (µs), room or not."""
@@ -139,4 +139,4 @@ class TokenBucket:
     def expires_at(self, state: TokenBucketState) -> int:
         """The microsecond from which the bucket is full again and ``state`` can go."""
         tat = state[0] if isinstance(state, tuple) else state
-        return -(-tat // self.scale)
+        return (tat + self.scale - 1) // self.scale

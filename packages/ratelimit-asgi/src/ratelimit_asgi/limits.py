@@ -10,7 +10,7 @@ from ratelimit_core import Limiter, Policy, Rate, Store
 
 __all__ = ["MAX_RESOLVED", "Limit", "Limits"]
 
-#: The most distinct limiter policies kept (the least recently made go first).
+#: The most distinct limiter policies kept (the first made go first).
 MAX_RESOLVED = 1024
 
 
@@ -54,7 +54,3 @@ class Limits:
                 "per request needs a store made once (store=...), or each gets a store of its own and limits nothing"
             )
         return Limit(limiter, known[0], limiter.nowait)
-
-
-#: The most distinct limiter policies the middleware keeps fields for (least recently made go first).
-MAX_RESOLVED = 1024

@@ -145,8 +145,11 @@ class Usage:
         await asyncio.shield(task)
 
     async def _settle(self) -> None:
+        actual = self.actual()
+        if actual == self.reservation.consumed:  # nothing to charge or give back: no store call
+            return
         try:
-            await self.reservation.settle(self.actual())
+            await self.reservation.settle(actual)
         except StoreError as exc:
             logger.warning("rate limit: could not settle a request's cost (%s); it stays at its estimate", exc)
 

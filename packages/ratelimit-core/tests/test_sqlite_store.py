@@ -1,0 +1,122 @@
+"""SqliteStore: the shipped store suite, on a file of its own per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ratelimit_core import Algorithm, Limiter, MemoryStore, Rate, Store
+from ratelimit_core.sqlite import SqliteStore
+from ratelimit_core.testing import ManualClock, StoreTests
+
+
+class TestSqliteStore(StoreTests):
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.path = tmp_path / "limits.db"
+
+    async def make_store(self, clock: Callable[[], float]) -> Store:
+        return SqliteStore(self.path, clock=clock)
+
+
+#: One process: wait for the common start, then 100 concurrent hits on one key; print how many were admitted.
+HAMMER = """
+import asyncio, sys, time
+from ratelimit_core import Limiter
+from ratelimit_core.sqlite import SqliteStore
+
+path, algorithm, rates, start = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+
+async def run():
+    async with SqliteStore(path, timeout=5) as store:
+        limiter = Limiter(rates, algorithm=algorithm, name="exact", store=store)
+        time.sleep(max(0.0, start - time.time()))
+        decisions = await asyncio.gather(*(limiter.hit("shared") for _ in range(100)))
+    return sum(d.allowed for d in decisions)
+
+print(asyncio.run(run()))
+"""
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "rates"),
+    [
+        ("token_bucket", "100/hour"),
+        ("fixed_window", "100/hour"),
+        ("sliding_window_log", "100/hour"),
+        ("sliding_window_counter", "100/hour"),
+        ("token_bucket", "100/hour; 500/day"),
+    ],
+)
+def test_four_processes_admit_exactly_the_limit(tmp_path: Path, algorithm: str, rates: str) -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    path = str(tmp_path / "shared.db")
+    SqliteStore(path).close()  # the file and its schema, before the processes race for them
+    start = time.time() + 2.0  # every process is up by then: they hit at once
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", HAMMER, path, algorithm, rates, str(start)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    admitted = [int(p.communicate(timeout=60)[0]) for p in processes]
+    assert sum(admitted) == 100, admitted
+    assert all(p.returncode == 0 for p in processes)
+
+
+# -- one semantics: random timelines decide as the memory store does -------------------------
+
+RATES = [Rate(3, 1), Rate(7, 1), Rate(10, 60), Rate(2, 3.3), Rate(4, 1, burst=2), Rate(7, 1, burst=9)]
+ACTIONS = st.sampled_from(["hit", "hit", "peek", "charge", "refund", "reset"])
+# Two keys with time that only moves on; one key with a wall clock that steps either way (a store may
+# drop another key's expired state at any moment, and a clock stepping back cannot bring it back).
+TIMELINE = st.lists(
+    st.tuples(ACTIONS, st.integers(0, 1), st.integers(0, 12), st.one_of(st.just(0), st.integers(0, 2_000_000)))
+    | st.tuples(ACTIONS, st.just(0), st.integers(0, 12), st.integers(-3_600_000_000, 3_600_000_000)),
+    min_size=1,
+    max_size=30,
+).filter(lambda ops: len({op[1] for op in ops}) == 1 or all(op[3] >= 0 for op in ops))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    algorithm=st.sampled_from(list(Algorithm)),
+    rates=st.lists(st.sampled_from(RATES), min_size=1, max_size=2, unique_by=lambda r: (r.limit, r.period)),
+    timeline=TIMELINE,
+)
+def test_sqlite_decides_as_memory_does(
+    tmp_path: Path, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+) -> None:
+    """Hits, peeks, charges past the limit, refunds and resets, with a wall clock that steps either way."""
+    import asyncio  # noqa: PLC0415
+    import uuid  # noqa: PLC0415
+
+    if algorithm is not Algorithm.TOKEN_BUCKET:
+        rates = [Rate(r.limit, r.period) for r in rates]
+        if len({(r.limit, r.period) for r in rates}) != len(rates):
+            return
+
+    async def run() -> None:
+        clock = ManualClock()
+        name = uuid.uuid4().hex[:8]
+        sqlite = SqliteStore(tmp_path / "timeline.db", clock=clock)
+        twins = [Limiter(rates, algorithm=algorithm, name=name, store=s) for s in (MemoryStore(clock=clock), sqlite)]
+        for step, (action, key, cost, advance) in enumerate(timeline):
+            clock.us += advance
+            identity = f"client-{key}"
+            if action == "reset":
+                for limiter in twins:
+                    await limiter.reset(identity)
+                continue
+            expected, got = [await getattr(limiter, action)(identity, cost) for limiter in twins]
+            assert got == expected, f"step {step}: {action} {identity} cost {cost}"
+        sqlite.close()
+
+    asyncio.run(run())

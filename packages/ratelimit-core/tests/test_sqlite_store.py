@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ratelimit_core import Algorithm, Limiter, MemoryStore, Rate, Store
+from ratelimit_core import Algorithm, Limiter, MemoryStore, Rate, Store, StoreError
 from ratelimit_core.sqlite import SqliteStore
 from ratelimit_core.testing import ManualClock, StoreTests
 
@@ -53,10 +59,6 @@ print(asyncio.run(run()))
     ],
 )
 def test_four_processes_admit_exactly_the_limit(tmp_path: Path, algorithm: str, rates: str) -> None:
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
     path = str(tmp_path / "shared.db")
     SqliteStore(path).close()  # the file and its schema, before the processes race for them
     start = time.time() + 2.0  # every process is up by then: they hit at once
@@ -95,8 +97,6 @@ def test_sqlite_decides_as_memory_does(
     tmp_path: Path, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
 ) -> None:
     """Hits, peeks, charges past the limit, refunds and resets, with a wall clock that steps either way."""
-    import asyncio  # noqa: PLC0415
-    import uuid  # noqa: PLC0415
 
     if algorithm is not Algorithm.TOKEN_BUCKET:
         rates = [Rate(r.limit, r.period) for r in rates]
@@ -120,3 +120,74 @@ def test_sqlite_decides_as_memory_does(
         sqlite.close()
 
     asyncio.run(run())
+
+
+# -- errors, locks, bounds ------------------------------------------------------------------
+
+
+def test_a_missing_directory_or_a_file_that_is_not_a_database_is_an_error_at_once(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no directory"):
+        SqliteStore(tmp_path / "nowhere" / "limits.db")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database, " * 100)
+    with pytest.raises(StoreError, match="cannot use"):
+        SqliteStore(garbage)
+
+
+@pytest.mark.parametrize(("value", "fragment"), [({"max_keys": 0}, "max_keys"), ({"timeout": 0}, "timeout")])
+def test_bad_arguments_are_value_errors(tmp_path: Path, value: dict[str, float], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        SqliteStore(tmp_path / "x.db", **value)  # type: ignore[arg-type]
+
+
+def test_a_database_another_process_holds_is_retried_then_a_store_error_and_the_loop_runs_meanwhile(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "held.db"
+    store = SqliteStore(path, timeout=0.1)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+
+    async def run() -> tuple[float, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        running = asyncio.ensure_future(ticker())
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StoreError, match="locked by another process"):
+            await Limiter("5/minute", store=store).hit("k")
+        elapsed = asyncio.get_running_loop().time() - started
+        running.cancel()
+        return elapsed, ticks
+
+    elapsed, ticks = asyncio.run(run())
+    assert 0.09 <= elapsed < 0.5
+    assert ticks >= 20, "the event loop went on while the store waited"
+    other.execute("ROLLBACK")
+    assert asyncio.run(Limiter("5/minute", store=store).hit("k")).allowed, "free again: decided at once"
+    other.close()
+    store.close()
+
+
+def test_max_keys_bounds_the_file_and_expired_states_go(tmp_path: Path) -> None:
+    clock = ManualClock()
+    path = tmp_path / "bounded.db"
+    store = SqliteStore(path, max_keys=50, clock=clock)
+    limiter = Limiter("1/second", store=store)
+
+    async def flood() -> None:
+        for i in range(500):
+            await limiter.hit(f"client-{i}")
+
+    asyncio.run(flood())
+    rows = sqlite3.connect(path).execute("SELECT count(*) FROM ratelimit_state").fetchone()[0]
+    assert rows <= 50
+    clock.advance(2)  # every state has expired: the purge as it goes takes them
+    asyncio.run(flood())
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM ratelimit_state").fetchone()[0] <= 50
+    store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -190,4 +191,38 @@ def test_max_keys_bounds_the_file_and_expired_states_go(tmp_path: Path) -> None:
     clock.advance(2)  # every state has expired: the purge as it goes takes them
     asyncio.run(flood())
     assert sqlite3.connect(path).execute("SELECT count(*) FROM ratelimit_state").fetchone()[0] <= 50
+    store.close()
+
+
+#: A process that takes the write lock, writes half a decision, says so, and waits to be killed.
+DIES_MID_TRANSACTION = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+con.execute("UPDATE ratelimit_state SET value = CAST('999999999999999999' AS BLOB)")
+con.execute("UPDATE ratelimit_meta SET value = value + 1000")
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_process_killed_mid_transaction_leaves_a_consistent_database(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    store = SqliteStore(path, timeout=2)
+    limiter = Limiter("5/minute", store=store)
+    assert [asyncio.run(limiter.hit("k")).remaining for _ in range(2)] == [4, 3]
+    victim = subprocess.Popen(
+        [sys.executable, "-c", DIES_MID_TRANSACTION, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert victim.stdout is not None
+    assert victim.stdout.readline().strip() == "holding"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    victim.stdout.close()
+    # Its half-written transaction never happened: the state and the count are as before, and decisions go on.
+    assert [asyncio.run(limiter.hit("k")).remaining for _ in range(2)] == [2, 1]
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert check.execute("SELECT value FROM ratelimit_meta WHERE name = 'rows'").fetchone() == (1,)
+    check.close()
     store.close()

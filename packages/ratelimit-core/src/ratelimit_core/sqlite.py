@@ -46,6 +46,9 @@ _SELECT = "SELECT value FROM ratelimit_state WHERE ns = ? AND key = ?"
 _DELETE = "DELETE FROM ratelimit_state WHERE ns = ? AND key = ?"
 _TOUCH = "UPDATE ratelimit_state SET touched = ? WHERE ns = ? AND key = ?"
 
+#: Seconds the store may wait for the database when it is made (other processes' transactions).
+_SETUP_WAIT = 5.0
+
 #: Expired states purged per sweep; a sweep runs every this many transactions of a process.
 _PURGE_BATCH = 100
 _PURGE_EVERY = 64
@@ -273,11 +276,12 @@ def _open(path: Path) -> sqlite3.Connection:
     if not path.parent.is_dir():
         raise StoreError(f"sqlite store: no directory {str(path.parent)!r} for {str(path)!r}")
     try:
-        con = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=True)
-        con.execute("PRAGMA busy_timeout = 0")
+        # Setting up may wait for the other processes' transactions (at startup, not per decision).
+        con = sqlite3.connect(path, timeout=_SETUP_WAIT, isolation_level=None, check_same_thread=True)
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = NORMAL")
         con.executescript(_SCHEMA)
+        con.execute("PRAGMA busy_timeout = 0")  # from now on the store retries itself, off the lock
     except sqlite3.Error as exc:
         raise StoreError(f"sqlite store: cannot use {str(path)!r}: {exc}") from exc
     return con

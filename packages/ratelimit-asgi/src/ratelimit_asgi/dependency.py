@@ -78,14 +78,9 @@ class RateLimit:
     async def __call__(self, request: Request, response: Response) -> Decision | None:
         limit = self._fixed
         if limit is None:
-            chosen = self.limiter(request)  # type: ignore[operator]  # a resolver
-            if inspect.isawaitable(chosen):
-                chosen = await chosen
-            if chosen is None:
+            limit = await self._limits.chosen(self.limiter, request)  # type: ignore[arg-type]  # a resolver
+            if limit is None:
                 return None
-            if not isinstance(chosen, Limiter):
-                raise TypeError(f"the limiter resolver returned {chosen!r}: it must return a Limiter or None")
-            limit = self._limits.of(chosen)
         key = self.key_func(request)
         if inspect.isawaitable(key):
             key = await key

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from ratelimit_asgi.fields import Fields, HeaderMode
+from ratelimit_asgi.rules import LimiterResolver
 from ratelimit_core import Limiter, Policy, Rate, Store
 
 __all__ = ["MAX_RESOLVED", "Limit", "Limits"]
@@ -54,3 +57,14 @@ class Limits:
                 "per request needs a store made once (store=...), or each gets a store of its own and limits nothing"
             )
         return Limit(limiter, known[0], limiter.nowait)
+
+    async def chosen(self, resolver: LimiterResolver, conn: Any) -> Limit | None:
+        """The limit ``resolver`` chooses for this connection, or ``None`` (unlimited)."""
+        chosen = resolver(conn)
+        if inspect.isawaitable(chosen):
+            chosen = await chosen
+        if chosen is None:
+            return None
+        if not isinstance(chosen, Limiter):
+            raise TypeError(f"the limiter resolver returned {chosen!r}: it must return a Limiter or None")
+        return self.of(chosen)

@@ -364,14 +364,7 @@ class RateLimitMiddleware:
     async def _resolve(self, plan: _Plan, conn: HTTPConnection) -> Limit | None:
         """The limiter ``plan``'s resolver chooses for this request, or ``None`` (unlimited)."""
         assert plan.resolver is not None  # noqa: S101 - a plan without a fixed limiter has a resolver
-        chosen = plan.resolver(conn)
-        if inspect.isawaitable(chosen):
-            chosen = await chosen
-        if chosen is None:
-            return None
-        if not isinstance(chosen, Limiter):
-            raise TypeError(f"the limiter resolver returned {chosen!r}: it must return a Limiter or None")
-        return self._limits.of(chosen)
+        return await self._limits.chosen(plan.resolver, conn)
 
     async def _settled(self, usage: Usage, fields: list[Any], scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app, then settle what the request really cost (see :mod:`ratelimit_asgi.settle`)."""

@@ -242,14 +242,7 @@ class Limiter:
         Raises:
             TypeError, ValueError, StoreError: as :meth:`hit`.
         """
-        if key.__class__ is not str:
-            _bad_key(key)
-        if cost.__class__ is not int or cost < 0:
-            _bad_cost(cost)
-        try:
-            return await self._store.charge(self._policy, key, cost)
-        except BACKEND_ERRORS as exc:
-            return await self._degraded("charge", key, cost, exc)
+        return await self._account("charge", key, cost)
 
     async def refund(self, key: str, cost: int = 1) -> Decision:
         """Give back up to ``cost`` units ``key`` consumed, on every rate, never beyond full capacity.
@@ -262,14 +255,19 @@ class Limiter:
         Raises:
             TypeError, ValueError, StoreError: as :meth:`hit`.
         """
+        return await self._account("refund", key, cost)
+
+    async def _account(self, action: Literal["charge", "refund"], key: str, cost: int) -> Decision:
+        """``charge`` or ``refund`` on the store, with the checks and the failure policy of :meth:`hit`."""
         if key.__class__ is not str:
             _bad_key(key)
         if cost.__class__ is not int or cost < 0:
             _bad_cost(cost)
         try:
-            return await self._store.refund(self._policy, key, cost)
+            operation = self._store.charge if action == "charge" else self._store.refund
+            return await operation(self._policy, key, cost)
         except BACKEND_ERRORS as exc:
-            return await self._degraded("refund", key, cost, exc)
+            return await self._degraded(action, key, cost, exc)
 
     async def reserve(self, key: str, estimate: int = 1) -> Reservation:
         """Hit ``estimate`` units now and settle the real cost later (:class:`Reservation`).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -225,4 +227,79 @@ def test_a_process_killed_mid_transaction_leaves_a_consistent_database(tmp_path:
     assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert check.execute("SELECT value FROM ratelimit_meta WHERE name = 'rows'").fetchone() == (1,)
     check.close()
+    store.close()
+
+
+def test_a_file_deleted_under_a_running_store_gives_the_failure_policy_then_a_restart_starts_clean(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deleted.db"
+    store = SqliteStore(path)
+    limiter = Limiter("5/minute", store=store, on_error="deny")
+    assert asyncio.run(limiter.hit("k")).remaining == 4
+    path.unlink()  # the -wal and -shm stay, as a cleaner that removes one file leaves them
+    for _ in range(2):  # it keeps failing: a new file would not be shared with the processes still on the old one
+        decision = asyncio.run(limiter.hit("k"))
+        assert decision.degraded
+        assert not decision.allowed
+    with pytest.raises(StoreError, match="deleted or replaced"):
+        asyncio.run(store.hit(limiter.policy, "k", 1))
+    store.close()
+    # A restarted process finds no database: the old one's log is not paired with the new file.
+    assert (tmp_path / "deleted.db-wal").exists()
+    fresh = SqliteStore(path)
+    assert asyncio.run(Limiter("5/minute", store=fresh).hit("k")).remaining == 4
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    check.close()
+    fresh.close()
+
+
+def test_a_file_replaced_under_a_running_store_gives_the_failure_policy(tmp_path: Path) -> None:
+    path = tmp_path / "replaced.db"
+    store = SqliteStore(path)
+    limiter = Limiter("5/minute", store=store)
+    assert asyncio.run(limiter.hit("k")).remaining == 4
+    other = tmp_path / "other.db"
+    SqliteStore(other).close()
+    other.replace(path)
+    with pytest.raises(StoreError, match="deleted or replaced"):
+        asyncio.run(limiter.hit("k"))
+    store.close()
+
+
+def _immutable(on: bool, *paths: Path) -> None:
+    """``chattr +i``: even root's open descriptors can no longer write (a chmod does not stop root)."""
+    chattr = shutil.which("chattr")
+    done = chattr and subprocess.run(
+        [chattr, "+i" if on else "-i", *map(str, paths)], capture_output=True, text=True, check=False
+    )
+    if not done or done.returncode != 0:
+        reason = f"chattr cannot freeze {paths[0].parent}: {done.stderr.strip() if done else 'not on PATH'}"
+        if os.environ.get("RATELIMIT_REQUIRE_FAULTS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def test_a_file_made_read_only_under_a_running_store_gives_the_failure_policy_and_recovers(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "frozen.db"
+    store = SqliteStore(path)
+    limiter = Limiter("5/minute", store=store, on_error="deny")
+    assert asyncio.run(limiter.hit("k")).remaining == 4
+    files = (path, tmp_path / "frozen.db-wal")
+    _immutable(True, *files)
+    try:
+        decision = asyncio.run(limiter.hit("k"))
+        assert decision.degraded
+        assert not decision.allowed
+        with pytest.raises(StoreError, match=r"frozen\.db"):
+            asyncio.run(store.hit(limiter.policy, "k", 1))
+        with pytest.raises(StoreError, match="cannot use"):
+            SqliteStore(path)
+    finally:
+        _immutable(False, *files)
+    # Writable again: the failed decisions consumed nothing.
+    assert asyncio.run(limiter.hit("k")).remaining == 3
     store.close()

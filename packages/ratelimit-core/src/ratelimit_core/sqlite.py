@@ -6,16 +6,24 @@ commit. Every rate is written in that transaction, or none is. The event loop
 is never held waiting for another process: the connection does not wait on a
 lock (``busy_timeout`` 0); a busy database is retried after short sleeps on
 the event loop, within ``timeout``, and then becomes a ``StoreError``.
+
+SQLite finds a database's ``-wal`` and ``-shm`` files by name. A database file
+deleted or replaced under running processes cannot be followed safely (a new
+file would be paired with the old one's log), so each transaction first checks
+that the path still names the file this process opened; when it does not, the
+store fails every call with ``StoreError`` (the failure policy answers) until
+the processes are restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +34,17 @@ from ratelimit_core.memory import bounded
 from ratelimit_core.policy import Outcome, Policy
 
 __all__ = ["SqliteStore"]
+
+_lock_exclusive: Callable[[int], None] | None
+try:
+    import fcntl
+except ImportError:  # not POSIX: no setup lock
+    _lock_exclusive = None
+else:
+
+    def _lock_exclusive(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratelimit_state (
@@ -74,7 +93,7 @@ class SqliteStore:
             directory, a file that is not a database).
     """
 
-    __slots__ = ("_clock", "_con", "_max_keys", "_path", "_since_purge", "_timeout")
+    __slots__ = ("_clock", "_con", "_file", "_lost", "_max_keys", "_path", "_since_purge", "_timeout")
 
     def __init__(
         self,
@@ -95,7 +114,8 @@ class SqliteStore:
         self._timeout = float(timeout)
         self._clock = clock
         self._since_purge = 0
-        self._con = _open(self._path)
+        self._lost = False
+        self._con, self._file = _open(self._path)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self._path)!r}, max_keys={self._max_keys})"
@@ -141,6 +161,12 @@ class SqliteStore:
     async def _run(self, policy: Policy, key: str, op: str, cost: int) -> Decision | None:
         """One transaction, retried after short sleeps while another process holds the database."""
         key = bounded(key)
+        if self._lost or _identity(self._path) != self._file:
+            self._lost = True
+            raise StoreError(
+                f"sqlite store: {self._path} was deleted or replaced under this process; "
+                "it fails until every process using the file is restarted"
+            )
         deadline = time.monotonic() + self._timeout
         delay = 0.000_05
         while True:
@@ -271,20 +297,67 @@ class SqliteStore:
         return round(self._clock() * 1_000_000)
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    """The connection: WAL, no waiting on locks (the store retries itself), the schema in place."""
+def _open(path: Path) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+    """The connection (WAL, the schema in place, no waiting on locks: the store retries) and the file's identity.
+
+    Processes of the host set up one at a time (a lock on the directory), so that
+    one that finds no database and removes a deleted one's leftovers never removes
+    the log of a database another has just made.
+    """
     if not path.parent.is_dir():
         raise StoreError(f"sqlite store: no directory {str(path.parent)!r} for {str(path)!r}")
+    with _setup_lock(path.parent):
+        if not path.exists():
+            _drop_orphans(path)
+        try:
+            # Setting up may wait for the other processes' transactions (at startup, not per decision).
+            con = sqlite3.connect(path, timeout=_SETUP_WAIT, isolation_level=None, check_same_thread=True)
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+            con.executescript(_SCHEMA)
+            con.execute("PRAGMA busy_timeout = 0")  # from now on the store retries itself, off the lock
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite store: cannot use {str(path)!r}: {exc}") from exc
+        return con, _identity(path)
+
+
+@contextlib.contextmanager
+def _setup_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the directory for the time of a setup (none where there is no ``fcntl``)."""
+    if _lock_exclusive is None:
+        yield
+        return
     try:
-        # Setting up may wait for the other processes' transactions (at startup, not per decision).
-        con = sqlite3.connect(path, timeout=_SETUP_WAIT, isolation_level=None, check_same_thread=True)
-        con.execute("PRAGMA journal_mode = WAL")
-        con.execute("PRAGMA synchronous = NORMAL")
-        con.executescript(_SCHEMA)
-        con.execute("PRAGMA busy_timeout = 0")  # from now on the store retries itself, off the lock
-    except sqlite3.Error as exc:
-        raise StoreError(f"sqlite store: cannot use {str(path)!r}: {exc}") from exc
-    return con
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise StoreError(f"sqlite store: cannot open the directory {str(folder)!r}: {exc}") from exc
+    try:
+        _lock_exclusive(fd)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` names (device and inode), or None when it names none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _drop_orphans(path: Path) -> None:
+    """Remove a ``-wal`` and ``-shm`` left by a database that was deleted: SQLite would pair them with a new one."""
+    if _lock_exclusive is None:  # without the setup lock, another process's fresh log could be the one removed
+        return
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.unlink(f"{path}{suffix}")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"sqlite store: cannot remove the leftover {path}{suffix}: {exc}") from exc
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

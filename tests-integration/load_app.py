@@ -1,4 +1,4 @@
-"""The app the load tests serve under uvicorn with several workers: routes behind the middleware on Redis.
+"""The app the load tests serve under uvicorn with several workers: routes behind the middleware on a shared store.
 
 Configured by the environment (each worker reads it): ``LOAD_REDIS_URL``, or
 ``LOAD_SQLITE_PATH`` for a ``SqliteStore`` the workers share; ``LOAD_NAME`` (a

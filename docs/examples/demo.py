@@ -164,14 +164,17 @@ async def main(serve: bool) -> None:
             await store.aclose()  # the store's own connections; the client is closed with the process
 
 
-async def main_workers(serve: bool, workers: int) -> None:
+def main_workers(serve: bool, workers: int) -> None:
     """Several processes: ``uvicorn --workers``, each worker with its own store on the shared state."""
     with tempfile.TemporaryDirectory(prefix="ratelimit-demo-") as folder:
         env = dict(os.environ)
-        if "REDIS_URL" not in env:
+        if "REDIS_URL" in env:
+            where = f"Redis at {env['REDIS_URL']}"
+        else:
             env[SQLITE_PATH] = str(Path(folder) / "limits.db")
+            where = f"SQLite at {env[SQLITE_PATH]}"
         port = free_port()
-        server = subprocess.Popen(
+        server = subprocess.Popen(  # noqa: S603 - this interpreter running uvicorn, no outside input
             [
                 sys.executable, "-m", "uvicorn", "demo:create_app", "--factory",
                 "--app-dir", str(Path(__file__).parent), "--workers", str(workers),
@@ -181,17 +184,16 @@ async def main_workers(serve: bool, workers: int) -> None:
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:
-            await until_healthy(base, server)
-            where = f"Redis at {env['REDIS_URL']}" if "REDIS_URL" in env else f"SQLite at {env[SQLITE_PATH]}"
+            asyncio.run(until_healthy(base, server))
             print(
                 f"demo app on {base}/hello under uvicorn with {workers} workers, 5 per second and 30 per minute "
                 f"per client, state in {where}, shared by the workers\n"
             )
             if serve:
                 print(f"serving until Ctrl-C; try: curl -i {base}/hello")
-                await asyncio.to_thread(server.wait)
+                server.wait()
                 return
-            await burst(base, workers)
+            asyncio.run(burst(base, workers))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -222,4 +224,4 @@ if __name__ == "__main__":
     if args.workers == 1:
         asyncio.run(main(args.serve))
     else:
-        asyncio.run(main_workers(args.serve, args.workers))
+        main_workers(args.serve, args.workers)

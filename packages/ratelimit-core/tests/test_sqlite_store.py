@@ -90,7 +90,7 @@ TIMELINE = st.lists(
 ).filter(lambda ops: len({op[1] for op in ops}) == 1 or all(op[3] >= 0 for op in ops))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     algorithm=st.sampled_from(list(Algorithm)),
     rates=st.lists(st.sampled_from(RATES), min_size=1, max_size=2, unique_by=lambda r: (r.limit, r.period)),
@@ -120,6 +120,28 @@ def test_sqlite_decides_as_memory_does(
                 continue
             expected, got = [await getattr(limiter, action)(identity, cost) for limiter in twins]
             assert got == expected, f"step {step}: {action} {identity} cost {cost}"
+        sqlite.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_a_clock_that_steps_back_under_logged_state_decides_as_memory_does(
+    tmp_path: Path, algorithm: Algorithm
+) -> None:
+    """State written in the clock's future (it stepped back) is read as now, as MemoryStore reads it."""
+
+    async def run() -> None:
+        clock = ManualClock()
+        sqlite = SqliteStore(tmp_path / "back.db", clock=clock)
+        twins = [Limiter("5/minute", algorithm=algorithm, store=s) for s in (MemoryStore(clock=clock), sqlite)]
+        for advance, action, cost in [
+            (0, "hit", 2), (20_000_000, "hit", 2), (-30_000_000, "hit", 1), (0, "peek", 1),
+            (-5_000_000, "refund", 1), (1_000_000, "charge", 3), (0, "hit", 1), (70_000_000, "hit", 5),
+        ]:  # fmt: skip
+            clock.us += advance
+            expected, got = [await getattr(limiter, action)("k", cost) for limiter in twins]
+            assert got == expected, f"{action} {cost} after {advance} µs"
         sqlite.close()
 
     asyncio.run(run())
@@ -193,6 +215,24 @@ def test_max_keys_bounds_the_file_and_expired_states_go(tmp_path: Path) -> None:
     clock.advance(2)  # every state has expired: the purge as it goes takes them
     asyncio.run(flood())
     assert sqlite3.connect(path).execute("SELECT count(*) FROM ratelimit_state").fetchone()[0] <= 50
+    store.close()
+
+
+def test_a_denied_key_that_is_hammered_is_the_last_to_be_evicted(tmp_path: Path) -> None:
+    """A brute-forcer that alternates guesses with new usernames never gets a fresh window."""
+    clock = ManualClock()
+    store = SqliteStore(tmp_path / "evict.db", max_keys=20, clock=clock)
+    limiter = Limiter("3/hour", algorithm="fixed_window", store=store)
+
+    async def attack() -> None:
+        for _ in range(3):
+            assert (await limiter.hit("victim")).allowed
+        for i in range(200):
+            clock.advance(0.25)
+            await limiter.hit(f"junk-{i}")
+            assert not (await limiter.hit("victim")).allowed, f"the victim's window was evicted after {i} junk keys"
+
+    asyncio.run(attack())
     store.close()
 
 

@@ -111,7 +111,7 @@ async def decide_in_turn(kind: str, algorithm: str, where: str, ops: int, start:
     try:
         for _ in range(100):  # warm up: connections, statements, the script
             await decide("hot")
-        time.sleep(max(0.0, start - time.time()))
+        await asyncio.sleep(max(0.0, start - time.time()))
         latencies = []
         clock = time.perf_counter_ns
         began = clock()
@@ -204,7 +204,8 @@ def main() -> None:
     repeat = args.repeat or (1 if args.quick else 3)
     logging.disable(logging.CRITICAL)
     server, url, redis_folder = start_server()
-    shm = tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    memory = "/dev/shm"  # noqa: S108 - a private mkdtemp folder in the tmpfs, removed after the run
+    shm = tempfile.TemporaryDirectory(dir=memory if os.path.isdir(memory) else None)
     disk = tempfile.TemporaryDirectory(dir=Path(__file__).parent)  # the repository's disk, not a tmpfs /tmp
     try:
         rows = run(ops, repeat, url, {"shm": shm.name, "disk": disk.name}, args.only)

@@ -343,3 +343,14 @@ def test_a_file_made_read_only_under_a_running_store_gives_the_failure_policy_an
     # Writable again: the failed decisions consumed nothing.
     assert asyncio.run(limiter.hit("k")).remaining == 3
     store.close()
+
+
+def test_a_read_only_directory_is_an_error_at_construction(tmp_path: Path) -> None:
+    folder = tmp_path / "frozen"
+    folder.mkdir()
+    _immutable(True, folder)
+    try:
+        with pytest.raises(StoreError, match="cannot use"):
+            SqliteStore(folder / "limits.db")
+    finally:
+        _immutable(False, folder)

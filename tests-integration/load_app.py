@@ -1,10 +1,12 @@
-"""The app the load tests serve under uvicorn with several workers: routes behind the middleware on Redis.
+"""The app the load tests serve under uvicorn with several workers: routes behind the middleware on a shared store.
 
-Configured by the environment (each worker reads it): ``LOAD_REDIS_URL``,
-``LOAD_NAME`` (a fresh limiter name per run) and ``LOAD_ROUTES``, entries
-``path=algorithm@rate`` separated by spaces. Each route has its own limiter,
-keyed on the ``X-Client`` header; the store keeps its defaults and the
-middleware fails open, as the issue's scenario does.
+Configured by the environment (each worker reads it): ``LOAD_REDIS_URL``, or
+``LOAD_SQLITE_PATH`` for a ``SqliteStore`` the workers share; ``LOAD_NAME`` (a
+fresh limiter name per run) and ``LOAD_ROUTES``, entries ``path=algorithm@rate``
+separated by spaces. Each route has its own limiter, keyed on the ``X-Client``
+header; the store keeps its defaults and the middleware fails open, as the
+issue's scenario does. An admitted answer names the worker that served it
+(``X-Worker``: its pid).
 """
 
 from __future__ import annotations
@@ -20,15 +22,22 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from ratelimit_asgi import RateLimitMiddleware, header
-from ratelimit_core import Limiter
+from ratelimit_core import Limiter, SqliteStore
 from ratelimit_redis import RedisStore
 
-client = Redis.from_url(os.environ["LOAD_REDIS_URL"])
-store = RedisStore(client)
+client: Redis | None = None
+store: SqliteStore | RedisStore
+if "LOAD_SQLITE_PATH" in os.environ:
+    store = SqliteStore(os.environ["LOAD_SQLITE_PATH"])
+else:
+    client = Redis.from_url(os.environ["LOAD_REDIS_URL"])
+    store = RedisStore(client)
+
+WORKER = {"x-worker": str(os.getpid())}
 
 
 async def ok(request: Request) -> PlainTextResponse:
-    return PlainTextResponse("ok")
+    return PlainTextResponse("ok", headers=WORKER)
 
 
 def limited(path: str, algorithm: str, rate: str) -> Mount:
@@ -41,7 +50,8 @@ def limited(path: str, algorithm: str, rate: str) -> Mount:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
     await store.aclose()
-    await client.aclose()
+    if client is not None:
+        await client.aclose()
 
 
 routes = []

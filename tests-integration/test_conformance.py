@@ -1,15 +1,17 @@
-"""One semantics, two executors: MemoryStore and RedisStore decide alike.
+"""One semantics, three executors: MemoryStore, RedisStore and SqliteStore decide alike.
 
 The same timelines (several keys, costs and rates, an injected clock; hits,
-peeks, charges past the limit and refunds) are driven through both stores, and
-every decision must be equal: allowed, remaining, reset_after, retry_after and
-each rate's status.
+peeks, charges past the limit and refunds) are driven through MemoryStore and
+each other store (Redis standalone, Redis Cluster, a SQLite file), and every
+decision must be equal: allowed, remaining, reset_after, retry_after and each
+rate's status.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
-from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Rate
+from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Rate, SqliteStore, Store
 from ratelimit_core.testing import ManualClock
 from ratelimit_redis import RedisStore
 
@@ -45,6 +47,9 @@ ops = st.lists(
 )
 
 
+StoreFor = Callable[[ManualClock], Store]
+
+
 async def new_client(backend: str, redis_url: str, cluster: Any) -> Redis | ClusterClient:
     if backend == "redis":
         return Redis.from_url(redis_url)
@@ -64,48 +69,83 @@ async def client(
         await client.aclose()
 
 
-def twins(
-    client: Redis | ClusterClient, algorithm: Algorithm, rates: list[Rate]
-) -> tuple[ManualClock, Limiter, Limiter]:
-    """One limiter on memory and one on Redis, under one clock and a fresh name."""
+@pytest.fixture
+def redis_store_for(client: Redis | ClusterClient) -> StoreFor:
+    """Makes a RedisStore on a given clock, on each Redis deployment (``client``)."""
+    return lambda clock: RedisStore(client, clock=clock, timeout=5)
+
+
+@pytest.fixture
+def sqlite_store_for(tmp_path: Path) -> Iterator[StoreFor]:
+    """Makes a SqliteStore on a given clock, in a fresh file each time."""
+    opened: list[SqliteStore] = []
+
+    def make(clock: ManualClock) -> Store:
+        opened.append(SqliteStore(tmp_path / f"{uuid.uuid4().hex}.db", clock=clock))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def twins(store_for: StoreFor, algorithm: Algorithm, rates: list[Rate]) -> tuple[ManualClock, Limiter, Limiter]:
+    """One limiter on memory and one on the store under test, under one clock and a fresh name."""
     clock = ManualClock()
     name = uuid.uuid4().hex[:8]
     memory = Limiter(rates, algorithm=algorithm, name=name, store=MemoryStore(clock=clock))
-    redis = Limiter(rates, algorithm=algorithm, name=name, store=RedisStore(client, clock=clock, timeout=5))
-    return clock, memory, redis
+    other = Limiter(rates, algorithm=algorithm, name=name, store=store_for(clock))
+    return clock, memory, other
 
 
-async def decide_alike(memory: Limiter, redis: Limiter, action: str, identity: str, cost: int, step: int) -> Decision:
+async def decide_alike(memory: Limiter, other: Limiter, action: str, identity: str, cost: int, step: int) -> Decision:
     """``action`` (hit, peek, charge or refund) on both; every number, and each rate's status, must be equal."""
     expected = await getattr(memory, action)(identity, cost)
-    got: Decision = await getattr(redis, action)(identity, cost)
+    got: Decision = await getattr(other, action)(identity, cost)
     assert got == expected, f"step {step}: {action} {identity} cost {cost}"
     assert got.statuses == expected.statuses, f"step {step}"
     return got
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    algorithm=st.sampled_from(list(Algorithm)),
-    rates=st.lists(st.sampled_from(RATES), min_size=1, max_size=3, unique_by=lambda r: (r.limit, r.period)),
-    timeline=ops,
-)
-async def test_memory_and_redis_decide_alike(
-    client: Redis | ClusterClient, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+async def decide_timeline_alike(
+    store_for: StoreFor, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
 ) -> None:
     if algorithm is not Algorithm.TOKEN_BUCKET:
         rates = [Rate(r.limit, r.period) for r in rates]
         if len({(r.limit, r.period) for r in rates}) != len(rates):
             return
-    clock, memory, redis = twins(client, algorithm, rates)
+    clock, memory, other = twins(store_for, algorithm, rates)
     for step, (action, key, cost, advance) in enumerate(timeline):
         clock.us += advance
         identity = f"client-{key}"
         if action == "reset":
             await memory.reset(identity)
-            await redis.reset(identity)
+            await other.reset(identity)
             continue
-        await decide_alike(memory, redis, action, identity, cost, step)
+        await decide_alike(memory, other, action, identity, cost, step)
+
+
+TIMELINES = {
+    "algorithm": st.sampled_from(list(Algorithm)),
+    "rates": st.lists(st.sampled_from(RATES), min_size=1, max_size=3, unique_by=lambda r: (r.limit, r.period)),
+    "timeline": ops,
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**TIMELINES)
+async def test_memory_and_redis_decide_alike(
+    redis_store_for: StoreFor, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+) -> None:
+    await decide_timeline_alike(redis_store_for, algorithm, rates, timeline)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**TIMELINES)
+async def test_memory_and_sqlite_decide_alike(
+    sqlite_store_for: StoreFor, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+) -> None:
+    await decide_timeline_alike(sqlite_store_for, algorithm, rates, timeline)
 
 
 # -- Redis only: what the store writes ------------------------------------------------
@@ -155,26 +195,43 @@ stepping_ops = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    algorithm=st.sampled_from(list(Algorithm)),
-    rates=st.lists(st.sampled_from(LONG_RATES), min_size=1, max_size=2, unique_by=lambda r: (r.limit, r.period)),
-    timeline=stepping_ops,
-)
-async def test_a_stepping_clock_and_long_quotas_decide_alike_and_honour_retry_after(
-    client: Redis | ClusterClient, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+STEPPING = {
+    "algorithm": st.sampled_from(list(Algorithm)),
+    "rates": st.lists(st.sampled_from(LONG_RATES), min_size=1, max_size=2, unique_by=lambda r: (r.limit, r.period)),
+    "timeline": stepping_ops,
+}
+
+
+async def step_alike_and_honour_retry_after(
+    store_for: StoreFor, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
 ) -> None:
     """Steps of the clock either way, daily to monthly quotas: both stores decide alike, and "wait" comes true.
 
     ``wait`` is a hit that, when denied with a ``retry_after``, advances the
     clock by exactly that and hits again: it must then be admitted.
     """
-    clock, memory, redis = twins(client, algorithm, rates)
+    clock, memory, other = twins(store_for, algorithm, rates)
     for step, (action, key, cost, advance) in enumerate(timeline):
         clock.us += advance
         identity = f"client-{key}"
-        got = await decide_alike(memory, redis, "hit" if action == "wait" else action, identity, cost, step)
+        got = await decide_alike(memory, other, "hit" if action == "wait" else action, identity, cost, step)
         if action == "wait" and not got.allowed and got.retry_after is not None:
             clock.us += round(got.retry_after * 1_000_000)
-            for limiter in (memory, redis):
+            for limiter in (memory, other):
                 assert (await limiter.hit(identity, cost)).allowed, f"step {step}: the retry_after given came true"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**STEPPING)
+async def test_a_stepping_clock_and_long_quotas_decide_alike_on_redis(
+    redis_store_for: StoreFor, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+) -> None:
+    await step_alike_and_honour_retry_after(redis_store_for, algorithm, rates, timeline)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**STEPPING)
+async def test_a_stepping_clock_and_long_quotas_decide_alike_on_sqlite(
+    sqlite_store_for: StoreFor, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
+) -> None:
+    await step_alike_and_honour_retry_after(sqlite_store_for, algorithm, rates, timeline)

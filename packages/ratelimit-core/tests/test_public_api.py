@@ -28,6 +28,7 @@ def test_top_level_exports() -> None:
         "RateLimitExceeded",
         "RateStatus",
         "Reservation",
+        "SqliteStore",
         "Store",
         "StoreError",
         "__version__",

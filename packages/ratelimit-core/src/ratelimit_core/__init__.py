@@ -13,6 +13,7 @@ from ratelimit_core.memory import MemoryStore
 from ratelimit_core.policy import Outcome, Policy
 from ratelimit_core.rate import Rate, parse_rates
 from ratelimit_core.reservation import Reservation
+from ratelimit_core.sqlite import SqliteStore
 from ratelimit_core.store import Store
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "RateLimitExceeded",
     "RateStatus",
     "Reservation",
+    "SqliteStore",
     "Store",
     "StoreError",
     "__version__",

@@ -102,12 +102,17 @@ class SlidingWindowLog:
         return log, bisect_right(log, now - self.period, log[0]), future
 
     def apply(self, log: Log | None, write: LogWrite) -> Log:
-        """Carry out a write from :meth:`step` on ``log`` (in place) and return the log to keep."""
+        """Carry out a write from :meth:`step` on ``log`` (in place) and return the log to keep.
+
+        ``log`` may be a list or an ``array("q")`` (a store that keeps the log packed).
+        """
         first, now, cost, future = write
         if log is None:
             return [1, *(now,) * cost]
-        if future < len(log):
-            log[future:] = (now,) * (len(log) - future)
+        if future < len(log):  # read as now from now on
+            moved = len(log) - future
+            del log[future:]
+            log.extend((now,) * moved)
         if cost < 0:  # a refund: the newest live units go
             del log[max(first, len(log) + cost) :]
         if first > _COMPACT_AFTER and first * 2 > len(log):

@@ -1,0 +1,441 @@
+"""A store in one SQLite file, shared by every process on a host: exact limits without a server.
+
+Each decision is one short ``BEGIN IMMEDIATE`` transaction: read the key's
+states, run the algorithms' arithmetic (the same as ``MemoryStore``'s), write,
+commit. Every rate is written in that transaction, or none is. The event loop
+is never held waiting for another process: the connection does not wait on a
+lock (``busy_timeout`` 0); a busy database is retried after short sleeps on
+the event loop, within ``timeout``, and then becomes a ``StoreError``.
+
+SQLite finds a database's ``-wal`` and ``-shm`` files by name. A database file
+deleted or replaced under running processes cannot be followed safely (a new
+file would be paired with the old one's log), so each transaction first checks
+that the path still names the file this process opened; when it does not, the
+store fails every call with ``StoreError`` (the failure policy answers) until
+the processes are restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+from ratelimit_core.algorithms import AlgorithmMath, SlidingWindowLog, applier
+from ratelimit_core.decision import Decision
+from ratelimit_core.errors import StoreError
+from ratelimit_core.memory import bounded
+from ratelimit_core.policy import Outcome, Policy
+
+__all__ = ["SqliteStore"]
+
+_lock_exclusive: Callable[[int], None] | None
+try:
+    import fcntl
+except ImportError:  # not POSIX: no setup lock
+    _lock_exclusive = None
+else:
+
+    def _lock_exclusive(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ratelimit_state (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    expires INTEGER NOT NULL,
+    touched INTEGER NOT NULL,
+    PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ratelimit_state_expires ON ratelimit_state (expires);
+CREATE INDEX IF NOT EXISTS ratelimit_state_touched ON ratelimit_state (touched);
+CREATE TABLE IF NOT EXISTS ratelimit_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO ratelimit_meta VALUES ('rows', 0);
+"""
+
+_SELECT = "SELECT value, expires, touched FROM ratelimit_state WHERE ns = ? AND key = ?"
+_INSERT = "INSERT INTO ratelimit_state (ns, key, value, expires, touched) VALUES (?, ?, ?, ?, ?)"
+_UPDATE_VALUE = "UPDATE ratelimit_state SET value = ? WHERE ns = ? AND key = ?"
+_UPDATE_ROW = "UPDATE ratelimit_state SET value = ?, expires = ?, touched = ? WHERE ns = ? AND key = ?"
+
+#: A stored row: its value, expires (µs, rounded up to the second) and touched (µs).
+Row = tuple[bytes, int, int]
+_DELETE = "DELETE FROM ratelimit_state WHERE ns = ? AND key = ?"
+
+#: Recency is kept to this many µs: a state used again sooner keeps its ``touched`` (no index write per decision).
+_TOUCH_EVERY = 1_000_000
+
+#: WAL pages between automatic checkpoints (4 KiB each: the -wal file grows to about 40 MB),
+#: and the size it is cut back to after one.
+_CHECKPOINT_PAGES = 10_000
+_WAL_KEEP_BYTES = 4 * 1024 * 1024
+
+#: Seconds the store may wait for the database when it is made (other processes' transactions).
+_SETUP_WAIT = 5.0
+
+#: Expired states purged per sweep; a sweep runs every this many transactions of a process.
+_PURGE_BATCH = 100
+_PURGE_EVERY = 64
+
+
+class SqliteStore:
+    """Limiter state in one SQLite file (WAL mode), shared by the processes of a host.
+
+    Args:
+        path: The database file; its directory must exist and be writable.
+            ``/dev/shm`` keeps it in memory (fast, gone at reboot); a disk path
+            survives restarts.
+        max_keys: At most this many states (one per rate and key), across every
+            process: past it, expired states go first, then the least recently
+            used (recency is kept to the second), so a denied key that a client
+            keeps hitting is the last to go.
+        timeout: Seconds a decision may wait for the database another process
+            holds, retrying, before it fails with ``StoreError``.
+        clock: A zero-argument callable returning seconds; default: the wall
+            clock, which every process of the host shares.
+
+    Raises:
+        ValueError: a bad argument.
+        StoreError: the file cannot be opened or written (a missing or read-only
+            directory, a file that is not a database).
+    """
+
+    __slots__ = ("_clock", "_con", "_file", "_lost", "_max_keys", "_path", "_since_purge", "_timeout")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_keys: int = 100_000,
+        timeout: float = 0.25,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
+            raise ValueError(f"max_keys must be an int >= 1, got {max_keys!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if clock is not None and not callable(clock):
+            raise ValueError(f"clock must be a zero-argument callable returning seconds, got {clock!r}")
+        self._path = Path(path)
+        self._max_keys = max_keys
+        self._timeout = float(timeout)
+        self._clock = clock
+        self._since_purge = 0
+        self._lost = False
+        self._con, self._file = _open(self._path)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self._path)!r}, max_keys={self._max_keys})"
+
+    def close(self) -> None:
+        """Close this process's connection (the file and its states stay)."""
+        self._con.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, for ``async with`` and shutdown hooks."""
+        self.close()
+
+    async def __aenter__(self) -> SqliteStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the Store contract ----------------------------------------------------------
+
+    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.hit`."""
+        return cast(Decision, await self._run(policy, key, "hit", cost))
+
+    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.peek`."""
+        return cast(Decision, await self._run(policy, key, "peek", cost))
+
+    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.charge`."""
+        return cast(Decision, await self._run(policy, key, "charge", cost))
+
+    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.refund`."""
+        return cast(Decision, await self._run(policy, key, "refund", cost))
+
+    async def reset(self, policy: Policy, key: str) -> None:
+        """See :meth:`ratelimit_core.Store.reset`."""
+        await self._run(policy, key, "reset", 0)
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _run(self, policy: Policy, key: str, op: str, cost: int) -> Decision | None:
+        """One transaction, retried after short sleeps while another process holds the database."""
+        key = bounded(key)
+        if self._lost or _identity(self._path) != self._file:
+            self._lost = True
+            raise StoreError(
+                f"sqlite store: {self._path} was deleted or replaced under this process; "
+                "it fails until every process using the file is restarted"
+            )
+        deadline = time.monotonic() + self._timeout
+        delay = 0.000_05
+        while True:
+            try:
+                return self._transaction(policy, key, op, cost)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise StoreError(f"sqlite store at {self._path} failed: {exc}") from exc
+                if time.monotonic() + delay > deadline:
+                    raise StoreError(
+                        f"sqlite store at {self._path} stayed locked by another process for "
+                        f"{self._timeout * 1000:.0f} ms"
+                    ) from exc
+            except sqlite3.Error as exc:
+                raise StoreError(f"sqlite store at {self._path} failed: {exc}") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.002)
+
+    def _transaction(self, policy: Policy, key: str, op: str, cost: int) -> Decision | None:
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            # The clock is read holding the write lock: the processes' decisions are in the clock's order.
+            now = self._now_us()
+            result = self._decide(con, policy, key, op, cost, now)
+            self._since_purge += 1
+            if self._since_purge >= _PURGE_EVERY:
+                self._since_purge = 0
+                self._purge(con, now)
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        return result
+
+    def _decide(
+        self, con: sqlite3.Connection, policy: Policy, key: str, op: str, cost: int, now: int
+    ) -> Decision | None:
+        namespaces, maths = policy.namespaces, policy.maths
+        found = [con.execute(_SELECT, (ns, key)).fetchone() for ns in namespaces]
+        if op == "reset":
+            con.executemany(_DELETE, [(ns, key) for ns in namespaces])
+            _add_rows(con, -sum(row is not None for row in found))
+            return None
+        states = [_decode(math, row and row[0]) for math, row in zip(maths, found, strict=True)]
+        if op == "peek":
+            return policy.decision([_peek(m, s, now, cost) for m, s in zip(maths, states, strict=True)])
+        if op == "hit":
+            steps = [m.step(s, now, cost) for m, s in zip(maths, states, strict=True)]
+            if all(step[0] for step in steps):
+                writes = [step[1] for step in steps]
+                outcomes: list[Outcome] = [(True, s[2], s[3], 0) for s in steps]
+            else:  # nothing consumed; a state read from the future is still repaired
+                writes, outcomes = [], []
+                for math, state, step in zip(maths, states, steps, strict=True):
+                    view = step if not step[0] else math.step(state, now, 0)
+                    writes.append(view[1])
+                    outcomes.append((step[0], view[2], view[3], step[4]))
+            self._write(con, policy, key, states, found, writes, now)
+            return policy.decision(outcomes)
+        writes = [
+            m.refund(s, now, cost) if op == "refund" else m.charge(s, now, cost)
+            for m, s in zip(maths, states, strict=True)
+        ]
+        kept = self._write(con, policy, key, states, found, writes, now)
+        return policy.decision([_peek(m, s, now, 1) for m, s in zip(maths, kept, strict=True)])
+
+    def _write(
+        self,
+        con: sqlite3.Connection,
+        policy: Policy,
+        key: str,
+        states: list[Any],
+        found: list[Row | None],
+        writes: list[Any],
+        now: int,
+    ) -> list[Any]:
+        """Store each rate's write (``None``: unchanged) and its recency; the states kept, in order.
+
+        ``expires`` (to the second, rounded up) and ``touched`` (to the second) are
+        indexed; a row's index entries are rewritten only when they change, so a
+        busy key's decision writes one page.
+        """
+        kept, inserts, values, full, new = [], [], [], [], 0
+        for ns, math, state, row, write in zip(policy.namespaces, policy.maths, states, found, writes, strict=True):
+            if write is None:
+                kept.append(state)
+                if row is not None and not 0 <= now - row[2] < _TOUCH_EVERY:
+                    full.append((row[0], row[1], now, ns, key))
+                continue
+            apply = applier(math)
+            value = write if apply is None else apply(state, write)
+            kept.append(value)
+            encoded, expires = _encode(math, value), _to_second(math.expires_at(value))
+            if row is None:
+                inserts.append((ns, key, encoded, expires, now))
+                new += 1
+            elif expires == row[1] and 0 <= now - row[2] < _TOUCH_EVERY:
+                values.append((encoded, ns, key))
+            else:
+                full.append((encoded, expires, now, ns, key))
+        if values:
+            con.executemany(_UPDATE_VALUE, values)
+        if full:
+            con.executemany(_UPDATE_ROW, full)
+        if inserts:
+            con.executemany(_INSERT, inserts)
+            self._make_room(con, _add_rows(con, new), now)
+        return kept
+
+    def _make_room(self, con: sqlite3.Connection, rows: int, now: int) -> None:
+        """Past ``max_keys``: expired states go first, then the least recently used (to the second)."""
+        over = rows - self._max_keys
+        if over <= 0:
+            return
+        gone = con.execute(
+            "DELETE FROM ratelimit_state WHERE (ns, key) IN "
+            "(SELECT ns, key FROM ratelimit_state WHERE expires <= ? LIMIT ?)",
+            (now, over),
+        ).rowcount
+        if gone < over:
+            gone += con.execute(
+                "DELETE FROM ratelimit_state WHERE (ns, key) IN "
+                "(SELECT ns, key FROM ratelimit_state ORDER BY touched LIMIT ?)",
+                (over - gone,),
+            ).rowcount
+        _add_rows(con, -gone)
+
+    def _purge(self, con: sqlite3.Connection, now: int) -> None:
+        gone = con.execute(
+            "DELETE FROM ratelimit_state WHERE (ns, key) IN "
+            "(SELECT ns, key FROM ratelimit_state WHERE expires <= ? LIMIT ?)",
+            (now, _PURGE_BATCH),
+        ).rowcount
+        if gone:
+            _add_rows(con, -gone)
+
+    def _now_us(self) -> int:
+        if self._clock is None:
+            return time.time_ns() // 1000
+        return round(self._clock() * 1_000_000)
+
+
+def _open(path: Path) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+    """The connection (WAL, the schema in place, no waiting on locks: the store retries) and the file's identity.
+
+    Processes of the host set up one at a time (a lock on the directory), so that
+    one that finds no database and removes a deleted one's leftovers never removes
+    the log of a database another has just made.
+    """
+    if not path.parent.is_dir():
+        raise StoreError(f"sqlite store: no directory {str(path.parent)!r} for {str(path)!r}")
+    with _setup_lock(path.parent):
+        if not path.exists():
+            _drop_orphans(path)
+        try:
+            # Setting up may wait for the other processes' transactions (at startup, not per decision).
+            con = sqlite3.connect(path, timeout=_SETUP_WAIT, isolation_level=None, check_same_thread=True)
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+            # A checkpoint on a disk path syncs the file and stalls the writes around it: one per
+            # 10,000 pages (a page a decision) keeps them off all but a few decisions in 10,000.
+            con.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
+            con.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
+            con.executescript(_SCHEMA)
+            con.execute("PRAGMA busy_timeout = 0")  # from now on the store retries itself, off the lock
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite store: cannot use {str(path)!r}: {exc}") from exc
+        return con, _identity(path)
+
+
+@contextlib.contextmanager
+def _setup_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the directory for the time of a setup (none where there is no ``fcntl``)."""
+    if _lock_exclusive is None:
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise StoreError(f"sqlite store: cannot open the directory {str(folder)!r}: {exc}") from exc
+    try:
+        _lock_exclusive(fd)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` names (device and inode), or None when it names none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _drop_orphans(path: Path) -> None:
+    """Remove a ``-wal`` and ``-shm`` left by a database that was deleted: SQLite would pair them with a new one."""
+    if _lock_exclusive is None:  # without the setup lock, another process's fresh log could be the one removed
+        return
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.unlink(f"{path}{suffix}")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"sqlite store: cannot remove the leftover {path}{suffix}: {exc}") from exc
+
+
+def _to_second(us: int) -> int:
+    """``us`` rounded up to a whole second: an expiry that moves within a second leaves its index entry alone."""
+    return -(-us // 1_000_000) * 1_000_000
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _add_rows(con: sqlite3.Connection, delta: int) -> int:
+    """Move the shared count of states by ``delta``; the count after."""
+    (rows,) = con.execute(
+        "UPDATE ratelimit_meta SET value = value + ? WHERE name = 'rows' RETURNING value", (delta,)
+    ).fetchone()
+    return int(rows)
+
+
+def _encode(math: AlgorithmMath, state: Any) -> bytes:
+    """A state as stored: a log as packed 64-bit integers, any other as its integers in text."""
+    if isinstance(math, SlidingWindowLog):
+        return (state if isinstance(state, array) else array("q", state)).tobytes()
+    if isinstance(state, tuple):
+        return ",".join(map(str, state)).encode()
+    return str(state).encode()
+
+
+def _decode(math: AlgorithmMath, value: bytes | None) -> Any:
+    if value is None:
+        return None
+    if isinstance(math, SlidingWindowLog):
+        # The log's arithmetic works on any sequence of ints that slices, bisects and extends in place;
+        # an array spares decoding a long log into Python ints on every decision.
+        log = array("q")
+        log.frombytes(value)
+        return log
+    text = value.decode()
+    if "," in text:
+        return tuple(int(part) for part in text.split(","))
+    return int(text)
+
+
+def _peek(math: AlgorithmMath, state: Any, now: int, cost: int) -> Outcome:
+    step = math.step(state, now, cost)
+    view = step if not step[0] or not cost else math.step(state, now, 0)
+    return step[0], view[2], view[3], step[4]

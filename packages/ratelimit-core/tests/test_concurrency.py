@@ -98,7 +98,8 @@ def test_a_store_that_keeps_no_slots_is_refused_for_a_cap() -> None:
 async def test_leaving_the_block_frees_the_slot_on_return_exception_and_cancellation() -> None:
     limiter = Limiter("1 concurrent")
     async with limiter.acquire("k") as decision:
-        assert decision.allowed and decision.remaining == 0
+        assert decision.allowed
+        assert decision.remaining == 0
     assert (await limiter.peek("k")).remaining == 1
 
     with pytest.raises(ZeroDivisionError):
@@ -205,7 +206,8 @@ async def test_a_cap_composes_with_rates_all_or_nothing() -> None:
 async def test_the_failure_policy_answers_an_acquire() -> None:
     allowing = Limiter("1 concurrent", store=FailingStore(), on_error="allow")
     async with allowing.acquire("k") as decision:
-        assert decision.allowed and decision.degraded
+        assert decision.allowed
+        assert decision.degraded
     denying = Limiter("1 concurrent", store=FailingStore(), on_error="deny")
     with pytest.raises(RateLimitExceeded) as denied:
         async with denying.acquire("k"):

@@ -12,7 +12,8 @@ safe, distinct and short, and the keys of every rate of one decision share a
 Redis Cluster slot (a concurrency cap's slots too:
 ``<prefix>:<name>:cc:<limit>:{<identity digest>}``, a sorted set). Short keys
 matter: in Redis 7 a key of up to 60 bytes with an integer value costs 104
-bytes, one of 61 to 76 bytes 120; hence the short algorithm codes (``tb``, ``fw``, ``swl``, ``swc``) and periods (``1h``).
+bytes, one of 61 to 76 bytes 120; hence the short algorithm codes (``tb``,
+``fw``, ``swl``, ``swc``) and periods (``1h``).
 """
 
 from __future__ import annotations

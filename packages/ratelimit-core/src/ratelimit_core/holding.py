@@ -29,14 +29,25 @@ class Hold:
     and gives the :class:`Decision`; a denial raises
     :class:`~ratelimit_core.RateLimitExceeded` carrying it, so the block never
     runs without its slot. Leaving the block frees the slot, whether by return,
-    exception or cancellation (the release is shielded from the cancellation).
+    exception or cancellation (a release cancelled midway is made again in the
+    background: releasing is idempotent).
     While the block runs, the slot's lease is renewed every third of it.
 
     A decision made by the failure policy (``on_error="allow"``) holds no
     slot; one made by the fallback store holds its slot there.
     """
 
-    __slots__ = ("_cost", "_decision", "_holder", "_key", "_limiter", "_renewal", "_store", "_timeout", "_timer")
+    __slots__ = (
+        "_cost",
+        "_decision",
+        "_holder",
+        "_key",
+        "_limiter",
+        "_renewal",
+        "_store",
+        "_timeout",
+        "_timer",
+    )
 
     def __init__(self, limiter: Limiter, key: str, cost: int, timeout: float | None) -> None:
         self._limiter = limiter
@@ -79,11 +90,14 @@ class Hold:
             self._renewal.cancel()
         if store is None:
             return
-        release = asyncio.ensure_future(store.release(self._limiter.policy, self._key, self._holder))
+        policy = self._limiter.policy
         try:
-            await asyncio.shield(release)
+            await store.release(policy, self._key, self._holder)
         except asyncio.CancelledError:
-            _RELEASING.add(release)  # the release goes on; keep it referenced until it ends
+            # Cancelled while freeing: free it again in the background (a release is idempotent) and go on
+            # being cancelled. The task is kept referenced until it ends.
+            release = asyncio.ensure_future(store.release(policy, self._key, self._holder))
+            _RELEASING.add(release)
             release.add_done_callback(_released)
             raise
         except Exception as error:  # noqa: BLE001 - any failure: the slot lapses at its lease instead
@@ -91,7 +105,7 @@ class Hold:
                 "could not free a concurrency slot of %r (%r); it lapses within %s s",
                 self._limiter.name,
                 error,
-                self._limiter.policy.cap and self._limiter.policy.cap.lease,
+                policy.cap and policy.cap.lease,
             )
 
     def _schedule(self) -> None:

@@ -238,25 +238,18 @@ class SqliteStore:
         self, con: sqlite3.Connection, policy: Policy, key: str, op: str, cost: int, holder: str, now: int
     ) -> Decision | bool | None:
         namespaces, maths, cap = policy.namespaces, policy.maths, policy.cap
-        found = [con.execute(_SELECT, (ns, key)).fetchone() for ns in namespaces]
         held: Row | None = None
         slots: Slots = {}
         if cap is not None:
             held = con.execute(_SELECT, (policy.cap_namespace, key)).fetchone()
             slots = live(_decode_slots(held), now)
+        if op in ("release", "renew"):
+            return self._slot(con, policy, key, op, holder, held, slots, now)
+        found = [con.execute(_SELECT, (ns, key)).fetchone() for ns in namespaces]
         if op == "reset":
             con.executemany(_DELETE, [(ns, key) for ns in (*namespaces, policy.cap_namespace) if ns])
             _add_rows(con, -sum(row is not None for row in (*found, held)))
             return None
-        if op == "release":
-            slots.pop(holder, None)
-            self._write_slots(con, policy, key, held, slots, now)
-            return None
-        if op == "renew":
-            assert cap is not None  # noqa: S101 - _capped checked it
-            renewed = renew(slots, cap, holder, now)
-            self._write_slots(con, policy, key, held, slots, now)
-            return renewed
         states = [_decode(math, row and row[0]) for math, row in zip(maths, found, strict=True)]
         if op == "peek":
             seen: list[Outcome] = [_peek(m, s, now, cost) for m, s in zip(maths, states, strict=True)]
@@ -334,6 +327,27 @@ class SqliteStore:
             self._make_room(con, _add_rows(con, new), now)
         return kept
 
+    def _slot(
+        self,
+        con: sqlite3.Connection,
+        policy: Policy,
+        key: str,
+        op: str,
+        holder: str,
+        row: Row | None,
+        slots: Slots,
+        now: int,
+    ) -> bool | None:
+        """Release or renew ``holder``'s slot (the rates are not read)."""
+        if op == "release":
+            slots.pop(holder, None)
+            self._write_slots(con, policy, key, row, slots, now)
+            return None
+        assert policy.cap is not None  # noqa: S101 - _capped checked it
+        renewed = renew(slots, policy.cap, holder, now)
+        self._write_slots(con, policy, key, row, slots, now)
+        return renewed
+
     def _write_slots(
         self, con: sqlite3.Connection, policy: Policy, key: str, row: Row | None, slots: Slots, now: int
     ) -> None:
@@ -344,16 +358,17 @@ class SqliteStore:
         one's row expires).
         """
         ns = policy.cap_namespace
-        if not slots:
-            if row is not None:
-                con.execute(_DELETE, (ns, key))
-                _add_rows(con, -1)
+        if not slots:  # kept empty (a busy key's next acquire reuses it) until the purge takes it at its expiry
+            if row is not None and row[0] != _NO_SLOTS:
+                con.execute(_UPDATE_VALUE, (_NO_SLOTS, ns, key))
             return
         value, expires = _encode_slots(slots), _to_second(max(slots.values()))
         if row is None:
             con.execute(_INSERT, (ns, key, value, expires, _HELD))
             self._make_room(con, _add_rows(con, 1), now)
-        elif value != row[0]:
+        elif expires == row[1]:  # the indexed expiry stays: only the value is written
+            con.execute(_UPDATE_VALUE, (value, ns, key))
+        else:
             con.execute(_UPDATE_ROW, (value, expires, _HELD, ns, key))
 
     def _make_room(self, con: sqlite3.Connection, rows: int, now: int) -> None:
@@ -458,6 +473,8 @@ def _drop_orphans(path: Path) -> None:
 
 #: ``touched`` of a row of slots: later than any clock, so the least recently used are always others.
 _HELD = 2**62
+#: A row of slots that holds none.
+_NO_SLOTS = b"{}"
 
 
 def _capped(policy: Policy) -> Policy:

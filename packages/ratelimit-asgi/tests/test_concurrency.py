@@ -9,6 +9,7 @@ from typing import Any
 import http_sf
 import pytest
 from fastapi import Depends, FastAPI
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -16,8 +17,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocket
 
-from ratelimit_asgi import RateLimit, RateLimitMiddleware, Rule, header
-from ratelimit_core import Limiter
+from ratelimit_asgi import RateLimit, RateLimitConfig, RateLimitMiddleware, Rule, header
+from ratelimit_core import Concurrency, Limiter
 
 Message = dict[str, Any]
 KEY = "x-user:u"  # what header("x-user") makes of user "u"
@@ -236,3 +237,14 @@ async def test_the_dependency_holds_the_slot_of_a_streamed_response_to_its_last_
     assert (await streaming)[2] == b"first;last"
     await settle()
     assert (await limiter.peek(KEY)).remaining == 1
+
+
+def test_a_cap_is_written_among_the_rates_in_the_config() -> None:
+    config = RateLimitConfig.from_dict(
+        {"default": {"rates": "100/minute; 2 concurrent"}, "rules": [{"path": "/ws", "rates": ["3 concurrent"]}]}
+    )
+    options = config.middleware_options()
+    assert options["limiter"].cap == Concurrency(2)
+    assert options["rules"][0].limiter.cap == Concurrency(3)
+    with pytest.raises(ValidationError, match="one concurrency cap"):
+        RateLimitConfig.from_dict({"default": {"rates": "1 concurrent; 2 concurrent"}})

@@ -155,7 +155,7 @@ class MemoryStore:
         if admitted:
             self._caps[policy.cap_namespace][key] = slots
             take(slots, cap, holder, now)
-            outcomes.append(taken(cap, held + 1))
+            outcomes.append(taken(cap, len(slots)))
         else:
             outcomes.append(room(cap, held))
         return policy.decision(outcomes)

@@ -118,7 +118,9 @@ class Holding(Protocol):
         """In one atomic step: when every rate admits ``cost`` and fewer than ``cap.limit`` live slots
         are held, consume ``cost`` on every rate and give ``holder`` a slot; else do neither.
 
-        The decision's statuses are the rates' and then the cap's.
+        The decision's statuses are the rates' and then the cap's, whose
+        ``remaining`` is the free slots after it (a ``holder`` that already
+        holds a slot keeps that one, renewed: holders are meant to be new).
         """
         ...
 

@@ -88,9 +88,11 @@ local function live_slots()
   return redis.call('ZCARD', KEYS[#KEYS])
 end
 
+-- Give HOLDER a slot until now + LEASE; 1 when it held none before, else 0.
 local function hold_until(key)
-  redis.call('ZADD', key, string.format('%d', NOW + LEASE), HOLDER)
+  local added = redis.call('ZADD', key, string.format('%d', NOW + LEASE), HOLDER)
   redis.call('PEXPIRE', key, ttl_ms(LEASE)) -- every slot lapses within a lease of now
+  return added
 end
 
 local function decide(step, account)
@@ -165,8 +167,8 @@ local function decide(step, account)
       reply[#reply + 1] = '0'
     end
     if CAP then
-      hold_until(KEYS[#KEYS])
-      reply[#reply + 1] = '1 ' .. int(CAP - held - 1) .. ' 0 0'
+      local added = hold_until(KEYS[#KEYS])
+      reply[#reply + 1] = '1 ' .. int(CAP - held - added) .. ' 0 0'
     end
     return table.concat(reply, ' ')
   end

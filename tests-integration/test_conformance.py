@@ -235,3 +235,68 @@ async def test_a_stepping_clock_and_long_quotas_decide_alike_on_sqlite(
     sqlite_store_for: StoreFor, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
 ) -> None:
     await step_alike_and_honour_retry_after(sqlite_store_for, algorithm, rates, timeline)
+
+
+# -- concurrency caps: acquire, release, renew, on every store ---------------------------
+
+slot_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["acquire", "acquire", "release", "renew", "peek", "reset"]),
+        st.integers(0, 1),  # key
+        st.integers(0, 3),  # holder
+        st.integers(0, 2),  # cost
+        st.one_of(st.just(0), st.integers(0, 700_000), st.integers(0, 3_000_000)),  # µs to advance first
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+async def hold_alike(store_for: StoreFor, limits: str, timeline: list[tuple[str, int, int, int, int]]) -> None:
+    """Acquires, releases, renewals, peeks and resets: the same answers on MemoryStore and the store under test."""
+    clock = ManualClock()
+    name = uuid.uuid4().hex[:8]
+    reference = Limiter(limits, name=name, store=MemoryStore(clock=clock))
+    tested = Limiter(limits, name=name, store=store_for(clock))
+    stores = [reference.store, tested.store]
+    for step, (action, key, who, cost, advance) in enumerate(timeline):
+        clock.us += advance
+        identity, holder = f"client-{key}", f"holder-{who}"
+        where = f"step {step}: {action} {identity} {holder} cost {cost}"
+        if action == "reset":
+            for limiter in (reference, tested):
+                await limiter.reset(identity)
+            continue
+        if action == "peek":
+            expected, got = [await limiter.peek(identity, cost) for limiter in (reference, tested)]
+        elif action == "acquire":
+            expected, got = [
+                await s.acquire(reference.policy, identity, cost, holder)  # type: ignore[attr-defined]
+                for s in stores
+            ]
+        else:
+            expected, got = [
+                await getattr(s, action)(reference.policy, identity, holder)  # release: None; renew: bool
+                for s in stores
+            ]
+        assert got == expected, where
+        if isinstance(got, Decision):
+            assert got.statuses == expected.statuses, where
+
+
+@pytest.mark.parametrize("limits", ["2 concurrent lease=1s", "5/second; 2 concurrent lease=2s"])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(timeline=slot_ops)
+async def test_memory_and_redis_hold_slots_alike(
+    redis_store_for: StoreFor, limits: str, timeline: list[tuple[str, int, int, int, int]]
+) -> None:
+    await hold_alike(redis_store_for, limits, timeline)
+
+
+@pytest.mark.parametrize("limits", ["2 concurrent lease=1s", "5/second; 2 concurrent lease=2s"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(timeline=slot_ops)
+async def test_memory_and_sqlite_hold_slots_alike(
+    sqlite_store_for: StoreFor, limits: str, timeline: list[tuple[str, int, int, int, int]]
+) -> None:
+    await hold_alike(sqlite_store_for, limits, timeline)

@@ -17,7 +17,9 @@ from ratelimit_core import compat, store, testing
 def test_top_level_exports() -> None:
     assert sorted(ratelimit_core.__all__) == [
         "Algorithm",
+        "Concurrency",
         "Decision",
+        "Hold",
         "Limiter",
         "MemoryStore",
         "OnError",
@@ -32,6 +34,7 @@ def test_top_level_exports() -> None:
         "Store",
         "StoreError",
         "__version__",
+        "parse_limits",
         "parse_rates",
     ]
     for name in ratelimit_core.__all__:
@@ -50,7 +53,7 @@ def test_compat_exports() -> None:
 
 
 def test_store_contract_exports() -> None:
-    assert sorted(store.__all__) == ["Binding", "Decide", "Preparing", "Store"]
+    assert sorted(store.__all__) == ["Binding", "Decide", "Holding", "Preparing", "Store"]
     assert store.Store is ratelimit_core.Store
 
 

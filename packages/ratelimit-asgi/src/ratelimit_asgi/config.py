@@ -46,7 +46,7 @@ from ratelimit_asgi.keys import api_key, client_address, client_ip, header
 from ratelimit_asgi.middleware import RateLimitMiddleware
 from ratelimit_asgi.rules import Rule, compile_path
 from ratelimit_asgi.settle import Settle, from_header, reported
-from ratelimit_core import Algorithm, Limiter, Store, parse_rates
+from ratelimit_core import Algorithm, Limiter, Store, parse_limits
 
 __all__ = ["LimitConfig", "RateLimitConfig", "RuleConfig"]
 
@@ -97,7 +97,7 @@ class LimitConfig(BaseModel):
     @field_validator("rates")
     @classmethod
     def _rates(cls, value: str | list[str]) -> str | list[str]:
-        parse_rates(value)
+        parse_limits(value)  # rates, and at most one concurrency cap ("2 concurrent")
         return value
 
     @field_validator("key_func")

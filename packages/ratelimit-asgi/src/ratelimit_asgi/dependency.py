@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +14,7 @@ from ratelimit_asgi.limits import Limits
 from ratelimit_asgi.middleware import KeyFunction, checked_key_func
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, RateLimitRefusal, too_many
 from ratelimit_asgi.rules import LimiterResolver
-from ratelimit_core import Decision, Limiter, StoreError
+from ratelimit_core import Decision, Limiter, RateLimitExceeded, StoreError
 
 __all__ = ["RateLimit"]
 
@@ -37,6 +38,10 @@ class RateLimit:
     (``decision: Decision = Depends(search_limit)``); it is ``None`` when the
     store failed and ``fail_open`` let the request through. A denial made by the
     limiter's failure policy (``on_error="deny"``) is a 503, never a 429.
+
+    A limiter with a concurrency cap holds its slot until the response has
+    been sent (a dependency with ``yield``: FastAPI runs its exit after the
+    response), or the endpoint raised.
 
     Args:
         limiter: The limiter (give each endpoint group its own name), or a
@@ -75,26 +80,40 @@ class RateLimit:
         self._limits = Limits(headers)
         self._fixed = self._limits.of(limiter) if isinstance(limiter, Limiter) else None
 
-    async def __call__(self, request: Request, response: Response) -> Decision | None:
+    async def __call__(self, request: Request, response: Response) -> AsyncIterator[Decision | None]:
         limit = self._fixed
         if limit is None:
             limit = await self._limits.chosen(self.limiter, request)  # type: ignore[arg-type]  # a resolver
             if limit is None:
-                return None
+                yield None
+                return
         key = self.key_func(request)
         if inspect.isawaitable(key):
             key = await key
+        limiter = limit.limiter
+        hold = limiter.acquire(key, self.cost) if limiter.cap is not None else None
         try:
-            decision = await limit.limiter.hit(key, self.cost)
+            if hold is None:
+                decision = await limiter.hit(key, self.cost)
+            else:
+                try:
+                    decision = await hold.__aenter__()
+                except RateLimitExceeded as denied:
+                    decision, hold = denied.decision, None
         except StoreError:
-            if self.fail_open:
-                return None
-            raise RateLimitRefusal(UNAVAILABLE) from None
-        if decision.degraded and not decision.allowed:  # the failure policy denied: an outage, not a limit
-            raise RateLimitRefusal(UNAVAILABLE)
-        fields = [] if decision.degraded else limit.fields.of(decision)
-        if not decision.allowed:
-            raise RateLimitRefusal(too_many(decision, limit.fields, fields, self.problem_type))
-        for name, value in fields:
-            response.headers.append(name.decode(), value.decode())
-        return decision
+            if not self.fail_open:
+                raise RateLimitRefusal(UNAVAILABLE) from None
+            yield None
+            return
+        try:
+            if decision.degraded and not decision.allowed:  # the failure policy denied: an outage, not a limit
+                raise RateLimitRefusal(UNAVAILABLE)
+            fields = [] if decision.degraded else limit.fields.of(decision)
+            if not decision.allowed:
+                raise RateLimitRefusal(too_many(decision, limit.fields, fields, self.problem_type))
+            for name, value in fields:
+                response.headers.append(name.decode(), value.decode())
+            yield decision
+        finally:
+            if hold is not None:
+                await hold.__aexit__(None, None, None)

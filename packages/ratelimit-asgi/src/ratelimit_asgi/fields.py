@@ -14,6 +14,14 @@ the seconds until the rate is full again, rounded up. On a denial, a policy
 that denied has ``t`` equal to ``Retry-After`` (draft-11 section 6: never
 earlier). The ``X-RateLimit-*`` trio says the same (``Limit`` is ``q``). Every
 integer is clamped to 15 digits, the most a structured field may carry.
+
+A concurrency cap is a member of its own (``<name>/concurrent`` beside rates),
+``qu="concurrent-requests"`` and no ``w`` in the policy (draft-11 section
+3.1.2), ``r`` the free slots and no ``t``: no time is known at which a slot
+frees. A cap's denial sends no ``Retry-After`` for the same reason.
+
+    RateLimit-Policy: "api/1min";q=100;w=60, "api/concurrent";q=2;qu="concurrent-requests"
+    RateLimit: "api/1min";r=37;t=12, "api/concurrent";r=1
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from ratelimit_core import Decision, Rate, RateStatus
+from ratelimit_core import Concurrency, Decision, Rate, RateStatus
 
 __all__ = ["Fields", "HeaderMode", "retry_after_value"]
 
@@ -46,14 +54,26 @@ def _period_label(rate: Rate) -> str:
     return f"{rate.period_us}us"
 
 
-def policy_names(name: str, rates: Sequence[Rate]) -> tuple[str, ...]:
-    """One policy name per rate: the limiter's name, or ``name/<period>`` when it has several."""
+Limit = Rate | Concurrency
+
+
+def policy_names(name: str, rates: Sequence[Limit]) -> tuple[str, ...]:
+    """One policy name per rate: the limiter's name, or ``name/<period>`` when it has several.
+
+    A concurrency cap among them is ``name/concurrent``.
+    """
     if len(rates) == 1:
         return (name,)
-    names = [f"{name}/{_period_label(r)}" for r in rates]
+    names = [f"{name}/{_label(r)}" for r in rates]
     if len(set(names)) != len(names):
-        names = [f"{name}/{r.limit}-{_period_label(r)}" for r in rates]
+        names = [f"{name}/{_label(r, r.limit)}" for r in rates]
     return tuple(names)
+
+
+def _label(limit: Limit, count: int | None = None) -> str:
+    if isinstance(limit, Concurrency):
+        return "concurrent"
+    return _period_label(limit) if count is None else f"{count}-{_period_label(limit)}"
 
 
 #: The largest integer a structured field may carry (RFC 9651: 15 digits).
@@ -89,7 +109,7 @@ class Fields:
 
     __slots__ = ("_both_one", "_ietf", "_limits", "_members", "_names", "_one", "_policy", "_small", "_x")
 
-    def __init__(self, name: str, rates: Sequence[Rate], mode: HeaderMode) -> None:
+    def __init__(self, name: str, rates: Sequence[Limit], mode: HeaderMode) -> None:
         if mode not in HEADER_MODES:
             raise ValueError(f"headers must be one of {HEADER_MODES}, got {mode!r}")
         self._x = mode in ("both", "x-ratelimit")
@@ -100,6 +120,9 @@ class Fields:
         self._one = names[0].encode() if len(names) == 1 else None  # one rate: no per-rate statuses needed
         policies = []
         for rate, member in zip(rates, names, strict=True):
+            if isinstance(rate, Concurrency):
+                policies.append(f'{member};q={min(MAX_INTEGER, rate.limit)};qu="concurrent-requests"')
+                continue
             seconds = rate.period * rate.capacity / rate.limit  # q units come back over this
             window = f";w={_int(seconds)}" if float(seconds).is_integer() else ""
             policies.append(f"{member};q={min(MAX_INTEGER, rate.capacity)}{window}")
@@ -107,7 +130,8 @@ class Fields:
         self._limits = {rate: (b"x-ratelimit-limit", b"%d" % min(MAX_INTEGER, rate.capacity)) for rate in rates}
         # No figure of these rates can pass 15 digits: no clamping per decision.
         self._small = all(
-            rate.capacity <= MAX_INTEGER and rate.period * rate.capacity / rate.limit < 1e14 for rate in rates
+            isinstance(rate, Rate) and rate.capacity <= MAX_INTEGER and rate.period * rate.capacity / rate.limit < 1e14
+            for rate in rates
         )
         # The default case (one such rate, both sets of fields): its limit field and the start of its member.
         self._both_one: tuple[Header, bytes] | None = None
@@ -145,7 +169,9 @@ class Fields:
                 (b"x-ratelimit-reset", b"%d" % reset),
             ]
         if self._ietf:
-            if self._one is not None:
+            if self._one is not None and isinstance(decision.rate, Concurrency):
+                state = b"%s;r=%d" % (self._one, remaining)
+            elif self._one is not None:
                 state = b"%s;r=%d;t=%d" % (self._one, remaining, reset)
             else:
                 state = ", ".join(self._member(s, retry) for s in decision.statuses).encode()
@@ -157,6 +183,8 @@ class Fields:
         return [self._names[s.rate] for s in decision.statuses if not s.allowed]
 
     def _member(self, status: RateStatus, retry: int | None) -> str:
+        if isinstance(status.rate, Concurrency):  # free slots; no time is known at which one frees
+            return f"{self._members[status.rate]};r={min(MAX_INTEGER, status.remaining)}"
         reset = _int(status.reset_after)
         if retry is not None and not status.allowed:  # a policy that denied: never earlier than Retry-After
             reset = retry if status.retry_after is None else min(retry, retry_seconds_of(status))

@@ -48,7 +48,7 @@ class Limits:
         policy = limiter.policy
         known = self._known.get(policy)
         if known is None:
-            known = self._known[policy] = (Fields(limiter.name, limiter.rates, self._headers), limiter.store)
+            known = self._known[policy] = (Fields(limiter.name, policy.limits, self._headers), limiter.store)
             if len(self._known) > MAX_RESOLVED:
                 self._known.popitem(last=False)
         elif known[1] is not limiter.store:

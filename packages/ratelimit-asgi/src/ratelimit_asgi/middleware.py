@@ -19,7 +19,7 @@ from ratelimit_asgi.limits import Limit, Limits
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, Refusal, refusal, too_many
 from ratelimit_asgi.rules import LimiterResolver, Rule, compile_path
 from ratelimit_asgi.settle import USAGE, Settle, Usage, checked_outcomes
-from ratelimit_core import Decision, Limiter, Reservation, StoreError
+from ratelimit_core import Decision, Limiter, RateLimitExceeded, Reservation, StoreError
 
 __all__ = [
     "MAX_KEY_BODY",
@@ -232,6 +232,9 @@ class RateLimitMiddleware:
         ) -> _Plan:
             limit = self._limits.of(source) if isinstance(source, Limiter) else None
             resolver = None if isinstance(source, Limiter) else source
+            capped = isinstance(source, Limiter) and source.cap is not None
+            if capped and (count is not None or settle is not None or websocket_messages):
+                raise ValueError(_CAPPED.format(source))
             per_path = rule is not None and rule.per_path
             # The peer's address is read straight from the scope only when nothing else needs the connection.
             prefix = key.ipv6_prefix if isinstance(key, KeyFunc) and not per_path and limit is not None else None
@@ -279,12 +282,7 @@ class RateLimitMiddleware:
         limit = plan.limit
         prefix = plan.peer_prefix
         if prefix is not None:  # keyed on the peer's address: no connection object needed
-            client = scope.get("client")
-            if not client:
-                key = ANONYMOUS
-            else:
-                host = client[0]
-                key = host if ":" not in host else address_key(host, prefix)  # IPv4 is its own key
+            key = _peer_key(scope, prefix)
         else:
             asked = await self._ask(plan, scope, receive, send)
             if asked is None:  # refused, or let through unlimited
@@ -292,6 +290,9 @@ class RateLimitMiddleware:
             key, limit, conn, receive = asked
         assert limit is not None  # noqa: S101 - a plan keyed on the peer has a fixed limiter
         limiter = limit.limiter
+        if limiter.cap is not None:
+            await self._held(plan, limit, key, conn, scope, receive, send)
+            return
         try:
             decision = limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
         except StoreError as exc:
@@ -330,6 +331,58 @@ class RateLimitMiddleware:
             return send(message)
 
         await self.app(scope, receive, send_with_fields)
+
+    async def _held(
+        self,
+        plan: _Plan,
+        limit: Limit,
+        key: str,
+        conn: HTTPConnection | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """A limiter with a concurrency cap: its slot is held until the response has ended (or the socket closed).
+
+        The app returning is that moment: after a response's last byte, after
+        it raised, or after the client went away (the server cancels it).
+        """
+        limiter = limit.limiter
+        if plan.accounting or (self.websocket_messages and scope["type"] == "websocket"):
+            raise RuntimeError(_CAPPED.format(limiter))  # a resolver chose it: known only now
+        hold, held = limiter.acquire(key, plan.cost), False
+        try:
+            decision = await hold.__aenter__()
+            held = True
+        except RateLimitExceeded as denied:
+            decision = denied.decision
+        except StoreError as exc:
+            await self._store_failed(plan, limiter, exc, conn, scope, receive, send)
+            return
+        if self.on_decision is not None:
+            event = DecisionEvent(decision, limiter, plan.rule)
+            await _call(self.on_decision, conn or _connection(scope, receive, send), event)
+        try:
+            if decision.degraded and not decision.allowed and not self.shadow:  # an outage, not a limit
+                await _refuse(scope, receive, send, UNAVAILABLE)
+                return
+            fields = [] if decision.degraded else limit.fields.of(decision)
+            if not decision.allowed and not self.shadow:
+                await self._too_many(decision, limit, fields, scope, receive, send)
+                return
+            if not fields or scope["type"] == "websocket":
+                await self.app(scope, receive, send)
+                return
+
+            def send_with_fields(message: Message) -> Awaitable[None]:
+                if message["type"] == "http.response.start":
+                    message["headers"] = _with_fields(message.get("headers", ()), fields)
+                return send(message)
+
+            await self.app(scope, receive, send_with_fields)
+        finally:
+            if held:
+                await hold.__aexit__(None, None, None)
 
     async def _accept_websocket(
         self,
@@ -464,6 +517,11 @@ class RateLimitMiddleware:
 RateLimiterMiddleware = RateLimitMiddleware
 
 
+_CAPPED = (
+    "{!r} has a concurrency cap: it holds a slot per request, and cannot count, settle or limit WebSocket "
+    "messages (give those a limiter without a cap)"
+)
+
 #: The longest path the middleware matches against rules; a longer one is refused with 414.
 MAX_PATH = 8192
 _REASONS = {429: b"Too Many Requests", 503: b"Service Unavailable", 414: b"URI Too Long"}
@@ -503,6 +561,15 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, refused: Refusal) 
 
 _TOO_LONG = refusal(414, "URI Too Long", "The path is too long to be rate limited.")
 _TOO_LARGE = refusal(413, "Content Too Large", "The body is too large to be rate limited.")
+
+
+def _peer_key(scope: Scope, prefix: int) -> str:
+    """The direct peer's address as a key (an IPv6 one on its ``prefix``), read straight from the scope."""
+    client = scope.get("client")
+    if not client:
+        return ANONYMOUS
+    host: str = client[0]
+    return host if ":" not in host else address_key(host, prefix)  # IPv4 is its own key
 
 
 def _connection(scope: Scope, receive: Receive, send: Send) -> HTTPConnection:

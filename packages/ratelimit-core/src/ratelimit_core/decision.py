@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.rate import Rate
 
 __all__ = ["Decision", "RateStatus"]
@@ -17,7 +18,10 @@ class RateStatus(NamedTuple):
     """Where one rate of a limiter stands after a decision.
 
     Attributes:
-        rate: The rate.
+        rate: The rate, or the limiter's :class:`~ratelimit_core.Concurrency`
+            cap (its ``remaining`` is the free slots, its ``reset_after`` 0,
+            and a denial's ``retry_after`` ``None``: no wait is known to free
+            a slot).
         allowed: Whether this rate alone would admit the cost.
         remaining: Whole units left under this rate (after the cost, if the
             decision consumed it), >= 0.
@@ -26,7 +30,7 @@ class RateStatus(NamedTuple):
             until it would; ``None`` when it never can (cost above capacity).
     """
 
-    rate: Rate
+    rate: Rate | Concurrency
     allowed: bool
     remaining: int
     reset_after: float
@@ -52,7 +56,7 @@ class Decision(NamedTuple):
         retry_after: ``0.0`` when allowed; when denied, seconds until the same
             cost could be admitted; ``None`` when it never can (cost larger than
             capacity).
-        rate: The binding rate.
+        rate: The binding rate (or the concurrency cap, when it binds).
         degraded: ``True`` when the failure policy or a fallback store made
             this decision, not the primary store.
         per_rate: The statuses of a limiter with several rates, in order;
@@ -64,7 +68,7 @@ class Decision(NamedTuple):
     remaining: int
     reset_after: float
     retry_after: float | None
-    rate: Rate
+    rate: Rate | Concurrency
     degraded: bool = False
     per_rate: tuple[RateStatus, ...] | None = None
 
@@ -101,7 +105,7 @@ def new_decision(
     remaining: int,
     reset_after: float,
     retry_after: float | None,
-    rate: Rate,
+    rate: Rate | Concurrency,
     degraded: bool,
     per_rate: tuple[RateStatus, ...] | None,
 ) -> Decision:
@@ -110,7 +114,7 @@ def new_decision(
 
 
 def new_rate_status(
-    rate: Rate, allowed: bool, remaining: int, reset_after: float, retry_after: float | None
+    rate: Rate | Concurrency, allowed: bool, remaining: int, reset_after: float, retry_after: float | None
 ) -> RateStatus:
     """``RateStatus(...)`` for the hot paths: every field given, in order."""
     return _new(RateStatus, (rate, allowed, remaining, reset_after, retry_after))

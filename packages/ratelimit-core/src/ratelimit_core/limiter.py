@@ -10,19 +10,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, NoReturn, cast
 
 from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision, new_decision, new_rate_status
 from ratelimit_core.errors import RateLimitExceeded, StoreError
+from ratelimit_core.holding import Hold
 from ratelimit_core.memory import MemoryStore
 from ratelimit_core.policy import Policy, policy_for
-from ratelimit_core.rate import Rate, parse_rates
+from ratelimit_core.rate import Rate, parse_limits
 from ratelimit_core.reservation import Reservation
-from ratelimit_core.store import Binding, Decide, Preparing, Store
+from ratelimit_core.store import Binding, Decide, Holding, Preparing, Store
 
 __all__ = ["Limiter", "OnError"]
 
 OnError = Literal["raise", "allow", "deny"]
 _ON_ERROR = ("raise", "allow", "deny")
 _CONTRACT = ("hit", "peek", "reset", "charge", "refund")
+_HOLDING = ("acquire", "release", "renew")
 
 #: What a store raises when its backend fails: these, and only these, go to the
 #: failure policy. Anything else is a bug (in a store, or in the caller) and propagates.
@@ -32,6 +35,8 @@ BACKEND_ERRORS: tuple[type[Exception], ...] = (StoreError, OSError, TimeoutError
 DEGRADED_RETRY_AFTER = 1.0
 #: At most one warning per this many seconds while the store keeps failing.
 _WARN_EVERY = 10.0
+#: How often an ``acquire`` that waits asks again while the cap is full (seconds, doubling).
+_SLOT_POLL_FIRST, _SLOT_POLL_MAX = 0.005, 0.1
 
 logger = logging.getLogger("ratelimit_core")
 
@@ -46,7 +51,8 @@ class Limiter:
     Args:
         rates: ``"100/minute"``, ``"10/second; 1000/hour"``, a :class:`Rate`, or
             a list of either. With several rates, a hit consumes from all of them
-            or from none.
+            or from none. At most one :class:`Concurrency` cap (``"2 concurrent"``)
+            may be among them: such a limiter admits with :meth:`acquire`.
         algorithm: An :class:`Algorithm` or its name. Default: token bucket.
         store: Where state lives. Default: a new :class:`MemoryStore`.
         name: Namespaces the state: limiters with different names, algorithms
@@ -59,7 +65,8 @@ class Limiter:
             When it fails too, ``on_error`` applies.
 
     Raises:
-        ValueError: for a bad rate, algorithm, name, ``on_error`` or store.
+        ValueError: for a bad rate, algorithm, name, ``on_error`` or store
+            (with a cap, a store that keeps no slots).
     """
 
     __slots__ = (
@@ -75,7 +82,7 @@ class Limiter:
 
     def __init__(
         self,
-        rates: str | Rate | Sequence[str | Rate],
+        rates: str | Rate | Concurrency | Sequence[str | Rate | Concurrency],
         *,
         algorithm: Algorithm | str = Algorithm.TOKEN_BUCKET,
         store: Store | None = None,
@@ -83,7 +90,7 @@ class Limiter:
         on_error: OnError = "raise",
         fallback: Store | None = None,
     ) -> None:
-        self._policy = policy_for(name, Algorithm(algorithm), parse_rates(rates))
+        self._policy = policy_for(name, Algorithm(algorithm), *parse_limits(rates))
         if on_error not in _ON_ERROR:
             raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
         for label, candidate in (("store", store), ("fallback", fallback)):
@@ -94,6 +101,13 @@ class Limiter:
                     + (f" (it lacks {', '.join(missing)})" if missing and not isinstance(candidate, type) else "")
                 )
         self._store: Store = MemoryStore() if store is None else store
+        if self._policy.cap is not None:
+            for label, candidate in (("store", self._store), ("fallback", fallback)):
+                if candidate is not None and not _kind(candidate)[3]:
+                    raise ValueError(
+                        f"{label} {candidate!r} keeps no concurrency slots ({', '.join(_HOLDING)}), "
+                        f"which {self._policy.cap} needs"
+                    )
         # A store may check a policy up front, so that what it cannot do is a
         # ValueError here, not a store failure on every decision.
         stores: tuple[object, ...] = (self._store, fallback)
@@ -101,15 +115,18 @@ class Limiter:
             if each is not None and _kind(each)[1]:
                 cast(Preparing, each).prepare(self._policy)
         # A store that decides without I/O may bind: a plain decide(key, cost), called without a coroutine.
-        self._decide = _bound(self._store, self._policy)
-        self._fallback_decide = None if fallback is None else _bound(fallback, self._policy)
-        self._nowait = self._decide is not None and (fallback is None or self._fallback_decide is not None)
+        if self._policy.cap is None:
+            self._decide = _bound(self._store, self._policy)
+            self._fallback_decide = None if fallback is None else _bound(fallback, self._policy)
+            self._nowait = self._decide is not None and (fallback is None or self._fallback_decide is not None)
+        else:  # hit is refused, at no cost to other limiters' hits
+            self._decide, self._fallback_decide, self._nowait = _use_acquire, None, False
         self._on_error: OnError = on_error
         self._fallback = fallback
         self._last_warning = -math.inf
 
     def __repr__(self) -> str:
-        rates = "; ".join(str(r) for r in self.rates)
+        rates = "; ".join(str(r) for r in self._policy.limits)
         return (
             f"Limiter({rates!r}, algorithm={self.algorithm.value!r}, name={self.name!r}, "
             f"store={self._store!r}, on_error={self._on_error!r}, fallback={self._fallback!r})"
@@ -126,6 +143,11 @@ class Limiter:
     @property
     def rates(self) -> tuple[Rate, ...]:
         return self._policy.rates
+
+    @property
+    def cap(self) -> Concurrency | None:
+        """The concurrency cap, or ``None``."""
+        return self._policy.cap
 
     @property
     def store(self) -> Store:
@@ -183,6 +205,8 @@ class Limiter:
             _bad_cost(cost)
         decide = self._decide if self._nowait else None
         if decide is None:
+            if self._policy.cap is not None:
+                _use_acquire(key, cost)
             raise TypeError(f"{self._store!r} decides over I/O, not without waiting: use 'await limiter.hit(...)'")
         try:
             return decide(key, cost)
@@ -259,6 +283,8 @@ class Limiter:
 
     async def _account(self, action: Literal["charge", "refund"], key: str, cost: int) -> Decision:
         """``charge`` or ``refund`` on the store, with the checks and the failure policy of :meth:`hit`."""
+        if self._policy.cap is not None:
+            _use_acquire(key, cost)
         if key.__class__ is not str:
             _bad_key(key)
         if cost.__class__ is not int or cost < 0:
@@ -290,12 +316,7 @@ class Limiter:
                 ``timeout`` (raised at once when the wait needed is already
                 longer than what is left of ``timeout``).
         """
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not (math.isfinite(timeout) and timeout >= 0)
-        ):
-            raise ValueError(f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}")
+        _check_timeout(timeout)
         if key.__class__ is not str:
             _bad_key(key)
         deadline = None if timeout is None else _monotonic() + timeout
@@ -309,6 +330,73 @@ class Limiter:
             if deadline is not None and delay > deadline - _monotonic():
                 raise RateLimitExceeded(decision)
             await _sleep(delay)
+
+    def acquire(self, key: str, cost: int = 1, *, timeout: float | None = 0.0) -> Hold:
+        """Hold one slot of the limiter's concurrency cap for an ``async with`` block.
+
+        ``async with limiter.acquire(key) as decision:`` admits only when every
+        rate has room for ``cost`` *and* a slot is free, in one atomic step: it
+        consumes the units and takes the slot, or does neither. A denial raises
+        :class:`RateLimitExceeded` carrying the decision (the block does not
+        run). Leaving the block frees the slot, by return, exception or
+        cancellation; a running block renews its lease.
+
+        Args:
+            key: The identity.
+            cost: Units to consume from the rates (the slot is one either way).
+            timeout: Seconds to wait for room: ``0`` (the default) does not
+                wait, ``None`` waits as long as needed. A wait for a slot asks
+                again every few milliseconds (a cap knows no time at which a
+                slot frees); a wait on a rate sleeps its ``retry_after``.
+
+        Raises:
+            TypeError: the limiter has no cap (use :meth:`hit`), or ``key`` is
+                not a ``str``.
+            ValueError: a bad ``cost`` or ``timeout``.
+        """
+        if self._policy.cap is None:
+            raise TypeError(f"{self!r} has no concurrency cap: use 'await limiter.hit(...)'")
+        if key.__class__ is not str:
+            _bad_key(key)
+        if cost.__class__ is not int or cost < 0:
+            _bad_cost(cost)
+        _check_timeout(timeout)
+        return Hold(self, key, cost, timeout)
+
+    async def _take(self, key: str, cost: int, holder: str, timeout: float | None) -> tuple[Decision, Holding | None]:
+        """An acquire for :class:`Hold`, waiting up to ``timeout``: the decision, and the store now holding the slot."""
+        deadline = None if timeout is None else _monotonic() + timeout
+        poll = _SLOT_POLL_FIRST
+        while True:
+            decision, store = await self._take_once(key, cost, holder)
+            if decision.allowed:
+                return decision, store
+            left = math.inf if deadline is None else deadline - _monotonic()
+            wait = decision.retry_after
+            if wait is None:  # the cap is full: ask again soon
+                if decision.rate is not self._policy.cap:  # a rate that can never admit the cost
+                    return decision, None
+                wait, poll = poll, min(poll * 2, _SLOT_POLL_MAX)
+            if wait > left:
+                return decision, None
+            await _sleep(wait)
+
+    async def _take_once(self, key: str, cost: int, holder: str) -> tuple[Decision, Holding | None]:
+        store = cast(Holding, self._store)
+        try:
+            decision = await store.acquire(self._policy, key, cost, holder)
+        except BACKEND_ERRORS as exc:
+            self._warn(exc)
+            if self._fallback is not None:
+                fallback = cast(Holding, self._fallback)
+                try:
+                    decision = await fallback.acquire(self._policy, key, cost, holder)
+                except BACKEND_ERRORS as fallback_exc:
+                    exc = fallback_exc
+                else:
+                    return decision._replace(degraded=True), fallback if decision.allowed else None
+            return self._by_policy(exc), None  # no store holds a slot
+        return decision, store if decision.allowed else None
 
     async def _degraded(self, action: str, key: str, cost: int, exc: Exception) -> Decision:
         """Answer after the primary store failed: fallback, then ``on_error``."""
@@ -326,7 +414,7 @@ class Limiter:
         """What ``on_error`` answers when no store could decide."""
         if self._on_error == "raise":
             _raise_store_error(exc)
-        rates = self._policy.rates
+        rates = self._policy.limits
         rate, several = rates[0], len(rates) > 1
         if self._on_error == "allow":  # every rate full and admitting
             statuses = tuple(new_rate_status(r, True, r.capacity, 0.0, 0.0) for r in rates) if several else None
@@ -344,16 +432,32 @@ class Limiter:
             )
 
 
+def _use_acquire(key: object, cost: object) -> NoReturn:
+    """What ``hit`` (and ``charge``, ``refund``, ``wait``, ``reserve``) do on a limiter with a concurrency cap."""
+    raise TypeError(
+        "this limiter has a concurrency cap: hold a slot with 'async with limiter.acquire(key) as decision:'"
+    )
+
+
+def _check_timeout(timeout: object) -> None:
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not (math.isfinite(timeout) and timeout >= 0)
+    ):
+        raise ValueError(f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}")
+
+
 def _bound(store: Store, policy: Policy) -> Decide | None:
     """``store.bind(policy)`` for a store that decides without I/O, else ``None``."""
     return cast(Binding, store).bind(policy) if _kind(store)[2] else None
 
 
-_KINDS: dict[type, tuple[bool, bool, bool]] = {}
+_KINDS: dict[type, tuple[bool, bool, bool, bool]] = {}
 
 
-def _kind(store: object) -> tuple[bool, bool, bool]:
-    """Whether a store's class implements :class:`Store`, :class:`Preparing`, :class:`Binding`.
+def _kind(store: object) -> tuple[bool, bool, bool, bool]:
+    """Whether a store's class implements :class:`Store`, :class:`Preparing`, :class:`Binding`, :class:`Holding`.
 
     Checked once per class: a protocol check costs microseconds, and limiters
     may be made per request.
@@ -361,7 +465,12 @@ def _kind(store: object) -> tuple[bool, bool, bool]:
     cls = type(store)
     kind = _KINDS.get(cls)
     if kind is None:
-        kind = _KINDS[cls] = (issubclass(cls, Store), issubclass(cls, Preparing), issubclass(cls, Binding))
+        kind = _KINDS[cls] = (
+            issubclass(cls, Store),
+            issubclass(cls, Preparing),
+            issubclass(cls, Binding),
+            issubclass(cls, Holding),
+        )
     return kind
 
 

@@ -9,6 +9,7 @@ from time import monotonic_ns
 from typing import Any
 
 from ratelimit_core.algorithms import AlgorithmMath, applier
+from ratelimit_core.concurrency import Concurrency, Slots, live, renew, room, take, taken
 from ratelimit_core.decision import Decision, new_decision
 from ratelimit_core.policy import Outcome, Policy
 from ratelimit_core.store import Decide
@@ -92,7 +93,7 @@ class MemoryStore:
     of clients active within your longest period.
     """
 
-    __slots__ = ("_bound", "_clock", "_max_keys", "_size", "_sweep_credit", "_tables")
+    __slots__ = ("_bound", "_caps", "_clock", "_max_keys", "_size", "_sweep_credit", "_tables")
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
@@ -103,6 +104,9 @@ class MemoryStore:
         self._clock: Callable[[], int] = monotonic_ns if clock is None else _seconds_to_ns(clock)
         self._max_keys = max_keys
         self._tables: dict[str, _Table] = {}
+        # Concurrency slots: cap namespace -> key -> holder -> lapse (µs). Held only while some slot is:
+        # they are bounded by the holders in flight, not by max_keys.
+        self._caps: dict[str, dict[str, Slots]] = {}
         self._bound: dict[tuple[str, ...], Decide] = {}  # bind() once per policy
         self._size = 0  # states held, over all tables
         self._sweep_credit = 0  # new keys to go before a sweep for expired states may run
@@ -124,7 +128,10 @@ class MemoryStore:
         """See :meth:`ratelimit_core.Store.peek`."""
         key = bounded(key)
         now = self._clock() // 1000
-        return policy.decision([_peek(table.math, table.data.get(key), now, cost) for table in self._tables_of(policy)])
+        outcomes = [_peek(table.math, table.data.get(key), now, cost) for table in self._tables_of(policy)]
+        if policy.cap is not None:
+            outcomes.append(room(policy.cap, len(self._live_slots(policy, key, now))))
+        return policy.decision(outcomes)
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
@@ -132,6 +139,55 @@ class MemoryStore:
         for table in self._tables_of(policy):
             if table.drop(key):
                 self._size -= 1
+        if policy.cap is not None:
+            self._caps.get(policy.cap_namespace, {}).pop(key, None)
+
+    # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
+
+    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+        """See :meth:`ratelimit_core.store.Holding.acquire`."""
+        cap = _cap_of(policy)
+        key = bounded(key)
+        now = self._clock() // 1000
+        slots = self._live_slots(policy, key, now)
+        held = len(slots)
+        admitted, outcomes = self._consume(self._tables_of(policy), key, cost, now, gate=held < cap.limit)
+        if admitted:
+            self._caps[policy.cap_namespace][key] = slots
+            take(slots, cap, holder, now)
+            outcomes.append(taken(cap, len(slots)))
+        else:
+            outcomes.append(room(cap, held))
+        return policy.decision(outcomes)
+
+    async def release(self, policy: Policy, key: str, holder: str) -> None:
+        """See :meth:`ratelimit_core.store.Holding.release`."""
+        _cap_of(policy)
+        table = self._caps.get(policy.cap_namespace, {})
+        key = bounded(key)
+        slots = table.get(key)
+        if slots is not None:
+            slots.pop(holder, None)
+            if not slots:
+                del table[key]
+
+    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
+        """See :meth:`ratelimit_core.store.Holding.renew`."""
+        cap = _cap_of(policy)
+        key = bounded(key)
+        now = self._clock() // 1000
+        return renew(self._live_slots(policy, key, now), cap, holder, now)
+
+    def _live_slots(self, policy: Policy, key: str, now: int) -> Slots:
+        """``key``'s live slots (lapsed ones dropped); a key with none is not kept."""
+        table = self._caps.setdefault(policy.cap_namespace, {})
+        slots = table.get(key)
+        if slots is None:
+            return {}
+        live(slots, now)
+        if not slots:
+            del table[key]
+        return slots
 
     async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.charge`."""
@@ -206,14 +262,22 @@ class MemoryStore:
 
     def _hit_all(self, policy: Policy, tables: list[_Table], key: str, cost: int) -> Decision:
         """Several rates: consume from every one, or from none."""
-        now = self._clock() // 1000
+        return policy.decision(self._consume(tables, key, cost, self._clock() // 1000)[1])
+
+    def _consume(
+        self, tables: list[_Table], key: str, cost: int, now: int, *, gate: bool = True
+    ) -> tuple[bool, list[Outcome]]:
+        """Consume ``cost`` from every table when each admits it (and ``gate``), else from none.
+
+        Whether it did, and one outcome per table.
+        """
         states = [t.data.get(key) for t in tables]
         steps = [t.math.step(s, now, cost) for t, s in zip(tables, states, strict=True)]
         for table, state in zip(tables, states, strict=True):
             if state is not None:
                 table.data.move_to_end(key)  # touched first, so making room never takes them
                 table.touched[key] = now
-        if all(step[0] for step in steps):
+        if gate and all(step[0] for step in steps):
             # Updates first, then new keys: making room for those never drops an update.
             for table, state, step in zip(tables, states, steps, strict=True):
                 if step[1] is not None and state is not None:
@@ -221,7 +285,7 @@ class MemoryStore:
             for table, state, step in zip(tables, states, steps, strict=True):
                 if step[1] is not None and state is None:
                     self._insert(table, key, table.write(None, step[1]), now)
-            return policy.decision([(True, s[2], s[3], 0) for s in steps])
+            return True, [(True, s[2], s[3], 0) for s in steps]
         # All or nothing: the rates that would have admitted report what they hold.
         # Nothing is consumed; a state read from the future is still written back
         # (the step's write on a denial, or at cost 0, is only that repair).
@@ -231,7 +295,7 @@ class MemoryStore:
             if view[1] is not None:
                 table.data[key] = table.write(state, view[1])
             outcomes.append((step[0], view[2], view[3], step[4]))
-        return policy.decision(outcomes)
+        return False, outcomes
 
     def _account(self, policy: Policy, key: str, cost: int, *, refund: bool) -> Decision:
         """Charge or refund ``cost`` on every rate, then answer as a peek of one unit."""
@@ -291,6 +355,12 @@ def _peek(math: AlgorithmMath, state: Any, now: int, cost: int) -> Outcome:
     step = math.step(state, now, cost)
     view = step if not step[0] or not cost else math.step(state, now, 0)
     return step[0], view[2], view[3], step[4]
+
+
+def _cap_of(policy: Policy) -> Concurrency:
+    if policy.cap is None:
+        raise TypeError(f"{policy.name!r} has no concurrency cap: slots are for limiters with a Concurrency")
+    return policy.cap
 
 
 def _seconds_to_ns(clock: Callable[[], float]) -> Callable[[], int]:

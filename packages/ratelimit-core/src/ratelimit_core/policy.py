@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from ratelimit_core.algorithm import Algorithm
 from ratelimit_core.algorithms import AlgorithmMath, math_for
+from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision, RateStatus, new_decision, new_rate_status
 from ratelimit_core.rate import Rate
 
@@ -29,6 +30,12 @@ class Policy:
         name: The limiter's name.
         algorithm: The algorithm.
         rates: The rates, all enforced together (all or nothing).
+        cap: The concurrency cap, or ``None``: at most ``cap.limit`` holders
+            of a key at once, taken with the rates in one step (``acquire``).
+        limits: The rates, then the cap when there is one: the order of a
+            decision's statuses and of the outcomes :meth:`decision` takes.
+        cap_namespace: The cap's slots' namespace, ``"<name>:concurrent:<limit>"``
+            (``""`` without a cap).
         maths: The algorithm's arithmetic for each rate.
         namespaces: One string per rate, ``"<name>:<algorithm>:<limit>/<period µs>[:b<burst>]"``.
             Equal namespaces mean shared state: limiters that differ in name,
@@ -43,6 +50,9 @@ class Policy:
     name: str
     algorithm: Algorithm
     rates: tuple[Rate, ...]
+    cap: Concurrency | None = None
+    limits: tuple[Rate | Concurrency, ...] = field(init=False, repr=False, compare=False)
+    cap_namespace: str = field(init=False, repr=False, compare=False)
     maths: tuple[AlgorithmMath, ...] = field(init=False, repr=False, compare=False)
     namespaces: tuple[str, ...] = field(init=False, repr=False, compare=False)
     single: AlgorithmMath | None = field(init=False, repr=False, compare=False)
@@ -50,8 +60,10 @@ class Policy:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"Limiter name must be a non-empty string, got {self.name!r}")
-        if not self.rates:
-            raise ValueError("A limiter needs at least one rate")
+        if not self.rates and self.cap is None:
+            raise ValueError("A limiter needs at least one rate or a concurrency cap")
+        if self.cap is not None and not isinstance(self.cap, Concurrency):
+            raise ValueError(f"cap must be a Concurrency or None, got {self.cap!r}")
         if self.algorithm is not Algorithm.TOKEN_BUCKET:
             for rate in self.rates:
                 if rate.burst is not None:
@@ -61,17 +73,21 @@ class Policy:
             raise ValueError(f"Duplicate rate in {[str(r) for r in self.rates]}")
         object.__setattr__(self, "maths", tuple(math_for(self.algorithm, rate) for rate in self.rates))
         object.__setattr__(self, "namespaces", namespaces)
-        object.__setattr__(self, "single", self.maths[0] if len(self.maths) == 1 else None)
+        object.__setattr__(self, "single", self.maths[0] if len(self.maths) == 1 and self.cap is None else None)
+        object.__setattr__(self, "limits", self.rates if self.cap is None else (*self.rates, self.cap))
+        object.__setattr__(
+            self, "cap_namespace", "" if self.cap is None else f"{self.name}:concurrent:{self.cap.limit}"
+        )
 
     def decision_of(self, allowed: bool, remaining: int, reset_us: int, retry_us: int | None) -> Decision:
-        """The :class:`Decision` of a one-rate policy from that rate's :data:`Outcome`."""
-        rate = self.rates[0]
+        """The :class:`Decision` of a one-rate (or cap-only) policy from that limit's :data:`Outcome`."""
+        rate = self.limits[0]
         if retry_us is None:
             return new_decision(allowed, rate.limit, remaining, reset_us / _US, None, rate, False, None)
         return new_decision(allowed, rate.limit, remaining, reset_us / _US, retry_us / _US, rate, False, None)
 
     def decision(self, outcomes: Sequence[Outcome]) -> Decision:
-        """Combine one :data:`Outcome` per rate (in order) into a :class:`Decision`.
+        """Combine one :data:`Outcome` per limit (the rates in order, then the cap) into a :class:`Decision`.
 
         The binding rate is, when denied, the denying rate that keeps the
         caller waiting longest (never beats any wait); when allowed, the rate
@@ -81,7 +97,7 @@ class Policy:
             return self.decision_of(*outcomes[0])
         statuses = tuple(
             new_rate_status(rate, ok, remaining, reset_us / _US, None if retry_us is None else retry_us / _US)
-            for rate, (ok, remaining, reset_us, retry_us) in zip(self.rates, outcomes, strict=True)
+            for rate, (ok, remaining, reset_us, retry_us) in zip(self.limits, outcomes, strict=True)
         )
         allowed = all(s.allowed for s in statuses)
         if allowed:
@@ -101,13 +117,13 @@ class Policy:
 
 
 @lru_cache(maxsize=1024)
-def policy_for(name: str, algorithm: Algorithm, rates: tuple[Rate, ...]) -> Policy:
-    """``Policy(name, algorithm, rates)``, made once per distinct policy.
+def policy_for(name: str, algorithm: Algorithm, rates: tuple[Rate, ...], cap: Concurrency | None = None) -> Policy:
+    """``Policy(name, algorithm, rates, cap)``, made once per distinct policy.
 
     A limiter made per request (a tier chosen from the request) costs a few
     microseconds instead of tens, and holds no arithmetic of its own.
     """
-    return Policy(name, algorithm, rates)
+    return Policy(name, algorithm, rates, cap)
 
 
 def _rate_id(rate: Rate) -> str:

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Rate", "parse_rates"]
+from ratelimit_core.concurrency import Concurrency
+
+__all__ = ["Rate", "parse_limits", "parse_rates"]
 
 MICROSECONDS = 1_000_000
 
@@ -151,6 +153,56 @@ def parse_rates(text: str | Rate | Sequence[str | Rate]) -> tuple[Rate, ...]:
     if not rates:
         raise ValueError(f"No rate in {text!r}")
     return rates
+
+
+Limits = tuple[tuple[Rate, ...], Concurrency | None]
+
+
+def parse_limits(
+    spec: str | Rate | Concurrency | Sequence[str | Rate | Concurrency],
+) -> Limits:
+    """Read rates and at most one concurrency cap: ``"100/minute; 2 concurrent"``.
+
+    Accepts what :func:`parse_rates` does, and :class:`Concurrency` (or its
+    text, ``"2 concurrent"``) among the rates. Returns the rates and the cap
+    (``None`` when there is none).
+
+    Raises:
+        ValueError: naming the text that is neither, when there is nothing, or
+            when there are two caps.
+    """
+    if isinstance(spec, Rate):
+        return (spec,), None
+    if isinstance(spec, Concurrency):
+        return (), spec
+    if isinstance(spec, str):
+        return _parse_limits_text(spec)
+    if not isinstance(spec, Sequence):
+        raise ValueError(f"Rates must be a string, a Rate, a Concurrency or a sequence of them, got {spec!r}")
+    return _split([_one_limit(part) for part in spec], spec)
+
+
+def _one_limit(part: str | Rate | Concurrency) -> Rate | Concurrency:
+    if isinstance(part, Rate | Concurrency):
+        return part
+    if isinstance(part, str) and "concurrent" in part.lower():
+        return Concurrency.parse(part)
+    return Rate.parse(part)
+
+
+def _split(limits: list[Rate | Concurrency], spec: object) -> Limits:
+    caps = [limit for limit in limits if isinstance(limit, Concurrency)]
+    rates = tuple(limit for limit in limits if isinstance(limit, Rate))
+    if len(caps) > 1:
+        raise ValueError(f"At most one concurrency cap per limiter, got {[str(c) for c in caps]}")
+    if not limits:
+        raise ValueError(f"No rate in {spec!r}")
+    return rates, caps[0] if caps else None
+
+
+@lru_cache(maxsize=1024)
+def _parse_limits_text(text: str) -> Limits:
+    return _split([_one_limit(p) for p in re.split(r"[;,]", text) if p.strip()], text)
 
 
 @lru_cache(maxsize=1024)  # limiters made per request (a tier's rates) parse each text once

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ratelimit_core.algorithms import AlgorithmMath, SlidingWindowLog, applier
+from ratelimit_core.concurrency import Slots, live, renew, room, take, taken
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import StoreError
 from ratelimit_core.memory import bounded
@@ -171,9 +173,23 @@ class SqliteStore:
         """See :meth:`ratelimit_core.Store.reset`."""
         await self._run(policy, key, "reset", 0)
 
+    # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
+
+    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+        """See :meth:`ratelimit_core.store.Holding.acquire`."""
+        return cast(Decision, await self._run(_capped(policy), key, "acquire", cost, holder))
+
+    async def release(self, policy: Policy, key: str, holder: str) -> None:
+        """See :meth:`ratelimit_core.store.Holding.release`."""
+        await self._run(_capped(policy), key, "release", 0, holder)
+
+    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
+        """See :meth:`ratelimit_core.store.Holding.renew`."""
+        return bool(await self._run(_capped(policy), key, "renew", 0, holder))
+
     # -- internals ---------------------------------------------------------------------
 
-    async def _run(self, policy: Policy, key: str, op: str, cost: int) -> Decision | None:
+    async def _run(self, policy: Policy, key: str, op: str, cost: int, holder: str = "") -> Decision | bool | None:
         """One transaction, retried after short sleeps while another process holds the database."""
         key = bounded(key)
         if self._lost or _identity(self._path) != self._file:
@@ -186,7 +202,7 @@ class SqliteStore:
         delay = 0.000_05
         while True:
             try:
-                return self._transaction(policy, key, op, cost)
+                return self._transaction(policy, key, op, cost, holder)
             except sqlite3.OperationalError as exc:
                 if not _busy(exc):
                     raise StoreError(f"sqlite store at {self._path} failed: {exc}") from exc
@@ -200,13 +216,13 @@ class SqliteStore:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.002)
 
-    def _transaction(self, policy: Policy, key: str, op: str, cost: int) -> Decision | None:
+    def _transaction(self, policy: Policy, key: str, op: str, cost: int, holder: str) -> Decision | bool | None:
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         try:
             # The clock is read holding the write lock: the processes' decisions are in the clock's order.
             now = self._now_us()
-            result = self._decide(con, policy, key, op, cost, now)
+            result = self._decide(con, policy, key, op, cost, holder, now)
             self._since_purge += 1
             if self._since_purge >= _PURGE_EVERY:
                 self._since_purge = 0
@@ -219,20 +235,31 @@ class SqliteStore:
         return result
 
     def _decide(
-        self, con: sqlite3.Connection, policy: Policy, key: str, op: str, cost: int, now: int
-    ) -> Decision | None:
-        namespaces, maths = policy.namespaces, policy.maths
+        self, con: sqlite3.Connection, policy: Policy, key: str, op: str, cost: int, holder: str, now: int
+    ) -> Decision | bool | None:
+        namespaces, maths, cap = policy.namespaces, policy.maths, policy.cap
+        held: Row | None = None
+        slots: Slots = {}
+        if cap is not None:
+            held = con.execute(_SELECT, (policy.cap_namespace, key)).fetchone()
+            slots = live(_decode_slots(held), now)
+        if op in ("release", "renew"):
+            return self._slot(con, policy, key, op, holder, held, slots, now)
         found = [con.execute(_SELECT, (ns, key)).fetchone() for ns in namespaces]
         if op == "reset":
-            con.executemany(_DELETE, [(ns, key) for ns in namespaces])
-            _add_rows(con, -sum(row is not None for row in found))
+            con.executemany(_DELETE, [(ns, key) for ns in (*namespaces, policy.cap_namespace) if ns])
+            _add_rows(con, -sum(row is not None for row in (*found, held)))
             return None
         states = [_decode(math, row and row[0]) for math, row in zip(maths, found, strict=True)]
         if op == "peek":
-            return policy.decision([_peek(m, s, now, cost) for m, s in zip(maths, states, strict=True)])
-        if op == "hit":
+            seen: list[Outcome] = [_peek(m, s, now, cost) for m, s in zip(maths, states, strict=True)]
+            if cap is not None:
+                seen.append(room(cap, len(slots)))
+            return policy.decision(seen)
+        if op in ("hit", "acquire"):
             steps = [m.step(s, now, cost) for m, s in zip(maths, states, strict=True)]
-            if all(step[0] for step in steps):
+            admitted = (cap is None or len(slots) < cap.limit) and all(step[0] for step in steps)
+            if admitted:
                 writes = [step[1] for step in steps]
                 outcomes: list[Outcome] = [(True, s[2], s[3], 0) for s in steps]
             else:  # nothing consumed; a state read from the future is still repaired
@@ -242,6 +269,13 @@ class SqliteStore:
                     writes.append(view[1])
                     outcomes.append((step[0], view[2], view[3], step[4]))
             self._write(con, policy, key, states, found, writes, now)
+            if cap is not None:  # an acquire: the slot too, or none
+                if admitted:
+                    take(slots, cap, holder, now)
+                    outcomes.append(taken(cap, len(slots)))
+                else:
+                    outcomes.append(room(cap, len(slots)))
+                self._write_slots(con, policy, key, held, slots, now)
             return policy.decision(outcomes)
         writes = [
             m.refund(s, now, cost) if op == "refund" else m.charge(s, now, cost)
@@ -292,6 +326,50 @@ class SqliteStore:
             con.executemany(_INSERT, inserts)
             self._make_room(con, _add_rows(con, new), now)
         return kept
+
+    def _slot(
+        self,
+        con: sqlite3.Connection,
+        policy: Policy,
+        key: str,
+        op: str,
+        holder: str,
+        row: Row | None,
+        slots: Slots,
+        now: int,
+    ) -> bool | None:
+        """Release or renew ``holder``'s slot (the rates are not read)."""
+        if op == "release":
+            slots.pop(holder, None)
+            self._write_slots(con, policy, key, row, slots, now)
+            return None
+        assert policy.cap is not None  # noqa: S101 - _capped checked it
+        renewed = renew(slots, policy.cap, holder, now)
+        self._write_slots(con, policy, key, row, slots, now)
+        return renewed
+
+    def _write_slots(
+        self, con: sqlite3.Connection, policy: Policy, key: str, row: Row | None, slots: Slots, now: int
+    ) -> None:
+        """Store ``key``'s live slots (a key with none keeps no row).
+
+        A slot row's ``touched`` is the far future: eviction past ``max_keys``
+        takes it last (slots are bounded by the holders in flight, and a lapsed
+        one's row expires).
+        """
+        ns = policy.cap_namespace
+        if not slots:  # kept empty (a busy key's next acquire reuses it) until the purge takes it at its expiry
+            if row is not None and row[0] != _NO_SLOTS:
+                con.execute(_UPDATE_VALUE, (_NO_SLOTS, ns, key))
+            return
+        value, expires = _encode_slots(slots), _to_second(max(slots.values()))
+        if row is None:
+            con.execute(_INSERT, (ns, key, value, expires, _HELD))
+            self._make_room(con, _add_rows(con, 1), now)
+        elif expires == row[1]:  # the indexed expiry stays: only the value is written
+            con.execute(_UPDATE_VALUE, (value, ns, key))
+        else:
+            con.execute(_UPDATE_ROW, (value, expires, _HELD, ns, key))
 
     def _make_room(self, con: sqlite3.Connection, rows: int, now: int) -> None:
         """Past ``max_keys``: expired states go first, then the least recently used (to the second)."""
@@ -391,6 +469,29 @@ def _drop_orphans(path: Path) -> None:
             pass
         except OSError as exc:
             raise StoreError(f"sqlite store: cannot remove the leftover {path}{suffix}: {exc}") from exc
+
+
+#: ``touched`` of a row of slots: later than any clock, so the least recently used are always others.
+_HELD = 2**62
+#: A row of slots that holds none.
+_NO_SLOTS = b"{}"
+
+
+def _capped(policy: Policy) -> Policy:
+    if policy.cap is None:
+        raise TypeError(f"{policy.name!r} has no concurrency cap: slots are for limiters with a Concurrency")
+    return policy
+
+
+def _encode_slots(slots: Slots) -> bytes:
+    return json.dumps(slots, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _decode_slots(row: Row | None) -> Slots:
+    if row is None:
+        return {}
+    slots: Slots = json.loads(row[0])
+    return slots
 
 
 def _to_second(us: int) -> int:

@@ -1,8 +1,9 @@
 """The contract every store implements, and the capabilities a store may add.
 
 For store authors: see docs/stores.md. A store implements :class:`Store`; it
-may also implement :class:`Preparing` and :class:`Binding`, which the
-:class:`~ratelimit_core.Limiter` finds with ``isinstance``.
+may also implement :class:`Preparing`, :class:`Binding` and :class:`Holding`
+(concurrency caps), which the :class:`~ratelimit_core.Limiter` finds with
+``isinstance``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Protocol, runtime_checkable
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
 
-__all__ = ["Binding", "Decide", "Preparing", "Store"]
+__all__ = ["Binding", "Decide", "Holding", "Preparing", "Store"]
 
 #: What :meth:`Binding.bind` returns: ``decide(key, cost)``, with the meaning of :meth:`Store.hit`.
 Decide = Callable[[str, int], Decision]
@@ -99,3 +100,34 @@ class Binding(Protocol):
     """
 
     def bind(self, policy: Policy) -> Decide: ...
+
+
+@runtime_checkable
+class Holding(Protocol):
+    """A store that keeps concurrency slots: limiters with a :class:`~ratelimit_core.Concurrency` cap.
+
+    A slot is named by its ``holder`` (a token unique to one ``acquire``) and
+    lapses ``policy.cap.lease_us`` after it was taken or last renewed, on the
+    store's clock. For a policy with a cap, :meth:`Store.peek` reports the
+    cap's status after the rates' (free slots as ``remaining``; use
+    :func:`ratelimit_core.concurrency.room`), and :meth:`Store.reset` frees
+    every slot of the key too.
+    """
+
+    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+        """In one atomic step: when every rate admits ``cost`` and fewer than ``cap.limit`` live slots
+        are held, consume ``cost`` on every rate and give ``holder`` a slot; else do neither.
+
+        The decision's statuses are the rates' and then the cap's, whose
+        ``remaining`` is the free slots after it (a ``holder`` that already
+        holds a slot keeps that one, renewed: holders are meant to be new).
+        """
+        ...
+
+    async def release(self, policy: Policy, key: str, holder: str) -> None:
+        """Free ``holder``'s slot; nothing when it holds none (it lapsed, or was freed)."""
+        ...
+
+    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
+        """Extend ``holder``'s lease by ``cap.lease_us`` from now; ``False`` when its slot is gone."""
+        ...

@@ -16,6 +16,10 @@ of its own (``asyncio.run``), so no async plugin is needed, and uses limiter
 names of its own, so one server can serve every test. The standard library
 only: nothing here imports pytest.
 
+The concurrency cases run on a store that keeps slots
+(:class:`~ratelimit_core.store.Holding`) and are skipped (``unittest.SkipTest``)
+on one that does not.
+
 Beyond the single cases, :meth:`StoreTests.test_decides_as_the_memory_store_does`
 drives the store and a :class:`~ratelimit_core.MemoryStore` through the same
 timeline (hits, peeks, charges past the limit, refunds, resets, several
@@ -25,13 +29,16 @@ rates, every algorithm) and compares every decision.
 from __future__ import annotations
 
 import asyncio
+import unittest
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.errors import RateLimitExceeded
 from ratelimit_core.limiter import Limiter
 from ratelimit_core.memory import MemoryStore
-from ratelimit_core.store import Store
+from ratelimit_core.store import Holding, Store
 
 __all__ = ["StoreTests"]
 
@@ -162,6 +169,87 @@ class StoreTests:
 
         self._run(case)
 
+    # -- concurrency caps (a store that keeps slots) ------------------------------------------
+
+    def test_a_cap_admits_up_to_its_limit_and_frees_a_slot_on_leaving(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            _holding(store)
+            limiter = _limiter("10/minute; 2 concurrent", Algorithm.TOKEN_BUCKET, store)
+            async with limiter.acquire("k") as first, limiter.acquire("k") as second:
+                _expect(first.allowed and second.allowed, "two slots")
+                _expect([s.remaining for s in second.statuses] == [8, 0], f"units and slots taken: {second}")
+                try:
+                    async with limiter.acquire("k"):
+                        _expect(False, "a third holder got in")
+                except RateLimitExceeded as denied:
+                    cap = denied.decision.statuses[-1]
+                    _expect(not cap.allowed and cap.retry_after is None, f"the cap denies: {denied.decision}")
+                    _expect(denied.decision.statuses[0].remaining == 8, "a denial consumes no unit")
+                _expect((await limiter.peek("k")).statuses[-1].remaining == 0, "peek: no free slot")
+            _expect((await limiter.peek("k")).statuses[-1].remaining == 2, "both slots freed on leaving")
+            try:
+                async with limiter.acquire("k"):
+                    raise KeyError("the block failed")
+            except KeyError:
+                pass
+            _expect((await limiter.peek("k")).statuses[-1].remaining == 2, "freed when the block raises")
+
+        self._run(case)
+
+    def test_an_acquire_takes_the_units_and_the_slot_or_neither(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            holding = _holding(store)
+            few_units = _limiter("2/minute; 5 concurrent", Algorithm.FIXED_WINDOW, store)
+            policy = few_units.policy
+            for holder in ("a", "b"):
+                _expect((await holding.acquire(policy, "k", 1, holder)).allowed, "within both")
+            denied = await holding.acquire(policy, "k", 1, "c")
+            _expect(not denied.allowed and denied.rate == few_units.rates[0], f"the rate denies: {denied}")
+            _expect((await few_units.peek("k")).statuses[-1].remaining == 3, "no slot taken by the denial")
+            one_slot = _limiter("10/minute; 1 concurrent", Algorithm.SLIDING_WINDOW_LOG, store)
+            _expect((await holding.acquire(one_slot.policy, "k", 3, "a")).allowed, "the slot")
+            full = await holding.acquire(one_slot.policy, "k", 3, "b")
+            _expect(not full.allowed and full.rate == one_slot.cap, f"the cap denies: {full}")
+            _expect((await one_slot.peek("k", 0)).statuses[0].remaining == 7, "no units taken by the denial")
+
+        self._run(case)
+
+    def test_a_slot_lapses_at_its_lease_and_a_late_release_frees_no_other(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            holding = _holding(store)
+            limiter = _limiter("1 concurrent lease=10s", Algorithm.TOKEN_BUCKET, store)
+            policy = limiter.policy
+            _expect((await holding.acquire(policy, "k", 1, "dead")).allowed, "the first holder")
+            clock.advance(9.999_999)
+            _expect(not (await holding.acquire(policy, "k", 1, "b")).allowed, "held until its lease ends")
+            clock.advance(0.000_001)
+            _expect((await holding.acquire(policy, "k", 1, "b")).allowed, "lapsed at its lease")
+            await holding.release(policy, "k", "dead")
+            _expect(not await holding.renew(policy, "k", "dead"), "a lapsed slot is not renewed")
+            _expect(not (await holding.acquire(policy, "k", 1, "c")).allowed, "the late release freed no other")
+            clock.advance(8)
+            _expect(await holding.renew(policy, "k", "b"), "a live slot is renewed")
+            clock.advance(8)
+            _expect(not (await holding.acquire(policy, "k", 1, "c")).allowed, "renewed: held 10 s from the renewal")
+            await holding.release(policy, "k", "b")
+            await holding.release(policy, "k", "b")  # twice: nothing
+            _expect((await holding.acquire(policy, "k", 1, "c")).allowed, "freed")
+            await limiter.reset("k")
+            _expect((await limiter.peek("k")).remaining == 1, "reset frees every slot")
+
+        self._run(case)
+
+    def test_concurrent_acquires_take_exactly_the_cap(self) -> None:
+        async def case(store: Store, clock: _Clock) -> None:
+            holding = _holding(store)
+            limiter = _limiter("100/minute; 5 concurrent", Algorithm.TOKEN_BUCKET, store)
+            decisions = await asyncio.gather(*(holding.acquire(limiter.policy, "k", 1, f"h{i}") for i in range(50)))
+            admitted = sum(d.allowed for d in decisions)
+            _expect(admitted == 5, f"50 at once on 5 slots admitted {admitted}")
+            _expect((await limiter.peek("k")).statuses[0].remaining == 95, "units taken by the admitted only")
+
+        self._run(case)
+
     # -- one semantics: the memory store's -------------------------------------------------
 
     def test_decides_as_the_memory_store_does(self) -> None:
@@ -217,6 +305,13 @@ def _expect(condition: object, message: object) -> None:
     """``assert``, kept under ``python -O`` (a suite that skipped its checks would pass anything)."""
     if not condition:
         raise AssertionError(message)
+
+
+def _holding(store: Store) -> Holding:
+    """``store`` as a store that keeps slots, or skip the test."""
+    if not isinstance(store, Holding):
+        raise unittest.SkipTest(f"{store!r} keeps no concurrency slots (ratelimit_core.store.Holding)")
+    return cast(Holding, store)
 
 
 def _name() -> str:

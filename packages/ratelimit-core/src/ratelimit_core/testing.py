@@ -88,3 +88,15 @@ class FailingStore:
     async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
         self.calls += 1
         raise self.error
+
+    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+        self.calls += 1
+        raise self.error
+
+    async def release(self, policy: Policy, key: str, holder: str) -> None:
+        self.calls += 1
+        raise self.error
+
+    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
+        self.calls += 1
+        raise self.error

@@ -9,9 +9,11 @@ never write the same key: ``rl:tenant`` + ``api`` gives ``rl:tenant:api:...``,
 The identity is hashed to 16 characters (96 bits, base64url) inside one hash
 tag, so that any identity (empty, braces, ``*``, ``a:b``, 10 kB of bytes) is
 safe, distinct and short, and the keys of every rate of one decision share a
-Redis Cluster slot. Short keys matter: in Redis 7 a key of up to 60 bytes with
-an integer value costs 104 bytes, one of 61 to 76 bytes 120; hence the short
-algorithm codes (``tb``, ``fw``, ``swl``, ``swc``) and periods (``1h``).
+Redis Cluster slot (a concurrency cap's slots too:
+``<prefix>:<name>:cc:<limit>:{<identity digest>}``, a sorted set). Short keys
+matter: in Redis 7 a key of up to 60 bytes with an integer value costs 104
+bytes, one of 61 to 76 bytes 120; hence the short algorithm codes (``tb``,
+``fw``, ``swl``, ``swc``) and periods (``1h``).
 """
 
 from __future__ import annotations
@@ -71,14 +73,21 @@ def _escape(name: str) -> str:
 
 
 def key_bases(prefix: str, policy: Policy) -> tuple[str, ...]:
-    """One key base per rate of ``policy``; a key is ``base + "{" + digest + "}"``.
+    """One key base per rate of ``policy``, then one for its cap's slots; a key is ``base + "{" + digest + "}"``.
 
     A limiter name that would make keys longer than :data:`MAX_KEY_BYTES`, or
     that holds a brace (which would move the hash tag), is replaced by its digest.
     """
-    name, code = _escape(policy.name), CODES[policy.algorithm]
-    bases = tuple(f"{prefix}:{name}:{code}:{_rate(r)}:" for r in policy.rates)
+    name = _escape(policy.name)
+    bases = _bases(prefix, name, policy)
     if "{" in name or "}" in name or max(len(b.encode()) for b in bases) + _TAG_BYTES > MAX_KEY_BYTES:
-        name = "~" + digest(name)
-        bases = tuple(f"{prefix}:{name}:{code}:{_rate(r)}:" for r in policy.rates)
+        bases = _bases(prefix, "~" + digest(name), policy)
+    return bases
+
+
+def _bases(prefix: str, name: str, policy: Policy) -> tuple[str, ...]:
+    code = CODES[policy.algorithm]
+    bases = tuple(f"{prefix}:{name}:{code}:{_rate(r)}:" for r in policy.rates)
+    if policy.cap is not None:
+        bases += (f"{prefix}:{name}:cc:{policy.cap.limit}:",)
     return bases

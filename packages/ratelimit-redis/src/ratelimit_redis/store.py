@@ -31,6 +31,7 @@ logger = logging.getLogger("ratelimit_redis")
 
 _EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
 _HIT, _PEEK, _CHARGE, _REFUND = b"hit", b"peek", b"charge", b"refund"
+_ACQUIRE, _RELEASE, _RENEW = b"acquire", b"release", b"renew"
 _DEL = pack_prefix(b"DEL")
 _PACKED_LIMIT = 800_000_000  # window states pack counts in base limit + 1, below 9e8
 #: The largest sliding-log limit on Redis: one 8-byte entry per unit, so at most 8 MB per key and per hit.
@@ -44,6 +45,7 @@ class _Plan:
     bases: tuple[str, ...]
     keys: tuple[bytes, ...]  # the bases as bytes, each with the opening brace of the hash tag
     params: bytes  # ARGV[4]: every rate's parameters, comma-separated
+    cap: tuple[bytes, bytes] | None  # ARGV[5] and ARGV[6] with a concurrency cap: its limit and lease (µs)
     evalsha: bytes  # the packed "EVALSHA <sha> <number of keys>"
     eval: bytes  # the packed "EVAL <source> <number of keys>", for a server without the script
     count: int  # arguments of the whole command
@@ -196,6 +198,23 @@ class RedisStore:
             self._denied.forget(policy.namespaces, tag, self._local_now())
         return await self._run(policy, plan, tag, _REFUND, cost)
 
+    # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
+
+    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+        """See :meth:`ratelimit_core.store.Holding.acquire`. One script call: the rates and the slot."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        return await self._run(policy, plan, digest_bytes(key), _ACQUIRE, cost, holder.encode())
+
+    async def release(self, policy: Policy, key: str, holder: str) -> None:
+        """See :meth:`ratelimit_core.store.Holding.release`."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        await self._call(plan, digest_bytes(key), _RELEASE, 0, holder.encode())
+
+    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
+        """See :meth:`ratelimit_core.store.Holding.renew`."""
+        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        return await self._call(plan, digest_bytes(key), _RENEW, 0, holder.encode()) == b"1"
+
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
         plan = self._plans.get(policy.namespaces) or self._plan(policy)
@@ -226,11 +245,19 @@ class RedisStore:
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _run(self, policy: Policy, plan: _Plan, tag: bytes, mode: bytes, cost: int) -> Decision:
+    async def _run(
+        self, policy: Policy, plan: _Plan, tag: bytes, mode: bytes, cost: int, holder: bytes = b""
+    ) -> Decision:
+        return _decision(policy, await self._call(plan, tag, mode, cost, holder))
+
+    async def _call(self, plan: _Plan, tag: bytes, mode: bytes, cost: int, holder: bytes) -> bytes:
+        """One script call for ``mode``: the reply."""
         now = b"" if self._clock is None else b"%d" % round(self._clock() * 1_000_000)
         suffix = tag + b"}"
         items = [base + suffix for base in plan.keys]
         items += (mode, b"%d" % cost, now, plan.params)
+        if plan.cap is not None:
+            items += (*plan.cap, holder)
         try:
             reply = await self._servers.run(
                 items[0], pack(plan.count, plan.evalsha, items), lambda: pack(plan.count, plan.eval, items)
@@ -247,7 +274,8 @@ class RedisStore:
             raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
-        return _decision(policy, reply)
+        result: bytes = reply
+        return result
 
     def _server(self, address: str, factory: Callable[[], Any]) -> Server:
         failures, cooldown = self._breaker
@@ -310,15 +338,19 @@ class RedisStore:
             elif rate.limit >= _PACKED_LIMIT:
                 raise ValueError(f"rate {rate}: limits of {_PACKED_LIMIT:,} or more do not fit a Redis state")
             params += [rate.limit, rate.period_us]
+        cap = policy.cap
+        if cap is not None and cap.lease_us >= _EXACT // 4:
+            raise ValueError(f"{cap}: the lease must stay below 2^51 µs in Redis")
         bases = key_bases(self._prefix, policy)
         count = b"%d" % len(bases)
         plan = _Plan(
             bases,
             tuple(base.encode() + b"{" for base in bases),
             b",".join(b"%d" % p for p in params),
+            None if cap is None else (b"%d" % cap.limit, b"%d" % cap.lease_us),
             pack_prefix(b"EVALSHA", sha(policy.algorithm).encode(), count),
             pack_prefix(b"EVAL", source(policy.algorithm), count),
-            3 + len(bases) + 4,
+            3 + len(bases) + 4 + (0 if cap is None else 3),
         )
         self._plans[policy.namespaces] = plan
         return plan

@@ -12,6 +12,16 @@
 --             rate, in KEYS order
 -- and returns one string of integers separated by spaces, four per rate, in
 -- KEYS order: allowed (1/0), remaining, reset_after_us, retry_after_us (-1: never).
+--
+-- A limiter with a concurrency cap adds a last key, a sorted set of its slots
+-- (member: the holder's token, score: the µs its lease lapses; a slot counts
+-- while now < score), and three arguments:
+--   ARGV[5]   the cap's limit    ARGV[6]   the lease in µs    ARGV[7]   the holder
+-- and three modes: "acquire" (a hit that also takes a slot, all or nothing),
+-- "release" (free the holder's slot; replies "") and "renew" (extend the
+-- holder's lease; replies "1", or "0" when its slot is gone). A peek or an
+-- acquire replies four more integers for the cap: allowed, free slots, 0, 0
+-- (or -1 when denied: no wait is known to free a slot).
 -- (One bulk string is cheaper for clients to read than an array.)
 --
 -- Lua numbers are doubles: integers are exact below 2^53. The helpers below
@@ -54,6 +64,8 @@ local function ttl_ms(us)
 end
 
 local MODE, COST, NOW = ARGV[1], tonumber(ARGV[2]), now_us()
+local CAP, LEASE, HOLDER = tonumber(ARGV[5] or ''), tonumber(ARGV[6] or ''), ARGV[7]
+local RATES = CAP and #KEYS - 1 or #KEYS -- the cap's key, when there is one, comes last
 local PARAM = {}
 for value in string.gmatch(ARGV[4], '[^,]+') do
   PARAM[#PARAM + 1] = tonumber(value)
@@ -70,8 +82,39 @@ end
 -- a step denies, or has cost 0, its write is nil or the repair of a state read
 -- from the future (a clock that went back). account(i, cost, refund) charges
 -- (or refunds) rate i, repairing as a step does.
+-- The live slots of the cap (lapsed ones removed), as a count.
+local function live_slots()
+  redis.call('ZREMRANGEBYSCORE', KEYS[#KEYS], '-inf', string.format('%d', NOW))
+  return redis.call('ZCARD', KEYS[#KEYS])
+end
+
+-- Give HOLDER a slot until now + LEASE; 1 when it held none before, else 0.
+local function hold_until(key)
+  local added = redis.call('ZADD', key, string.format('%d', NOW + LEASE), HOLDER)
+  redis.call('PEXPIRE', key, ttl_ms(LEASE)) -- every slot lapses within a lease of now
+  return added
+end
+
 local function decide(step, account)
-  local n = #KEYS
+  local n = RATES
+  if MODE == 'release' then
+    redis.call('ZREM', KEYS[#KEYS], HOLDER)
+    return ''
+  end
+  if MODE == 'renew' then
+    live_slots()
+    if not redis.call('ZSCORE', KEYS[#KEYS], HOLDER) then
+      return '0'
+    end
+    hold_until(KEYS[#KEYS])
+    return '1'
+  end
+  local held, room = 0, true
+  if CAP then
+    held = live_slots()
+    room = held < CAP
+  end
+  local consume = MODE == 'hit' or MODE == 'acquire'
   if MODE == 'charge' or MODE == 'refund' then
     local reply = {}
     for i = 1, n do
@@ -85,7 +128,7 @@ local function decide(step, account)
     end
     return table.concat(reply, ' ')
   end
-  if n == 1 then -- one rate: the same answers as below, without the tables
+  if n == 1 and not CAP then -- one rate: the same answers as below, without the tables
     local allowed, write, remaining, reset, retry = step(1, COST)
     if allowed and COST > 0 then
       if MODE == 'hit' then
@@ -112,7 +155,7 @@ local function decide(step, account)
     end
   end
   local reply = {}
-  if MODE == 'hit' and all then
+  if consume and all and room then
     for i = 1, n do
       local s = steps[i]
       if s[2] then
@@ -122,6 +165,10 @@ local function decide(step, account)
       reply[#reply + 1] = int(s[3])
       reply[#reply + 1] = int(s[4])
       reply[#reply + 1] = '0'
+    end
+    if CAP then
+      local added = hold_until(KEYS[#KEYS])
+      reply[#reply + 1] = '1 ' .. int(CAP - held - added) .. ' 0 0'
     end
     return table.concat(reply, ' ')
   end
@@ -136,13 +183,16 @@ local function decide(step, account)
       local _, r, r0, t0 = step(i, 0)
       remaining, reset, repair = r0, t0, r
     end
-    if MODE == 'hit' and repair then
+    if consume and repair then
       repair()
     end
     reply[#reply + 1] = s[1] and '1' or '0'
     reply[#reply + 1] = int(remaining)
     reply[#reply + 1] = int(reset)
     reply[#reply + 1] = s[5] == nil and '-1' or int(s[5])
+  end
+  if CAP then
+    reply[#reply + 1] = room and ('1 ' .. int(CAP - held) .. ' 0 0') or '0 0 0 -1'
   end
   return table.concat(reply, ' ')
 end

@@ -1,0 +1,147 @@
+"""A concurrency slot held for the time of an ``async with`` block: what ``Limiter.acquire`` returns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+from ratelimit_core.decision import Decision
+from ratelimit_core.errors import RateLimitExceeded
+
+if TYPE_CHECKING:
+    from ratelimit_core.limiter import Limiter
+    from ratelimit_core.store import Holding
+
+__all__ = ["Hold"]
+
+logger = logging.getLogger("ratelimit_core")
+
+#: Releases still running after their holder was cancelled: kept referenced until done.
+_RELEASING: set[asyncio.Task[None]] = set()
+
+
+class Hold:
+    """``async with limiter.acquire(key) as decision:`` holds one slot of the limiter's cap.
+
+    Entering takes the rate units and a slot in one atomic step, or neither,
+    and gives the :class:`Decision`; a denial raises
+    :class:`~ratelimit_core.RateLimitExceeded` carrying it, so the block never
+    runs without its slot. Leaving the block frees the slot, whether by return,
+    exception or cancellation (a release cancelled midway is made again in the
+    background: releasing is idempotent).
+    While the block runs, the slot's lease is renewed every third of it.
+
+    A decision made by the failure policy (``on_error="allow"``) holds no
+    slot; one made by the fallback store holds its slot there.
+    """
+
+    __slots__ = (
+        "_cost",
+        "_decision",
+        "_holder",
+        "_key",
+        "_limiter",
+        "_renewal",
+        "_store",
+        "_timeout",
+        "_timer",
+    )
+
+    def __init__(self, limiter: Limiter, key: str, cost: int, timeout: float | None) -> None:
+        self._limiter = limiter
+        self._key = key
+        self._cost = cost
+        self._timeout = timeout
+        self._holder = secrets.token_hex(8)
+        self._decision: Decision | None = None
+        self._store: Holding | None = None  # the store that holds the slot, once entered
+        self._timer: asyncio.TimerHandle | None = None
+        self._renewal: asyncio.Task[None] | None = None
+
+    @property
+    def holder(self) -> str:
+        """The token that names this slot in the store."""
+        return self._holder
+
+    @property
+    def decision(self) -> Decision | None:
+        """The decision on entering, or ``None`` before."""
+        return self._decision
+
+    async def __aenter__(self) -> Decision:
+        if self._decision is not None:
+            raise RuntimeError("this acquire was already entered: call limiter.acquire(...) for each block")
+        decision, store = await self._limiter._take(self._key, self._cost, self._holder, self._timeout)
+        self._decision = decision
+        if not decision.allowed:
+            raise RateLimitExceeded(decision, _denied(decision))
+        self._store = store
+        if store is not None:
+            self._schedule()
+        return decision
+
+    async def __aexit__(self, *exc: object) -> None:
+        store, self._store = self._store, None
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._renewal is not None:
+            self._renewal.cancel()
+        if store is None:
+            return
+        policy = self._limiter.policy
+        try:
+            await store.release(policy, self._key, self._holder)
+        except asyncio.CancelledError:
+            # Cancelled while freeing: free it again in the background (a release is idempotent) and go on
+            # being cancelled. The task is kept referenced until it ends.
+            release = asyncio.ensure_future(store.release(policy, self._key, self._holder))
+            _RELEASING.add(release)
+            release.add_done_callback(_released)
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure: the slot lapses at its lease instead
+            logger.warning(
+                "could not free a concurrency slot of %r (%r); it lapses within %s s",
+                self._limiter.name,
+                error,
+                policy.cap and policy.cap.lease,
+            )
+
+    def _schedule(self) -> None:
+        cap = self._limiter.policy.cap
+        assert cap is not None  # noqa: S101 - a limiter with a cap made this hold
+        self._timer = asyncio.get_running_loop().call_later(cap.lease / 3, self._renew_now)
+
+    def _renew_now(self) -> None:
+        self._timer = None
+        if self._store is not None:
+            self._renewal = asyncio.ensure_future(self._renew(self._store))
+
+    async def _renew(self, store: Holding) -> None:
+        try:
+            kept = await store.renew(self._limiter.policy, self._key, self._holder)
+        except Exception as error:  # noqa: BLE001 - a failed renewal is tried again a third of a lease later
+            logger.warning("could not renew a concurrency slot of %r (%r); trying again", self._limiter.name, error)
+            kept = True
+        if not kept:
+            logger.warning(
+                "a concurrency slot of %r lapsed while held (the store lost it, or a renewal came too late): "
+                "another holder may have taken it",
+                self._limiter.name,
+            )
+            return
+        if self._store is not None:
+            self._schedule()
+
+
+def _released(task: asyncio.Task[None]) -> None:
+    _RELEASING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("could not free a concurrency slot after a cancellation (%r)", task.exception())
+
+
+def _denied(decision: Decision) -> str:
+    if decision.retry_after is None:
+        return f"no room under {decision.rate}"
+    return f"rate limit exceeded (retry after {decision.retry_after!r} s)"

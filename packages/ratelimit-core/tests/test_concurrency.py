@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -277,3 +278,29 @@ def test_never_more_holders_than_the_cap_and_slots_lapse_on_time(limit: int, act
             assert peeked.statuses[0].remaining == 10 - units, (n, peeked, units)
 
     asyncio.run(run())
+
+
+async def test_an_acquire_cancelled_before_its_answer_frees_what_it_may_have_taken() -> None:
+    class SlowAnswer(MemoryStore):
+        """Takes the slot, then loses the answer (the caller is cancelled while it waits)."""
+
+        async def acquire(self, policy: Any, key: str, cost: int, holder: str) -> Any:
+            decision = await super().acquire(policy, key, cost, holder)
+            await asyncio.sleep(60)
+            return decision
+
+    store = SlowAnswer()
+    limiter = Limiter("1 concurrent", store=store)
+
+    async def enter() -> None:
+        async with limiter.acquire("k"):
+            pass
+
+    task = asyncio.create_task(enter())
+    await asyncio.sleep(0.01)
+    assert (await limiter.peek("k")).remaining == 0, "the store gave the slot"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.01)
+    assert (await limiter.peek("k")).remaining == 1, "and it was freed"

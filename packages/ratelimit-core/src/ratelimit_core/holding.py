@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import RateLimitExceeded
@@ -30,7 +30,8 @@ class Hold:
     :class:`~ratelimit_core.RateLimitExceeded` carrying it, so the block never
     runs without its slot. Leaving the block frees the slot, whether by return,
     exception or cancellation (a release cancelled midway is made again in the
-    background: releasing is idempotent).
+    background: releasing is idempotent); an acquire cancelled before its answer
+    came back releases too, in case the store gave the slot.
     While the block runs, the slot's lease is renewed every third of it.
 
     A decision made by the failure policy (``on_error="allow"``) holds no
@@ -73,7 +74,12 @@ class Hold:
     async def __aenter__(self) -> Decision:
         if self._decision is not None:
             raise RuntimeError("this acquire was already entered: call limiter.acquire(...) for each block")
-        decision, store = await self._limiter._take(self._key, self._cost, self._holder, self._timeout)
+        try:
+            decision, store = await self._limiter._take(self._key, self._cost, self._holder, self._timeout)
+        except asyncio.CancelledError:
+            # The store may have given the slot before the answer was lost: free it (a no-op if not).
+            self._release_later(cast("Holding", self._limiter.store))
+            raise
         self._decision = decision
         if not decision.allowed:
             raise RateLimitExceeded(decision, _denied(decision))
@@ -95,10 +101,8 @@ class Hold:
             await store.release(policy, self._key, self._holder)
         except asyncio.CancelledError:
             # Cancelled while freeing: free it again in the background (a release is idempotent) and go on
-            # being cancelled. The task is kept referenced until it ends.
-            release = asyncio.ensure_future(store.release(policy, self._key, self._holder))
-            _RELEASING.add(release)
-            release.add_done_callback(_released)
+            # being cancelled.
+            self._release_later(store)
             raise
         except Exception as error:  # noqa: BLE001 - any failure: the slot lapses at its lease instead
             logger.warning(
@@ -107,6 +111,12 @@ class Hold:
                 error,
                 policy.cap and policy.cap.lease,
             )
+
+    def _release_later(self, store: Holding) -> None:
+        """Release in a task of its own, kept referenced until it ends."""
+        release = asyncio.ensure_future(store.release(self._limiter.policy, self._key, self._holder))
+        _RELEASING.add(release)
+        release.add_done_callback(_released)
 
     def _schedule(self) -> None:
         cap = self._limiter.policy.cap

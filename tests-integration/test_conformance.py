@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
-from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Rate, SqliteStore, Store
+from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Rate, RateLimitExceeded, SqliteStore, Store
 from ratelimit_core.testing import ManualClock
 from ratelimit_redis import RedisStore
 
@@ -300,3 +300,20 @@ async def test_memory_and_sqlite_hold_slots_alike(
     sqlite_store_for: StoreFor, limits: str, timeline: list[tuple[str, int, int, int, int]]
 ) -> None:
     await hold_alike(sqlite_store_for, limits, timeline)
+
+
+async def test_one_store_keeps_a_capped_and_an_uncapped_limiter_of_one_name_and_rates_apart(
+    client: Redis | ClusterClient,
+) -> None:
+    store = RedisStore(client, timeout=5)
+    name = uuid.uuid4().hex[:8]
+    plain = Limiter("10/minute", name=name, store=store)
+    assert (await plain.hit("k")).remaining == 9
+    for lease in (1, 2):  # and two leases of one cap: each runs its own
+        capped = Limiter(f"10/minute; 1 concurrent lease={lease}s", name=name, store=store)
+        async with capped.acquire("k") as decision:
+            assert decision.statuses[-1].remaining == 0, "a slot taken, with the cap's own script arguments"
+            with pytest.raises(RateLimitExceeded):
+                async with capped.acquire("k"):
+                    pass
+    assert (await plain.hit("k")).remaining == 6, "the rate is shared: the same name and rate"

@@ -114,8 +114,18 @@ def test_what_stores_read_from_the_core_is_pinned() -> None:
         for method in ("step", "charge", "refund", "expires_at", "for_rate"):
             assert callable(getattr(math, method)), f"{math.__name__}.{method}"
     policy = ratelimit_core.Policy("p", ratelimit_core.Algorithm.TOKEN_BUCKET, (ratelimit_core.Rate(3, 1),))
-    for name in ("name", "algorithm", "rates", "maths", "namespaces", "single", "decision", "decision_of"):
+    for name in (
+        "name", "algorithm", "rates", "cap", "limits", "maths", "namespaces", "cap_namespace", "signature",
+        "single", "decision", "decision_of",
+    ):  # fmt: skip
         assert hasattr(policy, name), name
     assert policy.namespaces == ("p:token_bucket:3/1000000",)
+    assert policy.signature == policy.namespaces
+    capped = ratelimit_core.Policy(
+        "p", ratelimit_core.Algorithm.TOKEN_BUCKET, (ratelimit_core.Rate(3, 1),), ratelimit_core.Concurrency(2)
+    )
+    assert capped.cap_namespace == "p:concurrent:2"
+    assert capped.signature == ("p:token_bucket:3/1000000", "p:concurrent:2:60000000")
+    assert capped.limits == (ratelimit_core.Rate(3, 1), ratelimit_core.Concurrency(2))
     assert isinstance(policy.single, algorithms.TokenBucket)
     assert ratelimit_core.Rate(3, 1).period_us == 1_000_000

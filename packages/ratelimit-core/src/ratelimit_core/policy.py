@@ -36,6 +36,9 @@ class Policy:
             decision's statuses and of the outcomes :meth:`decision` takes.
         cap_namespace: The cap's slots' namespace, ``"<name>:concurrent:<limit>"``
             (``""`` without a cap).
+        signature: What a store may key its per-policy caches on: the
+            namespaces, and the cap with its lease. Policies of equal
+            signatures run alike on a store.
         maths: The algorithm's arithmetic for each rate.
         namespaces: One string per rate, ``"<name>:<algorithm>:<limit>/<period µs>[:b<burst>]"``.
             Equal namespaces mean shared state: limiters that differ in name,
@@ -53,6 +56,7 @@ class Policy:
     cap: Concurrency | None = None
     limits: tuple[Rate | Concurrency, ...] = field(init=False, repr=False, compare=False)
     cap_namespace: str = field(init=False, repr=False, compare=False)
+    signature: tuple[str, ...] = field(init=False, repr=False, compare=False)
     maths: tuple[AlgorithmMath, ...] = field(init=False, repr=False, compare=False)
     namespaces: tuple[str, ...] = field(init=False, repr=False, compare=False)
     single: AlgorithmMath | None = field(init=False, repr=False, compare=False)
@@ -78,6 +82,9 @@ class Policy:
         object.__setattr__(
             self, "cap_namespace", "" if self.cap is None else f"{self.name}:concurrent:{self.cap.limit}"
         )
+        cap = self.cap
+        signature = namespaces if cap is None else (*namespaces, f"{self.cap_namespace}:{cap.lease_us}")
+        object.__setattr__(self, "signature", signature)
 
     def decision_of(self, allowed: bool, remaining: int, reset_us: int, retry_us: int | None) -> Decision:
         """The :class:`Decision` of a one-rate (or cap-only) policy from that limit's :data:`Outcome`."""

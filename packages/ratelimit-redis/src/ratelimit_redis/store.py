@@ -167,7 +167,7 @@ class RedisStore:
 
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.hit`."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         tag = digest_bytes(key)
         cache = self._denied
         if cache is None or cost != 1 or len(plan.keys) != 1:
@@ -182,17 +182,17 @@ class RedisStore:
 
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.peek`."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         return await self._run(policy, plan, digest_bytes(key), _PEEK, cost)
 
     async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.charge`. One script call, every rate."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         return await self._run(policy, plan, digest_bytes(key), _CHARGE, cost)
 
     async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.refund`. One script call, every rate."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         tag = digest_bytes(key)
         if self._denied is not None:  # the room given back makes a remembered denial wrong
             self._denied.forget(policy.namespaces, tag, self._local_now())
@@ -202,22 +202,22 @@ class RedisStore:
 
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`. One script call: the rates and the slot."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         return await self._run(policy, plan, digest_bytes(key), _ACQUIRE, cost, holder.encode())
 
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         """See :meth:`ratelimit_core.store.Holding.release`."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         await self._call(plan, digest_bytes(key), _RELEASE, 0, holder.encode())
 
     async def renew(self, policy: Policy, key: str, holder: str) -> bool:
         """See :meth:`ratelimit_core.store.Holding.renew`."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         return await self._call(plan, digest_bytes(key), _RENEW, 0, holder.encode()) == b"1"
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         tag = digest_bytes(key)
         if self._denied is not None:
             self._denied.forget(policy.namespaces, tag, self._local_now())
@@ -234,12 +234,12 @@ class RedisStore:
             ValueError: a rate beyond exact double-precision arithmetic, or a
                 sliding log above :data:`MAX_LOG_LIMIT` units.
         """
-        if policy.namespaces not in self._plans:
+        if policy.signature not in self._plans:
             self._plan(policy)
 
     def key_of(self, policy: Policy, key: str) -> tuple[str, ...]:
         """The Redis keys that hold ``key``'s state under ``policy``, one per rate."""
-        plan = self._plans.get(policy.namespaces) or self._plan(policy)
+        plan = self._plans.get(policy.signature) or self._plan(policy)
         tag = digest(key)
         return tuple(f"{base}{{{tag}}}" for base in plan.bases)
 
@@ -352,7 +352,7 @@ class RedisStore:
             pack_prefix(b"EVAL", source(policy.algorithm), count),
             3 + len(bases) + 4 + (0 if cap is None else 3),
         )
-        self._plans[policy.namespaces] = plan
+        self._plans[policy.signature] = plan
         return plan
 
 

@@ -72,7 +72,7 @@ def test_observe_exports() -> None:
         "request_context",
         "store_label",
     ]
-    assert [f for f in observe.DecisionReport.__dataclass_fields__] == [
+    assert list(observe.DecisionReport.__dataclass_fields__) == [
         "policy", "outcome", "algorithm", "store", "cost", "decision", "route", "seconds", "key",
     ]  # fmt: skip
     for method in ("decision", "store_call", "breaker", "deny_cache_hit", "batch"):

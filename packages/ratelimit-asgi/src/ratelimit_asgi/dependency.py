@@ -128,4 +128,4 @@ class RateLimit:
 def _route_of(request: Request) -> str | None:
     route = request.scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else route_template(request.scope)
+    return path if isinstance(path, str) else route_template(request.scope, request.scope.get("app"))

@@ -355,7 +355,7 @@ class RateLimitMiddleware:
         if plan.accounting or (self.websocket_messages and scope["type"] == "websocket"):
             raise RuntimeError(_CAPPED.format(limiter))  # a resolver chose it: known only now
         hold, held = limiter.acquire(key, plan.cost), False
-        token = None if limiter.observer is None else enter(_route(plan, scope), self.shadow)
+        token = None if limiter.observer is None else enter(_route(plan, scope, self.app), self.shadow)
         try:
             decision = await hold.__aenter__()
             held = True
@@ -394,7 +394,7 @@ class RateLimitMiddleware:
 
     async def _observed(self, plan: _Plan, limit: Limit, key: str, scope: Scope) -> Decision:
         """A decision with the route template and shadow mode set for the limiter's observer."""
-        token = enter(_route(plan, scope), self.shadow)
+        token = enter(_route(plan, scope, self.app), self.shadow)
         try:
             limiter = limit.limiter
             return limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
@@ -580,11 +580,11 @@ _TOO_LONG = refusal(414, "URI Too Long", "The path is too long to be rate limite
 _TOO_LARGE = refusal(413, "Content Too Large", "The body is too large to be rate limited.")
 
 
-def _route(plan: _Plan, scope: Scope) -> str | None:
-    """The route template a decision is for: its rule's path, else the app's route that will answer."""
+def _route(plan: _Plan, scope: Scope, app: ASGIApp) -> str | None:
+    """The route template a decision is for: its rule's path, else the route of ``app`` that will answer."""
     if plan.rule is not None and isinstance(plan.rule.path, str):
         return plan.rule.path
-    return route_template(scope)
+    return route_template(scope, app)
 
 
 def _peer_key(scope: Scope, prefix: int) -> str:

@@ -16,15 +16,19 @@ __all__ = ["enter", "leave", "route_template"]
 _MAX_DEPTH = 8
 
 
-def route_template(scope: Scope) -> str | None:
-    """The template of the route ``scope`` will reach (``"/items/{item_id}"``), never the raw path.
+def route_template(scope: Scope, app: Any) -> str | None:
+    """The template of the route of ``app`` that ``scope`` will reach (``"/items/{item_id}"``), never the raw path.
 
-    Read from the Starlette or FastAPI app in the scope (``scope["app"]``), by
-    the routes' own matching, through mounts; ``None`` when no route matches
-    or the app has no routes.
+    ``app`` is what the middleware wraps: its routes are found through the
+    middleware around them (each keeps the next as ``app``) and matched by
+    their own rules, through mounts. Under a mount, the mount's path comes
+    first (``"/api/items/{item_id}"``). ``None`` when no route matches or the
+    app has no routes.
     """
-    app = scope.get("app")
-    return _template(getattr(app, "routes", None), scope, "", 0)
+    root, top = scope.get("root_path", ""), scope.get("app_root_path", "")
+    mounted = root[len(top) :] if top and root.startswith(top) else root
+    inner = _template(_routes_of(app), scope, "", 0)
+    return None if inner is None else mounted + inner
 
 
 def _template(routes: Any, scope: Scope, prefix: str, depth: int) -> str | None:
@@ -41,9 +45,21 @@ def _template(routes: Any, scope: Scope, prefix: str, depth: int) -> str | None:
         if not isinstance(path, str):
             return None
         if isinstance(route, Mount):
-            inner = _template(route.routes, {**scope, **child}, prefix + path, depth + 1)
+            inner = _template(_routes_of(route.app), {**scope, **child}, prefix + path, depth + 1)
             return inner if inner is not None else prefix + path
         return prefix + path
+    return None
+
+
+def _routes_of(app: Any) -> Any:
+    """The routes of a mounted app, through the middleware wrapped around it (each keeps the next as ``app``)."""
+    for _ in range(_MAX_DEPTH):
+        routes = getattr(app, "routes", None)
+        if routes is not None:
+            return routes
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
     return None
 
 

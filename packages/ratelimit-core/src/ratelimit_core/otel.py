@@ -8,7 +8,9 @@
     observer = OpenTelemetryObserver()  # the global MeterProvider and TracerProvider
     limiter = Limiter("100/minute", name="api", observer=observer)
 
-Instruments (attributes in brackets; never a key or a client address):
+Instruments (attributes in brackets; never a key or a client address). The
+counters are observable: counted in the observer (a dict increment per
+decision) and read, cumulative and exact, at each collection.
 
 * ``ratelimit.decisions`` counter [``ratelimit.policy``, ``ratelimit.outcome``,
   ``ratelimit.algorithm``, ``ratelimit.store``, ``http.route`` through ASGI];
@@ -79,26 +81,40 @@ class OpenTelemetryObserver(Observer):
         self._spans = spans
         self._near = near_limit
         self._hash = hash_keys
-        self._decisions = meter.create_counter(
-            "ratelimit.decisions", unit="{decision}", description="Admission decisions, by outcome"
-        )
         self._duration = meter.create_histogram(
             "ratelimit.store.duration",
             unit="s",
             description="Duration of store calls",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self._near_limit = meter.create_counter(
-            "ratelimit.near_limit", unit="{decision}", description="Admitted decisions near the limit"
-        )
-        self._deny_hits = meter.create_counter(
-            "ratelimit.deny_cache.hits", unit="{hit}", description="Denials answered from the deny cache"
-        )
         self._batch = meter.create_histogram(
             "ratelimit.batch.size",
             unit="{command}",
             description="Commands written in one batch",
             explicit_bucket_boundaries_advisory=list(BATCH_BUCKETS),
+        )
+        # Counters are counted here and read by the SDK at each collection (observable counters): a
+        # dict increment per decision instead of the SDK's attribute checks and hashing.
+        self._decisions: dict[tuple[str | None, ...], int] = {}
+        self._near_limit: dict[tuple[str | None, ...], int] = {}
+        self._deny_hits: dict[tuple[str, str], int] = {}
+        meter.create_observable_counter(
+            "ratelimit.decisions",
+            callbacks=[self._decision_counts],
+            unit="{decision}",
+            description="Admission decisions, by outcome",
+        )
+        meter.create_observable_counter(
+            "ratelimit.near_limit",
+            callbacks=[self._near_limit_counts],
+            unit="{decision}",
+            description="Admitted decisions near the limit",
+        )
+        meter.create_observable_counter(
+            "ratelimit.deny_cache.hits",
+            callbacks=[self._deny_hit_counts],
+            unit="{hit}",
+            description="Denials answered from the deny cache",
         )
         self._breakers: dict[str, str] = {}
         meter.create_observable_gauge(
@@ -111,22 +127,11 @@ class OpenTelemetryObserver(Observer):
 
     def decision(self, report: DecisionReport) -> None:
         labels = (report.policy, report.outcome, report.algorithm, report.store, report.route)
-        attributes = self._attributes.get(labels)
-        if attributes is None:
-            attributes = {
-                "ratelimit.policy": report.policy,
-                "ratelimit.outcome": report.outcome,
-                "ratelimit.algorithm": report.algorithm,
-                "ratelimit.store": report.store,
-            }
-            if report.route is not None:
-                attributes["http.route"] = report.route
-            self._attributes[labels] = attributes
-        self._decisions.add(1, attributes)
+        self._decisions[labels] = self._decisions.get(labels, 0) + 1
         decision = report.decision
         if decision.allowed and decision.remaining <= self._near * decision.limit:
-            near = {k: v for k, v in attributes.items() if k != "ratelimit.outcome"}
-            self._near_limit.add(1, near)
+            near = (report.policy, report.algorithm, report.store, report.route)
+            self._near_limit[near] = self._near_limit.get(near, 0) + 1
         if self._spans != "none":
             self._span(report)
 
@@ -144,10 +149,33 @@ class OpenTelemetryObserver(Observer):
         self._breakers[store] = state
 
     def deny_cache_hit(self, store: str, policy: str) -> None:
-        self._deny_hits.add(1, {"ratelimit.store": store, "ratelimit.policy": policy})
+        self._deny_hits[store, policy] = self._deny_hits.get((store, policy), 0) + 1
 
     def batch(self, store: str, size: int) -> None:
         self._batch.record(size, {"ratelimit.store": store})
+
+    def _decision_counts(self, options: CallbackOptions) -> Iterable[Observation]:
+        for (policy, outcome, algorithm, store, route), count in list(self._decisions.items()):
+            attributes = {
+                "ratelimit.policy": policy,
+                "ratelimit.outcome": outcome,
+                "ratelimit.algorithm": algorithm,
+                "ratelimit.store": store,
+            }
+            if route is not None:
+                attributes["http.route"] = route
+            yield Observation(count, attributes)
+
+    def _near_limit_counts(self, options: CallbackOptions) -> Iterable[Observation]:
+        for (policy, algorithm, store, route), count in list(self._near_limit.items()):
+            attributes = {"ratelimit.policy": policy, "ratelimit.algorithm": algorithm, "ratelimit.store": store}
+            if route is not None:
+                attributes["http.route"] = route
+            yield Observation(count, attributes)
+
+    def _deny_hit_counts(self, options: CallbackOptions) -> Iterable[Observation]:
+        for (store, policy), count in list(self._deny_hits.items()):
+            yield Observation(count, {"ratelimit.store": store, "ratelimit.policy": policy})
 
     def _breaker_states(self, options: CallbackOptions) -> Iterable[Observation]:
         for store, current in self._breakers.items():

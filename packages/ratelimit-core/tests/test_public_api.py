@@ -67,6 +67,7 @@ def test_observe_exports() -> None:
         "DecisionReport",
         "OUTCOMES",
         "Observer",
+        "Observers",
         "RequestContext",
         "outcome_of",
         "request_context",

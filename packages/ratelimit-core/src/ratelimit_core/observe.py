@@ -35,6 +35,7 @@ __all__ = [
     "OUTCOMES",
     "DecisionReport",
     "Observer",
+    "Observers",
     "RequestContext",
     "outcome_of",
     "request_context",
@@ -119,6 +120,36 @@ class Observer:
 
     def batch(self, store: str, size: int) -> None:
         """A batch of ``size`` commands was written in one go."""
+
+
+class Observers(Observer):
+    """Several observers as one (OpenTelemetry and Prometheus both, say): each hears every report, in order."""
+
+    def __init__(self, *observers: Observer) -> None:
+        for observer in observers:
+            if not isinstance(observer, Observer):
+                raise ValueError(f"Observers takes Observer instances, got {observer!r}")
+        self.observers = observers
+
+    def decision(self, report: DecisionReport) -> None:
+        for observer in self.observers:
+            observer.decision(report)
+
+    def store_call(self, store: str, operation: str, seconds: float, error: str | None) -> None:
+        for observer in self.observers:
+            observer.store_call(store, operation, seconds, error)
+
+    def breaker(self, store: str, state: str) -> None:
+        for observer in self.observers:
+            observer.breaker(store, state)
+
+    def deny_cache_hit(self, store: str, policy: str) -> None:
+        for observer in self.observers:
+            observer.deny_cache_hit(store, policy)
+
+    def batch(self, store: str, size: int) -> None:
+        for observer in self.observers:
+            observer.batch(store, size)
 
 
 def store_label(store: object) -> str:

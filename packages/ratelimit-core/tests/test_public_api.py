@@ -57,6 +57,29 @@ def test_store_contract_exports() -> None:
     assert store.Store is ratelimit_core.Store
 
 
+def test_observe_exports() -> None:
+    from ratelimit_core import observe  # noqa: PLC0415
+
+    assert sorted(observe.__all__) == [
+        "BATCH_BUCKETS",
+        "BREAKER_STATES",
+        "DURATION_BUCKETS",
+        "DecisionReport",
+        "OUTCOMES",
+        "Observer",
+        "Observers",
+        "RequestContext",
+        "outcome_of",
+        "request_context",
+        "store_label",
+    ]
+    assert list(observe.DecisionReport.__dataclass_fields__) == [
+        "policy", "outcome", "algorithm", "store", "cost", "decision", "route", "seconds", "key",
+    ]  # fmt: skip
+    for method in ("decision", "store_call", "breaker", "deny_cache_hit", "batch"):
+        assert callable(getattr(observe.Observer, method)), method
+
+
 def test_testing_exports() -> None:
     assert testing.__all__ == ["FailingStore", "ManualClock", "StoreTests"]
 
@@ -68,8 +91,9 @@ def test_errors_share_one_base() -> None:
 
 def test_importing_pulls_in_no_third_party_module() -> None:
     code = (
-        "import sys, ratelimit_core, ratelimit_core.compat, ratelimit_core.testing;"
-        "print(sorted(m for m in ('redis', 'starlette', 'pydantic') if m in sys.modules))"
+        "import sys, ratelimit_core, ratelimit_core.compat, ratelimit_core.testing, ratelimit_core.observe;"
+        "print(sorted(m for m in ('redis', 'starlette', 'pydantic', 'opentelemetry', 'prometheus_client')"
+        " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

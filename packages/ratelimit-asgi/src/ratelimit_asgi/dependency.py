@@ -12,6 +12,7 @@ from ratelimit_asgi.fields import HeaderMode
 from ratelimit_asgi.keys import client_address
 from ratelimit_asgi.limits import Limits
 from ratelimit_asgi.middleware import KeyFunction, checked_key_func
+from ratelimit_asgi.observed import enter, leave, route_template
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, RateLimitRefusal, too_many
 from ratelimit_asgi.rules import LimiterResolver
 from ratelimit_core import Decision, Limiter, RateLimitExceeded, StoreError
@@ -92,6 +93,8 @@ class RateLimit:
             key = await key
         limiter = limit.limiter
         hold = limiter.acquire(key, self.cost) if limiter.cap is not None else None
+        # For the limiter's observer: the route FastAPI matched (its template, never the raw path).
+        token = None if limiter.observer is None else enter(_route_of(request), shadow=False)
         try:
             if hold is None:
                 decision = await limiter.hit(key, self.cost)
@@ -105,6 +108,9 @@ class RateLimit:
                 raise RateLimitRefusal(UNAVAILABLE) from None
             yield None
             return
+        finally:
+            if token is not None:
+                leave(token)
         try:
             if decision.degraded and not decision.allowed:  # the failure policy denied: an outage, not a limit
                 raise RateLimitRefusal(UNAVAILABLE)
@@ -117,3 +123,9 @@ class RateLimit:
         finally:
             if hold is not None:
                 await hold.__aexit__(None, None, None)
+
+
+def _route_of(request: Request) -> str | None:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else route_template(request.scope, request.scope.get("app"))

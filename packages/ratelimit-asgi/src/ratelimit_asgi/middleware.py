@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 from ratelimit_asgi.fields import HeaderMode, retry_after_value
 from ratelimit_asgi.keys import ANONYMOUS, FACTORIES, KeyFunc, address_key, client_address
 from ratelimit_asgi.limits import Limit, Limits
+from ratelimit_asgi.observed import enter, leave, route_template
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, Refusal, refusal, too_many
 from ratelimit_asgi.rules import LimiterResolver, Rule, compile_path
 from ratelimit_asgi.settle import USAGE, Settle, Usage, checked_outcomes
@@ -294,7 +295,10 @@ class RateLimitMiddleware:
             await self._held(plan, limit, key, conn, scope, receive, send)
             return
         try:
-            decision = limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
+            if limiter.observer is not None:
+                decision = await self._observed(plan, limit, key, scope)
+            else:
+                decision = limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
         except StoreError as exc:
             await self._store_failed(plan, limiter, exc, conn, scope, receive, send)
             return
@@ -351,6 +355,7 @@ class RateLimitMiddleware:
         if plan.accounting or (self.websocket_messages and scope["type"] == "websocket"):
             raise RuntimeError(_CAPPED.format(limiter))  # a resolver chose it: known only now
         hold, held = limiter.acquire(key, plan.cost), False
+        token = None if limiter.observer is None else enter(_route(plan, scope, self.app), self.shadow)
         try:
             decision = await hold.__aenter__()
             held = True
@@ -359,6 +364,9 @@ class RateLimitMiddleware:
         except StoreError as exc:
             await self._store_failed(plan, limiter, exc, conn, scope, receive, send)
             return
+        finally:
+            if token is not None:
+                leave(token)
         if self.on_decision is not None:
             event = DecisionEvent(decision, limiter, plan.rule)
             await _call(self.on_decision, conn or _connection(scope, receive, send), event)
@@ -383,6 +391,15 @@ class RateLimitMiddleware:
         finally:
             if held:
                 await hold.__aexit__(None, None, None)
+
+    async def _observed(self, plan: _Plan, limit: Limit, key: str, scope: Scope) -> Decision:
+        """A decision with the route template and shadow mode set for the limiter's observer."""
+        token = enter(_route(plan, scope, self.app), self.shadow)
+        try:
+            limiter = limit.limiter
+            return limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
+        finally:
+            leave(token)
 
     async def _accept_websocket(
         self,
@@ -561,6 +578,13 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, refused: Refusal) 
 
 _TOO_LONG = refusal(414, "URI Too Long", "The path is too long to be rate limited.")
 _TOO_LARGE = refusal(413, "Content Too Large", "The body is too large to be rate limited.")
+
+
+def _route(plan: _Plan, scope: Scope, app: ASGIApp) -> str | None:
+    """The route template a decision is for: its rule's path, else the route of ``app`` that will answer."""
+    if plan.rule is not None and isinstance(plan.rule.path, str):
+        return plan.rule.path
+    return route_template(scope, app)
 
 
 def _peer_key(scope: Scope, prefix: int) -> str:

@@ -15,6 +15,7 @@ from ratelimit_core.decision import Decision, new_decision, new_rate_status
 from ratelimit_core.errors import RateLimitExceeded, StoreError
 from ratelimit_core.holding import Hold
 from ratelimit_core.memory import MemoryStore
+from ratelimit_core.observe import ObservedStore, Observer, observed_decide, report, store_label
 from ratelimit_core.policy import Policy, policy_for
 from ratelimit_core.rate import Rate, parse_limits
 from ratelimit_core.reservation import Reservation
@@ -63,6 +64,9 @@ class Limiter:
         fallback: A store that answers while ``store`` fails (for example a
             ``MemoryStore`` behind Redis); its decisions have ``degraded=True``.
             When it fails too, ``on_error`` applies.
+        observer: An :class:`~ratelimit_core.observe.Observer` told of each
+            admission decision and store call (``ratelimit_core.otel``,
+            ``ratelimit_core.prometheus``). Without one, nothing is measured.
 
     Raises:
         ValueError: for a bad rate, algorithm, name, ``on_error`` or store
@@ -73,8 +77,10 @@ class Limiter:
         "_decide",
         "_fallback",
         "_fallback_decide",
+        "_given",
         "_last_warning",
         "_nowait",
+        "_observer",
         "_on_error",
         "_policy",
         "_store",
@@ -89,6 +95,7 @@ class Limiter:
         name: str = "default",
         on_error: OnError = "raise",
         fallback: Store | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._policy = policy_for(name, Algorithm(algorithm), *parse_limits(rates))
         if on_error not in _ON_ERROR:
@@ -124,6 +131,36 @@ class Limiter:
         self._on_error: OnError = on_error
         self._fallback = fallback
         self._last_warning = -math.inf
+        self._given = self._store
+        self._observer = observer
+        if observer is not None:
+            if not isinstance(observer, Observer):
+                raise ValueError(f"observer must be a ratelimit_core.observe.Observer, got {observer!r}")
+            self._observe(observer)
+
+    def _observe(self, observer: Observer) -> None:
+        """Put the observing code where the plain code was: nothing of it runs without an observer."""
+        policy = self._policy
+        if self._decide is not None and self._policy.cap is None:
+            self._decide = observed_decide(self._decide, observer, policy, self._store, decisions=True)
+        if self._fallback_decide is not None:
+            self._fallback_decide = observed_decide(
+                self._fallback_decide, observer, policy, self._fallback, decisions=False
+            )
+        self._store = cast(Store, ObservedStore(self._store, observer, decisions=True))
+        if self._fallback is not None:
+            self._fallback = cast(Store, ObservedStore(self._fallback, observer, decisions=False))
+
+    def _reported(self, decision: Decision, key: str, cost: int) -> Decision:
+        """``decision`` (the failure policy's, or a fallback's), told to the observer."""
+        if self._observer is not None:
+            report(self._observer, self._policy, store_label(self._given), key, cost, decision)
+        return decision
+
+    @property
+    def observer(self) -> Observer | None:
+        """The observer, or ``None``."""
+        return self._observer
 
     def __repr__(self) -> str:
         rates = "; ".join(str(r) for r in self._policy.limits)
@@ -151,7 +188,7 @@ class Limiter:
 
     @property
     def store(self) -> Store:
-        return self._store
+        return self._given
 
     @property
     def policy(self) -> Policy:
@@ -178,7 +215,7 @@ class Limiter:
                 return self._decide(key, cost)
             return await self._store.hit(self._policy, key, cost)
         except BACKEND_ERRORS as exc:
-            return await self._degraded("hit", key, cost, exc)
+            return self._reported(await self._degraded("hit", key, cost, exc), key, cost)
 
     @property
     def nowait(self) -> bool:
@@ -214,10 +251,10 @@ class Limiter:
             self._warn(exc)
             if self._fallback_decide is not None:
                 try:
-                    return self._fallback_decide(key, cost)._replace(degraded=True)
+                    return self._reported(self._fallback_decide(key, cost)._replace(degraded=True), key, cost)
                 except BACKEND_ERRORS as fallback_exc:
                     exc = fallback_exc
-            return self._by_policy(exc)
+            return self._reported(self._by_policy(exc), key, cost)
 
     async def peek(self, key: str, cost: int = 1) -> Decision:
         """Would ``hit(key, cost)`` be admitted now? Consumes nothing.
@@ -394,8 +431,9 @@ class Limiter:
                 except BACKEND_ERRORS as fallback_exc:
                     exc = fallback_exc
                 else:
-                    return decision._replace(degraded=True), fallback if decision.allowed else None
-            return self._by_policy(exc), None  # no store holds a slot
+                    degraded = self._reported(decision._replace(degraded=True), key, cost)
+                    return degraded, fallback if decision.allowed else None
+            return self._reported(self._by_policy(exc), key, cost), None  # no store holds a slot
         return decision, store if decision.allowed else None
 
     async def _degraded(self, action: str, key: str, cost: int, exc: Exception) -> Decision:

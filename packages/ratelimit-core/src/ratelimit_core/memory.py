@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from hashlib import blake2b
 from time import monotonic_ns
-from typing import Any
+from typing import Any, ClassVar
 
 from ratelimit_core.algorithms import AlgorithmMath, applier
 from ratelimit_core.concurrency import Concurrency, Slots, live, renew, room, take, taken
@@ -92,6 +92,9 @@ class MemoryStore:
     that key's usage: it starts afresh. Choose ``max_keys`` above the number
     of clients active within your longest period.
     """
+
+    #: The store's label in metrics (``ratelimit.store``).
+    label: ClassVar[str] = "memory"
 
     __slots__ = ("_bound", "_caps", "_clock", "_max_keys", "_size", "_sweep_credit", "_tables")
 

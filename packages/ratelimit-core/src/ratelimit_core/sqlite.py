@@ -26,7 +26,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from ratelimit_core.algorithms import AlgorithmMath, SlidingWindowLog, applier
 from ratelimit_core.concurrency import Slots, live, renew, room, take, taken
@@ -109,6 +109,9 @@ class SqliteStore:
         StoreError: the file cannot be opened or written (a missing or read-only
             directory, a file that is not a database).
     """
+
+    #: The store's label in metrics (``ratelimit.store``).
+    label: ClassVar[str] = "sqlite"
 
     __slots__ = ("_clock", "_con", "_file", "_lost", "_max_keys", "_path", "_since_purge", "_timeout")
 

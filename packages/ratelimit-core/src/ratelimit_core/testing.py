@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ratelimit_core.store_suite import StoreTests
 
@@ -59,6 +59,9 @@ class FailingStore:
     Attributes:
         calls: How many calls it has had.
     """
+
+    #: The store's label in metrics (``ratelimit.store``).
+    label: ClassVar[str] = "failing"
 
     __slots__ = ("calls", "error")
 

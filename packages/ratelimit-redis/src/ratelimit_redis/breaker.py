@@ -21,9 +21,26 @@ __all__ = ["Breaker"]
 class Breaker:
     """See the module's docstring. Not thread-safe: one per event loop, like the store."""
 
-    __slots__ = ("_clock", "_cooldown", "_failures", "_last_error", "_opened_at", "_probing", "_threshold")
+    __slots__ = (
+        "_clock",
+        "_cooldown",
+        "_failures",
+        "_last_error",
+        "_on_change",
+        "_opened_at",
+        "_probing",
+        "_threshold",
+    )
 
-    def __init__(self, failures: int, cooldown: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        failures: int,
+        cooldown: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self._on_change = on_change  # told "open", "half_open" or "closed" as the breaker moves
         self._threshold = failures
         self._cooldown = cooldown
         self._clock = clock
@@ -60,6 +77,8 @@ class Breaker:
         if self._probing or self._clock() < self._opened_at + self._cooldown:
             return False
         self._probing = True
+        if self._on_change is not None:
+            self._on_change("half_open")
         return True
 
     def retry_in(self) -> float:
@@ -67,15 +86,19 @@ class Breaker:
         return max(0.0, self._opened_at + self._cooldown - self._clock())
 
     def success(self) -> None:
+        if self._on_change is not None and self._failures >= self._threshold:
+            self._on_change("closed")
         self._failures = 0
         self._probing = False
 
     def failure(self, error: BaseException) -> None:
         self._failures += 1
         self._last_error = error
-        self._probing = False
+        was_probing, self._probing = self._probing, False
         if self._failures >= self._threshold:
             self._opened_at = self._clock()
+            if self._on_change is not None and (self._failures == self._threshold or was_probing):
+                self._on_change("open")
 
     def abandon(self) -> None:
         """The probe ended without an answer (its caller was cancelled): another may go."""

@@ -69,6 +69,7 @@ class Channel:
         "_factory",
         "_last_reply",
         "_loop",
+        "_on_batch",
         "_out",
         "_prepare",
         "_tasks",
@@ -85,8 +86,10 @@ class Channel:
         timeout: float | None,
         connect_timeout: float,
         prepare: Callable[[Any], Awaitable[None]] | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._factory = factory
+        self._on_batch = on_batch
         self._address = address
         self._timeout = timeout
         self._connect_timeout = connect_timeout
@@ -216,6 +219,8 @@ class Channel:
                 live = [(command, future) for command, future in queued if not future.done()]
                 if not live:
                     continue
+                if self._on_batch is not None:
+                    self._on_batch(len(live))
                 write = _Write([future for _, future in live], loop.time())
                 self._waiting.extend((future, write) for future in write.futures)
                 await conn.send_packed_command([command for command, _ in live], check_health=False)

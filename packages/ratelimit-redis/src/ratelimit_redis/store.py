@@ -7,8 +7,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -16,6 +17,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
 from ratelimit_core.algorithms import TokenBucket
+from ratelimit_core.observe import Observer
 from ratelimit_redis.breaker import Breaker
 from ratelimit_redis.channel import Channel
 from ratelimit_redis.cluster import ClusterServers
@@ -84,6 +86,10 @@ class RedisStore:
             (see :mod:`ratelimit_redis.deny_cache`); at most 10,000 denials kept.
         clock: For tests only: a callable returning seconds, sent to the scripts
             instead of the server's ``TIME``.
+        observer: An :class:`~ratelimit_core.observe.Observer` told of the
+            circuit breaker's state changes, deny-cache hits and the size of
+            each batch written (decisions and store calls are the limiter's to
+            report: give it the observer too).
 
     Raises:
         TypeError: ``client`` is not an asyncio Redis client.
@@ -94,6 +100,9 @@ class RedisStore:
     missing after a restart, failover or ``SCRIPT FLUSH`` is sent again with
     its source (``EVAL``) in the same call.
     """
+
+    #: The store's label in metrics (``ratelimit.store``).
+    label: ClassVar[str] = "redis"
 
     def __init__(
         self,
@@ -106,6 +115,7 @@ class RedisStore:
         breaker_cooldown: float = 0.5,
         deny_cache: bool = False,
         clock: Callable[[], float] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if not isinstance(client, Redis | RedisCluster):
             raise TypeError(
@@ -125,6 +135,9 @@ class RedisStore:
             raise ValueError(f"breaker_cooldown must be a finite number of seconds > 0, got {breaker_cooldown!r}")
         if clock is not None and not callable(clock):
             raise ValueError(f"clock must be a zero-argument callable returning seconds, got {clock!r}")
+        if observer is not None and not isinstance(observer, Observer):
+            raise ValueError(f"observer must be a ratelimit_core.observe.Observer, got {observer!r}")
+        self._observer = observer
         self._client = client
         self._prefix = prefix
         self._timeout = timeout
@@ -175,6 +188,8 @@ class RedisStore:
         sent = self._local_now()
         cached = cache.get(policy.namespaces, tag, sent)
         if cached is not None:
+            if self._observer is not None:
+                self._observer.deny_cache_hit(self.label, policy.name)
             return cached
         decision = await self._run(policy, plan, tag, _HIT, cost)
         cache.put(policy.namespaces, tag, sent, decision)
@@ -279,6 +294,9 @@ class RedisStore:
 
     def _server(self, address: str, factory: Callable[[], Any]) -> Server:
         failures, cooldown = self._breaker
+        observer = self._observer
+        on_batch = None if observer is None else partial(observer.batch, self.label)
+        on_change = None if observer is None else partial(observer.breaker, self.label)
         first, second = (
             Channel(
                 factory,
@@ -286,10 +304,12 @@ class RedisStore:
                 timeout=self._timeout,
                 connect_timeout=self._connect_timeout,
                 prepare=self._check_eviction,
+                on_batch=on_batch,
             )
             for _ in range(2)
         )
-        return Server((first, second), None if failures is None else Breaker(failures, cooldown))
+        breaker = None if failures is None else Breaker(failures, cooldown, on_change=on_change)
+        return Server((first, second), breaker)
 
     def _node_server(self, name: str, connection_class: Any, kwargs: dict[str, Any]) -> Server:
         return self._server(name, lambda: _connection(connection_class, kwargs))

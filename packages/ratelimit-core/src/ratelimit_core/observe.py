@@ -1,0 +1,274 @@
+"""Observers: what a limiter and its stores report, for metrics and traces. Standard library only.
+
+Give a limiter an :class:`Observer` (``Limiter(..., observer=...)``) and it
+reports each admission decision (a hit, or an acquire) and each store call;
+give a ``RedisStore`` one and it reports its circuit breaker, its deny cache
+and its batches. ``ratelimit_core.otel`` and ``ratelimit_core.prometheus``
+hold observers for OpenTelemetry and Prometheus; subclass :class:`Observer`
+for anything else.
+
+Without an observer nothing of this runs: the limiter's hot path is the same
+code as before (the observing one is installed only when one is given).
+
+Labels are low-cardinality by design: a limiter's name, an outcome, an
+algorithm, a store, an operation, an error type, a route template. A report
+carries the key too, for an observer that hashes it into a span attribute
+when asked to; it must never become a metric attribute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ratelimit_core.decision import Decision
+    from ratelimit_core.policy import Policy
+
+__all__ = [
+    "BATCH_BUCKETS",
+    "BREAKER_STATES",
+    "DURATION_BUCKETS",
+    "OUTCOMES",
+    "DecisionReport",
+    "Observer",
+    "Observers",
+    "RequestContext",
+    "outcome_of",
+    "request_context",
+    "store_label",
+]
+
+Outcome = Literal["allowed", "denied", "shadow_denied", "degraded_allowed", "degraded_denied"]
+#: Every outcome a decision report may carry.
+OUTCOMES: tuple[Outcome, ...] = ("allowed", "denied", "shadow_denied", "degraded_allowed", "degraded_denied")
+#: A circuit breaker's states, as :meth:`Observer.breaker` names them.
+BREAKER_STATES = ("closed", "open", "half_open")
+#: Histogram boundaries for store calls, in seconds: 10 µs to 1 s (both shipped observers).
+DURATION_BUCKETS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+#: Histogram boundaries for batch sizes, in commands.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What the ASGI layer knows of the request a decision is for (set around the decision)."""
+
+    route: str | None  # the route template ("/items/{id}"), never the raw path
+    shadow: bool  # shadow mode: a denial does not block
+
+
+#: The request being decided, when the decision comes through ``ratelimit-asgi`` with an observer.
+request_context: ContextVar[RequestContext | None] = ContextVar("ratelimit_request", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionReport:
+    """One admission decision.
+
+    Attributes:
+        policy: The limiter's name.
+        outcome: ``allowed``, ``denied``, ``shadow_denied`` (denied, let through
+            by shadow mode), ``degraded_allowed`` or ``degraded_denied`` (the
+            store failed and the failure policy, or a fallback store, answered).
+        algorithm: The algorithm's name.
+        store: The store's label (``memory``, ``sqlite``, ``redis``...).
+        cost: Units asked for.
+        decision: The decision.
+        route: The route template when it came through ASGI, else ``None``.
+        seconds: How long the store call that decided took (0 when the
+            failure policy answered).
+        key: The key. Never a metric attribute: an observer may hash it into
+            a span attribute, and only when asked to.
+    """
+
+    policy: str
+    outcome: Outcome
+    algorithm: str
+    store: str
+    cost: int
+    decision: Decision
+    route: str | None
+    seconds: float
+    key: str
+
+
+class Observer:
+    """Receives reports; every method does nothing here: override what you record.
+
+    Methods are called on the event loop, inside the decision: keep them quick
+    (count, observe a histogram; no I/O).
+    """
+
+    def decision(self, report: DecisionReport) -> None:
+        """An admission decision (a hit, or an acquire)."""
+
+    def store_call(self, store: str, operation: str, seconds: float, error: str | None) -> None:
+        """A store call: ``operation`` (``hit``, ``peek``, ``acquire``...) took ``seconds``; ``error`` is the
+        exception's type name when it failed."""
+
+    def breaker(self, store: str, state: str) -> None:
+        """A circuit breaker changed state: ``closed``, ``open`` or ``half_open``."""
+
+    def deny_cache_hit(self, store: str, policy: str) -> None:
+        """A denial was answered from the deny cache, without a round trip."""
+
+    def batch(self, store: str, size: int) -> None:
+        """A batch of ``size`` commands was written in one go."""
+
+
+class Observers(Observer):
+    """Several observers as one (OpenTelemetry and Prometheus both, say): each hears every report, in order."""
+
+    def __init__(self, *observers: Observer) -> None:
+        for observer in observers:
+            if not isinstance(observer, Observer):
+                raise ValueError(f"Observers takes Observer instances, got {observer!r}")
+        self.observers = observers
+
+    def decision(self, report: DecisionReport) -> None:
+        for observer in self.observers:
+            observer.decision(report)
+
+    def store_call(self, store: str, operation: str, seconds: float, error: str | None) -> None:
+        for observer in self.observers:
+            observer.store_call(store, operation, seconds, error)
+
+    def breaker(self, store: str, state: str) -> None:
+        for observer in self.observers:
+            observer.breaker(store, state)
+
+    def deny_cache_hit(self, store: str, policy: str) -> None:
+        for observer in self.observers:
+            observer.deny_cache_hit(store, policy)
+
+    def batch(self, store: str, size: int) -> None:
+        for observer in self.observers:
+            observer.batch(store, size)
+
+
+def store_label(store: object) -> str:
+    """A store's label for metrics: its ``label`` attribute, else its class name."""
+    label = getattr(store, "label", None)
+    return label if isinstance(label, str) else type(store).__name__
+
+
+def outcome_of(decision: Decision, context: RequestContext | None) -> Outcome:
+    """The outcome a decision reports, shadow mode included."""
+    if decision.degraded:
+        return "degraded_allowed" if decision.allowed else "degraded_denied"
+    if decision.allowed:
+        return "allowed"
+    return "shadow_denied" if context is not None and context.shadow else "denied"
+
+
+def report(
+    observer: Observer, policy: Policy, store: str, key: str, cost: int, decision: Decision, seconds: float = 0.0
+) -> None:
+    """Tell ``observer`` of ``decision``, with what the request context says."""
+    context = request_context.get()
+    observer.decision(
+        DecisionReport(
+            policy.name,
+            outcome_of(decision, context),
+            policy.algorithm.value,
+            store,
+            cost,
+            decision,
+            None if context is None else context.route,
+            seconds,
+            key,
+        )
+    )
+
+
+class ObservedStore:
+    """A store, each call timed and reported (``store_call``); admission decisions reported when ``decisions``.
+
+    The limiter puts one in front of its store when it has an observer.
+    """
+
+    __slots__ = ("_decisions", "_label", "_observer", "_store")
+
+    def __init__(self, store: Any, observer: Observer, *, decisions: bool) -> None:
+        self._store = store
+        self._observer = observer
+        self._label = store_label(store)
+        self._decisions = decisions
+
+    def __repr__(self) -> str:
+        return repr(self._store)
+
+    async def _timed(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            result = await call(*args)
+        except BaseException as error:
+            self._observer.store_call(self._label, operation, time.perf_counter() - started, type(error).__name__)
+            raise
+        self._observer.store_call(self._label, operation, time.perf_counter() - started, None)
+        return result
+
+    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+        started = time.perf_counter()
+        decision: Decision = await self._timed("hit", self._store.hit, policy, key, cost)
+        if self._decisions:
+            report(self._observer, policy, self._label, key, cost, decision, time.perf_counter() - started)
+        return decision
+
+    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+        started = time.perf_counter()
+        decision: Decision = await self._timed("acquire", self._store.acquire, policy, key, cost, holder)
+        if self._decisions:
+            report(self._observer, policy, self._label, key, cost, decision, time.perf_counter() - started)
+        return decision
+
+    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
+        result: Decision = await self._timed("peek", self._store.peek, policy, key, cost)
+        return result
+
+    async def reset(self, policy: Policy, key: str) -> None:
+        await self._timed("reset", self._store.reset, policy, key)
+
+    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        result: Decision = await self._timed("charge", self._store.charge, policy, key, cost)
+        return result
+
+    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+        result: Decision = await self._timed("refund", self._store.refund, policy, key, cost)
+        return result
+
+    async def release(self, policy: Policy, key: str, holder: str) -> None:
+        await self._timed("release", self._store.release, policy, key, holder)
+
+    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
+        kept: bool = await self._timed("renew", self._store.renew, policy, key, holder)
+        return kept
+
+
+def observed_decide(
+    decide: Callable[[str, int], Decision], observer: Observer, policy: Policy, store: object, *, decisions: bool
+) -> Callable[[str, int], Decision]:
+    """A store's bound ``decide(key, cost)`` (no I/O), timed, and its decisions reported when ``decisions``."""
+    label = store_label(store)
+    clock = time.perf_counter
+
+    def observed(key: str, cost: int) -> Decision:
+        started = clock()
+        try:
+            decision = decide(key, cost)
+        except BaseException as error:
+            observer.store_call(label, "hit", clock() - started, type(error).__name__)
+            raise
+        seconds = clock() - started
+        observer.store_call(label, "hit", seconds, None)
+        if decisions:
+            report(observer, policy, label, key, cost, decision, seconds)
+        return decision
+
+    return observed

@@ -208,7 +208,7 @@ class ObservedStore:
         started = time.perf_counter()
         try:
             result = await call(*args)
-        except BaseException as error:
+        except Exception as error:  # a cancellation is no store failure: not recorded
             self._observer.store_call(self._label, operation, time.perf_counter() - started, type(error).__name__)
             raise
         self._observer.store_call(self._label, operation, time.perf_counter() - started, None)
@@ -262,7 +262,7 @@ def observed_decide(
         started = clock()
         try:
             decision = decide(key, cost)
-        except BaseException as error:
+        except Exception as error:  # a cancellation is no store failure: not recorded
             observer.store_call(label, "hit", clock() - started, type(error).__name__)
             raise
         seconds = clock() - started

@@ -111,8 +111,6 @@ def test_metrics_through_uvicorn_count_every_outcome(own_redis: Any, tmp_path: P
 
 
 async def test_the_deny_cache_and_batches_are_reported(redis_url: str) -> None:
-
-
     registry = CollectorRegistry()
     observer = PrometheusObserver(registry)
     client = Redis.from_url(redis_url)

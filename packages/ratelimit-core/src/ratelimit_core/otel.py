@@ -94,7 +94,8 @@ class OpenTelemetryObserver(Observer):
             explicit_bucket_boundaries_advisory=list(BATCH_BUCKETS),
         )
         # Counters are counted here and read by the SDK at each collection (observable counters): a
-        # dict increment per decision instead of the SDK's attribute checks and hashing.
+        # dict increment per decision instead of the SDK's attribute checks and hashing. Only the event
+        # loop writes them; a reader's thread copies them whole (``list(d.items())`` runs under the GIL).
         self._decisions: dict[tuple[str | None, ...], int] = {}
         self._near_limit: dict[tuple[str | None, ...], int] = {}
         self._deny_hits: dict[tuple[str, str], int] = {}

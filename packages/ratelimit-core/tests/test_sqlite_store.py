@@ -236,6 +236,27 @@ def test_a_denied_key_that_is_hammered_is_the_last_to_be_evicted(tmp_path: Path)
     store.close()
 
 
+def test_the_log_is_checkpointed_off_the_event_loop_and_stays_bounded(tmp_path: Path) -> None:
+    """SQLite's own checkpoints are off (they would sync the disk inside a COMMIT); the store's keep the log short."""
+    path = tmp_path / "wal.db"
+
+    async def run() -> None:
+        async with SqliteStore(path) as store:
+            limiter = Limiter("1000000/hour", store=store)
+            for n in range(6_000):  # a page each: 24 MB of log if nothing checkpointed it
+                await limiter.hit(f"k{n % 50}")
+                if n % 100 == 0:
+                    await asyncio.sleep(0.001)  # the worker thread's checkpoint ends
+            check = sqlite3.connect(path)
+            assert check.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,), "a new connection's default"
+            check.close()
+            assert store._con.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+            size = Path(f"{path}-wal").stat().st_size  # measured open: the last close removes the log
+            assert size < 10 * 1024 * 1024, f"the log grew to {size:,} bytes"
+
+    asyncio.run(run())
+
+
 #: A process that takes the write lock, writes half a decision, says so, and waits to be killed.
 DIES_MID_TRANSACTION = """
 import sqlite3, sys, time

@@ -75,10 +75,12 @@ _DELETE = "DELETE FROM ratelimit_state WHERE ns = ? AND key = ?"
 #: Recency is kept to this many µs: a state used again sooner keeps its ``touched`` (no index write per decision).
 _TOUCH_EVERY = 1_000_000
 
-#: WAL pages between automatic checkpoints (4 KiB each: the -wal file grows to about 40 MB),
-#: and the size it is cut back to after one.
-_CHECKPOINT_PAGES = 10_000
+#: A process checkpoints the WAL on a worker thread every this many of its commits (a page each), and
+#: the -wal file is cut back to this size after a checkpoint.
+_CHECKPOINT_EVERY = 1_000
 _WAL_KEEP_BYTES = 4 * 1024 * 1024
+#: Seconds the checkpoint's thread waits for the writer of the moment before starting the log over.
+_RESTART_WAIT = 0.05
 
 #: Seconds the store may wait for the database when it is made (other processes' transactions).
 _SETUP_WAIT = 5.0
@@ -113,7 +115,17 @@ class SqliteStore:
     #: The store's label in metrics (``ratelimit.store``).
     label: ClassVar[str] = "sqlite"
 
-    __slots__ = ("_clock", "_con", "_file", "_lost", "_max_keys", "_path", "_since_purge", "_timeout")
+    __slots__ = (
+        "_checkpoints",
+        "_clock",
+        "_con",
+        "_file",
+        "_lost",
+        "_max_keys",
+        "_path",
+        "_since_purge",
+        "_timeout",
+    )
 
     def __init__(
         self,
@@ -136,23 +148,28 @@ class SqliteStore:
         self._since_purge = 0
         self._lost = False
         self._con, self._file = _open(self._path)
+        self._checkpoints = _Checkpoints(self._path)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self._path)!r}, max_keys={self._max_keys})"
 
     def close(self) -> None:
-        """Close this process's connection (the file and its states stay)."""
+        """Close this process's connections (the file and its states stay), after a last checkpoint."""
+        with contextlib.suppress(sqlite3.Error):  # another process may hold the log: its checkpoint will do
+            self._con.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._checkpoints.close()
         self._con.close()
 
     async def aclose(self) -> None:
-        """:meth:`close`, for ``async with`` and shutdown hooks."""
+        """:meth:`close`, for ``async with`` and shutdown hooks, once a running checkpoint has ended."""
+        await self._checkpoints.finished()
         self.close()
 
     async def __aenter__(self) -> SqliteStore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.close()
+        await self.aclose()
 
     # -- the Store contract ----------------------------------------------------------
 
@@ -235,6 +252,7 @@ class SqliteStore:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             raise
+        self._checkpoints.committed()
         return result
 
     def _decide(
@@ -424,9 +442,9 @@ def _open(path: Path) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
             con = sqlite3.connect(path, timeout=_SETUP_WAIT, isolation_level=None, check_same_thread=True)
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = NORMAL")
-            # A checkpoint on a disk path syncs the file and stalls the writes around it: one per
-            # 10,000 pages (a page a decision) keeps them off all but a few decisions in 10,000.
-            con.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
+            # A checkpoint on a disk path syncs the file: tens of milliseconds. SQLite would run it inside
+            # a COMMIT, on the event loop; the store runs its own on a worker thread (_Checkpoints).
+            con.execute("PRAGMA wal_autocheckpoint = 0")
             con.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
             con.executescript(_SCHEMA)
             con.execute("PRAGMA busy_timeout = 0")  # from now on the store retries itself, off the lock
@@ -450,6 +468,72 @@ def _setup_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+class _Checkpoints:
+    """The WAL's checkpoints, on a worker thread, one at a time, every :data:`_CHECKPOINT_EVERY` commits.
+
+    A checkpoint copies the log into the database and, on a disk path, syncs
+    both: tens of milliseconds that must not hold the event loop. It is
+    ``PASSIVE``: it never waits for, nor blocks, other connections' writes. Its
+    connection is used by the worker thread only.
+    """
+
+    __slots__ = ("_closed", "_con", "_path", "_running", "_since")
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._since = 0
+        self._con: sqlite3.Connection | None = None
+        self._running: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def committed(self) -> None:
+        """One more commit of this process: start a checkpoint when it is time and none is running."""
+        self._since += 1
+        if self._since >= _CHECKPOINT_EVERY and self._running is None and not self._closed:
+            self._since = 0
+            self._running = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+            self._running.add_done_callback(self._ended)
+
+    async def finished(self) -> None:
+        """Wait for a running checkpoint to end."""
+        if self._running is not None:
+            with contextlib.suppress(Exception):
+                await self._running
+
+    def close(self) -> None:
+        """Close the checkpoint's connection (at the end of a running checkpoint, if one runs)."""
+        self._closed = True
+        if self._running is None and self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _checkpoint(self) -> None:  # on the worker thread
+        if self._con is None:
+            self._con = sqlite3.connect(
+                self._path, timeout=_RESTART_WAIT, isolation_level=None, check_same_thread=False
+            )
+        try:
+            # The bulk, without holding up anyone's writes; then, while the processes keep writing (so
+            # the log is never found all copied at a write's start, when SQLite would start it over),
+            # a TRUNCATE: it waits for the writer of the moment, copies the few frames left and starts
+            # the log over, while writers retry for a moment (on their event loops, sleeping).
+            self._con.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            if os.path.getsize(f"{self._path}-wal") > _WAL_KEEP_BYTES:
+                self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            if self._closed:
+                self._con.close()
+                self._con = None
+
+    def _ended(self, future: asyncio.Future[None]) -> None:
+        self._running = None
+        if not future.cancelled():
+            future.exception()  # a checkpoint that failed (the database busy, say) is tried again later
+        if self._closed and self._con is not None:  # closed while it ran
+            self._con.close()
+            self._con = None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

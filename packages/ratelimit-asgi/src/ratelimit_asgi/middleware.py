@@ -302,6 +302,21 @@ class RateLimitMiddleware:
         except StoreError as exc:
             await self._store_failed(plan, limiter, exc, conn, scope, receive, send)
             return
+        await self._answer(plan, limit, key, decision, conn, scope, receive, send)
+
+    async def _answer(
+        self,
+        plan: _Plan,
+        limit: Limit,
+        key: str,
+        decision: Decision,
+        conn: HTTPConnection | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Act on a decision: tell the hook, refuse (503, 429) or run the app with the fields."""
+        limiter = limit.limiter
         if self.on_decision is not None:
             event = DecisionEvent(decision, limiter, plan.rule)
             await _call(self.on_decision, conn or _connection(scope, receive, send), event)
@@ -312,7 +327,7 @@ class RateLimitMiddleware:
         if not decision.allowed and not self.shadow:
             await self._too_many(decision, limit, fields, scope, receive, send)
             return
-        if kind == "websocket":
+        if scope["type"] == "websocket":
             await self._accept_websocket(plan, limiter, key, conn, scope, receive, send)
             return
         if plan.accounting and decision.allowed and not decision.degraded:
@@ -367,27 +382,8 @@ class RateLimitMiddleware:
         finally:
             if token is not None:
                 leave(token)
-        if self.on_decision is not None:
-            event = DecisionEvent(decision, limiter, plan.rule)
-            await _call(self.on_decision, conn or _connection(scope, receive, send), event)
         try:
-            if decision.degraded and not decision.allowed and not self.shadow:  # an outage, not a limit
-                await _refuse(scope, receive, send, UNAVAILABLE)
-                return
-            fields = [] if decision.degraded else limit.fields.of(decision)
-            if not decision.allowed and not self.shadow:
-                await self._too_many(decision, limit, fields, scope, receive, send)
-                return
-            if not fields or scope["type"] == "websocket":
-                await self.app(scope, receive, send)
-                return
-
-            def send_with_fields(message: Message) -> Awaitable[None]:
-                if message["type"] == "http.response.start":
-                    message["headers"] = _with_fields(message.get("headers", ()), fields)
-                return send(message)
-
-            await self.app(scope, receive, send_with_fields)
+            await self._answer(plan, limit, key, decision, conn, scope, receive, send)
         finally:
             if held:
                 await hold.__aexit__(None, None, None)

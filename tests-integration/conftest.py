@@ -110,14 +110,35 @@ class RedisServer:
         self.process.send_signal(signal.SIGCONT)
 
 
-def _docker_url() -> Iterator[str] | None:
+def _docker_answers() -> bool:
+    """Whether a Docker engine listens where the Docker client would look (``DOCKER_HOST``, else its socket).
+
+    Asked with a socket of our own, closed at once: the Docker client leaves its
+    socket open when nobody answers.
+    """
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
-        from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:
+        if where.startswith("unix://"):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(1)
+                sock.connect(where.removeprefix("unix://"))
+        else:
+            host, _, port = where.split("://")[-1].rstrip("/").rpartition(":")
+            socket.create_connection((host, int(port)), timeout=1).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def docker_url() -> Iterator[str] | None:
+    """A testcontainers Redis 7 (its URL, stopped when the iterator ends), or ``None`` when no Docker engine answers."""
+    from testcontainers.community.redis import RedisContainer  # noqa: PLC0415 - only where no server binary is found
+
+    if not _docker_answers():
         return None
     try:
         container = RedisContainer("redis:7").start()
-    except Exception:  # noqa: BLE001 - no Docker engine answering
+    except Exception:  # noqa: BLE001 - no Docker engine answering (docker's own errors have no common base)
         return None
 
     def urls() -> Iterator[str]:
@@ -169,7 +190,7 @@ def _server_url(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         finally:
             server.stop()
         return
-    docker = _docker_url() if engine == "redis" else None
+    docker = docker_url() if engine == "redis" else None
     if docker is not None:
         yield from docker
         return

@@ -29,7 +29,7 @@ def _role(port: int) -> str:
 
 
 async def test_decisions_go_on_after_a_sentinel_failover(sentinel_setup: Any) -> None:
-    sentinel = Sentinel([("127.0.0.1", sentinel_setup.sentinel_port)], socket_timeout=1)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel([("127.0.0.1", sentinel_setup.sentinel_port)], socket_timeout=1)
     client = sentinel.master_for("mymaster", socket_timeout=1)
     try:
         limiter = Limiter("5/hour", store=RedisStore(client, timeout=2), name="sentinel")

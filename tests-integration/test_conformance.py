@@ -1,10 +1,11 @@
 """One semantics, three executors: MemoryStore, RedisStore and SqliteStore decide alike.
 
 The same timelines (several keys, costs and rates, an injected clock; hits,
-peeks, charges past the limit and refunds) are driven through MemoryStore and
-each other store (Redis standalone, Redis Cluster, a SQLite file), and every
-decision must be equal: allowed, remaining, reset_after, retry_after and each
-rate's status.
+peeks, charges past the limit, refunds, reservations settled later, costs
+no store can hold, a key with a lone surrogate) are driven through MemoryStore
+and each other store (Redis standalone, Redis Cluster, a SQLite file), and
+every decision must be equal: allowed, remaining, reset_after, retry_after and
+each rate's status.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
-from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Rate, RateLimitExceeded, SqliteStore, Store
+from ratelimit_core import (
+    Algorithm,
+    Decision,
+    Limiter,
+    MemoryStore,
+    Rate,
+    RateLimitExceeded,
+    Reservation,
+    SqliteStore,
+    Store,
+)
 from ratelimit_core.testing import ManualClock
 from ratelimit_redis import RedisStore
 
@@ -35,14 +46,18 @@ RATES = [
     Rate(7, 1, burst=9),
 ]
 
+#: The keys of a timeline: a lone surrogate (a JSON body can carry one) is a key like any other.
+IDENTITIES = ["client-0", "client-1", "\ud800 odd"]
+
 ops = st.lists(
     st.tuples(
-        st.sampled_from(["hit", "hit", "hit", "peek", "reset", "charge", "refund"]),
+        st.sampled_from(["hit", "hit", "hit", "peek", "reset", "charge", "refund", "reserve", "settle", "settle"]),
         st.integers(0, 2),  # key
-        st.integers(0, 12),  # cost (a charge this big is an overdraft)
+        # cost (a charge this big is an overdraft; the huge ones no store can hold: they saturate)
+        st.one_of(st.integers(0, 12), st.integers(0, 12), st.sampled_from([2**53, 10**30, 10**400])),
         st.one_of(st.just(0), st.integers(0, 300_000), st.integers(0, 5_000_000)),  # µs to advance first
     ),
-    min_size=1,
+    min_size=8,
     max_size=40,
 )
 
@@ -115,14 +130,26 @@ async def decide_timeline_alike(
         if len({(r.limit, r.period) for r in rates}) != len(rates):
             return
     clock, memory, other = twins(store_for, algorithm, rates)
+    open_: dict[str, list[tuple[Reservation, Reservation]]] = {}
     for step, (action, key, cost, advance) in enumerate(timeline):
         clock.us += advance
-        identity = f"client-{key}"
+        identity = IDENTITIES[key]
         if action == "reset":
             await memory.reset(identity)
             await other.reset(identity)
-            continue
-        await decide_alike(memory, other, action, identity, cost, step)
+        elif action == "reserve":
+            pair = await memory.reserve(identity, cost), await other.reserve(identity, cost)
+            assert pair[1].decision == pair[0].decision, f"step {step}: reserve {identity!r} cost {cost}"
+            assert pair[1].decision.statuses == pair[0].decision.statuses, f"step {step}"
+            open_.setdefault(identity, []).append(pair)
+        elif action == "settle":
+            if open_.get(identity):  # the oldest reservation of the key, settled at cost
+                expected, got = open_[identity].pop(0)
+                settled = await expected.settle(cost), await got.settle(cost)
+                assert settled[1] == settled[0], f"step {step}: settle {identity!r} at {cost}"
+                assert settled[1].statuses == settled[0].statuses, f"step {step}"
+        else:
+            await decide_alike(memory, other, action, identity, cost, step)
 
 
 TIMELINES = {

@@ -556,7 +556,7 @@ def test_refund_of_a_fresh_key_writes_nothing(algorithm: Algorithm) -> None:
     assert math_for(algorithm, Rate(5, 1)).refund(None, UNIX_US, 3) is None
 
 
-@pytest.mark.parametrize("algorithm", [a for a in Algorithm if a is not Algorithm.SLIDING_WINDOW_LOG])
+@pytest.mark.parametrize("algorithm", list(Algorithm))
 def test_an_overdraft_is_kept_whole(algorithm: Algorithm) -> None:
     math = math_for(algorithm, Rate(10, 60))
     state = keep(math, None, math.charge(None, UNIX_US, 25))
@@ -567,14 +567,21 @@ def test_an_overdraft_is_kept_whole(algorithm: Algorithm) -> None:
     assert math.step(state, UNIX_US, 0)[2] == 1
 
 
-def test_a_sliding_log_keeps_the_newest_limit_units_of_an_overdraft() -> None:
+def test_a_sliding_log_keeps_the_newest_limit_units_and_the_rest_as_debt() -> None:
     math = math_for(Algorithm.SLIDING_WINDOW_LOG, Rate(10, 60))
     state = keep(math, None, math.step(None, UNIX_US, 4)[1])
     state = keep(math, state, math.charge(state, UNIX_US + 1_000_000, 25))
-    assert len(state) - state[0] == 10, "at most limit units in the window"
-    assert set(state[state[0] :]) == {UNIX_US + 1_000_000}, "the newest: the older 4 are dropped"
+    assert len(state) - state[0] == 10, "at most limit timestamps in the window"
+    assert set(state[state[0] :]) == {UNIX_US + 1_000_000}, "the newest: the older 4 are debt"
+    assert state[1] == 19, "29 units used, 10 kept: 19 owed"
     # No hit fits until all of the charge has left the window, as if all 29 units were kept.
     assert not math.step(state, UNIX_US + 60_999_999, 1)[0]
     assert math.step(state, UNIX_US + 61_000_000, 10)[0]
     state = keep(math, state, math.refund(state, UNIX_US + 2_000_000, 3))
-    assert math.step(state, UNIX_US + 2_000_000, 0)[2] == 3, "a refund gives back from the units kept"
+    assert math.step(state, UNIX_US + 2_000_000, 0)[2] == 0, "a refund takes back debt first: 26 still used"
+    state = keep(math, state, math.refund(state, UNIX_US + 2_000_000, 17))
+    assert math.step(state, UNIX_US + 2_000_000, 0)[2] == 1, "16 owed, 17 given back: one timestamp goes"
+    # Once the oldest timestamp kept with it has left the window, a debt is void (its units have too).
+    state = keep(math, None, math.charge(None, UNIX_US, 25))
+    assert math.step(state, UNIX_US + 60_000_000, 0)[2] == 10
+    assert math.refund(state, UNIX_US + 60_000_000, 5) is None, "nothing left to give back"

@@ -128,7 +128,7 @@ async def test_cost_above_capacity_is_never_admitted(algorithm: Algorithm, store
     assert not denied.allowed
     assert denied.retry_after is None
     assert (await limiter.peek("k")).remaining == 3, "the denial consumed nothing"
-    assert len(store) == 0, "the denial wrote nothing"
+    assert store.size == 0, "the denial wrote nothing"
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

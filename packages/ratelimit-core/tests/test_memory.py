@@ -43,7 +43,7 @@ async def test_restored_state_is_dropped_when_new_keys_arrive(algorithm: Algorit
     clock.advance(3)  # every old state is fully restored
     for i in range(100):
         await limiter.hit(f"new-{i}")
-    assert len(store) == 100, "each new key dropped one restored state"
+    assert store.size == 100, "each new key dropped one restored state"
 
 
 @pytest.mark.parametrize("algorithm", list(Algorithm))
@@ -59,7 +59,7 @@ async def test_full_store_evicts_expired_state_before_live_state(algorithm: Algo
     clock.advance(5)  # the short states are restored; the long ones are not
     for i in range(5):
         await short.hit(f"t{i}")
-    assert len(store) <= 10
+    assert store.size <= 10
     for i in range(5):
         assert (await long.peek(f"l{i}")).remaining == 0, "live state kept over expired state"
 
@@ -72,7 +72,7 @@ async def test_full_store_evicts_the_least_recently_used() -> None:
         await limiter.hit(key)
     await limiter.hit("a")  # denied, but a use: "a" is now the most recent
     await limiter.hit("d")
-    assert len(store) == 3
+    assert store.size == 3
     assert (await limiter.peek("a")).remaining == 0
     assert (await limiter.peek("b")).remaining == 1, "b was the least recently used: evicted, forgotten"
     assert (await limiter.peek("c")).remaining == 0
@@ -90,12 +90,12 @@ async def test_a_flood_of_distinct_keys_keeps_memory_bounded() -> None:
         for i in range(200_000):
             await limiter.hit(f"flood-{i}")
             if i % 20_000 == 0:
-                assert len(store) <= 1000
+                assert store.size <= 1000
         gc.collect()
         after, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert len(store) == 1000
+    assert store.size == 1000
     # 100x the keys went through; what is held grew by far less than one key's worth each.
     assert after - warm < 100_000, f"memory grew by {after - warm} bytes"
 
@@ -105,9 +105,9 @@ async def test_several_rates_keep_one_state_per_rate_and_drop_them_together() ->
     store = MemoryStore(clock=clock)
     limiter = Limiter("2/second; 10/minute", store=store)
     await limiter.hit("k")
-    assert len(store) == 2
+    assert store.size == 2
     await limiter.reset("k")
-    assert len(store) == 0
+    assert store.size == 0
 
 
 @settings(max_examples=150, deadline=None)
@@ -134,7 +134,7 @@ async def test_count_and_bound_hold_under_any_sequence(max_keys: int, ops: list[
         else:
             await getattr(limiter, action)(f"k{key}")
         held = sum(len(table.data) for table in store._tables.values())
-        assert len(store) == held
+        assert store.size == held
         assert held <= max_keys
 
 
@@ -165,7 +165,7 @@ async def test_long_keys_hold_a_fixed_size_digest() -> None:
         await limiter.hit(key)
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    assert len(store) == 200
+    assert store.size == 200
     assert held < 200 * 1_000, f"{held:,} bytes held for 200 keys"
     for key in keys[:3]:
         assert (await limiter.peek(key)).remaining == 4, "each long key is still its own client"
@@ -193,7 +193,7 @@ async def test_eviction_takes_the_least_recently_used_state_of_the_whole_store()
         clock.advance(0.001)
         await junk.hit(f"junk-{i}")
         assert not (await login.hit("admin")).allowed, f"the brute-forcer got through after {i} junk keys"
-    assert len(store) == 50
+    assert store.size == 50
 
 
 async def test_the_least_recently_used_state_goes_first_whichever_limiter_holds_it() -> None:

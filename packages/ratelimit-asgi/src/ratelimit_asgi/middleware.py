@@ -296,27 +296,29 @@ class RateLimitMiddleware:
             return
         try:
             if limiter.observer is not None:
-                decision = await self._observed(plan, limit, key, scope)
+                decided = await self._observed(plan, limit, key, scope)
             else:
-                decision = limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
+                decided = await _decide(plan, limit, key)
         except StoreError as exc:
             await self._store_failed(plan, limiter, exc, conn, scope, receive, send)
             return
-        await self._answer(plan, limit, key, decision, conn, scope, receive, send)
+        await self._answer(plan, limit, key, decided, conn, scope, receive, send)
 
     async def _answer(
         self,
         plan: _Plan,
         limit: Limit,
         key: str,
-        decision: Decision,
+        decided: Decision | Reservation,
         conn: HTTPConnection | None,
         scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
-        """Act on a decision: tell the hook, refuse (503, 429) or run the app with the fields."""
+        """Act on a decision (a reservation's, when the request is settled later): tell the hook, refuse
+        (503, 429) or run the app with the fields."""
         limiter = limit.limiter
+        decision = decided.decision if isinstance(decided, Reservation) else decided
         if self.on_decision is not None:
             event = DecisionEvent(decision, limiter, plan.rule)
             await _call(self.on_decision, conn or _connection(scope, receive, send), event)
@@ -330,9 +332,9 @@ class RateLimitMiddleware:
         if scope["type"] == "websocket":
             await self._accept_websocket(plan, limiter, key, conn, scope, receive, send)
             return
-        if plan.accounting and decision.allowed and not decision.degraded:
+        if isinstance(decided, Reservation) and decision.allowed and not decision.degraded:
             await self._settled(
-                Usage(Reservation(limiter, key, plan.cost, decision), plan.count, plan.settle),
+                Usage(decided, plan.count, plan.settle),
                 fields,
                 scope,
                 receive,
@@ -388,12 +390,11 @@ class RateLimitMiddleware:
             if held:
                 await hold.__aexit__(None, None, None)
 
-    async def _observed(self, plan: _Plan, limit: Limit, key: str, scope: Scope) -> Decision:
+    async def _observed(self, plan: _Plan, limit: Limit, key: str, scope: Scope) -> Decision | Reservation:
         """A decision with the route template and shadow mode set for the limiter's observer."""
         token = enter(_route(plan, scope, self.app), self.shadow)
         try:
-            limiter = limit.limiter
-            return limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
+            return await _decide(plan, limit, key)
         finally:
             leave(token)
 
@@ -581,6 +582,14 @@ def _route(plan: _Plan, scope: Scope, app: ASGIApp) -> str | None:
     if plan.rule is not None and isinstance(plan.rule.path, str):
         return plan.rule.path
     return route_template(scope, app)
+
+
+async def _decide(plan: _Plan, limit: Limit, key: str) -> Decision | Reservation:
+    """A hit of the plan's cost; a reservation when the request is settled after its response."""
+    limiter = limit.limiter
+    if plan.accounting:
+        return await limiter.reserve(key, plan.cost)
+    return limiter.hit_nowait(key, plan.cost) if limit.nowait else await limiter.hit(key, plan.cost)
 
 
 def _peer_key(scope: Scope, prefix: int) -> str:

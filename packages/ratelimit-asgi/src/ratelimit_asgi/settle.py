@@ -19,9 +19,13 @@ from starlette.requests import HTTPConnection
 
 from ratelimit_core import Reservation, StoreError
 
-__all__ = ["Completion", "Settle", "from_header", "report_cost", "reported"]
+__all__ = ["MAX_HEADER_COST", "Completion", "Settle", "from_header", "report_cost", "reported"]
 
 logger = logging.getLogger("ratelimit_asgi")
+
+#: The largest cost :func:`from_header` accepts; a longer value settles at the default.
+MAX_HEADER_COST = 10**18 - 1
+_MAX_DIGITS = len(str(MAX_HEADER_COST))
 
 #: Where a request's usage is kept in the ASGI scope (read by :func:`report_cost`).
 USAGE = "ratelimit.usage"
@@ -64,9 +68,11 @@ def from_header(name: str, *, default: int | None = None) -> Settle:
     """``settle=``: the cost a response header of the app says (``"x-tokens-used"``, say).
 
     The header is the app's own, on its response, never the client's. A
-    response without it, or with a value that is not a whole number >= 0, is
-    settled at ``default``, or, when that is ``None``, at the cost it was
-    admitted with.
+    response without it, or with a value that is not a whole number from 0 to
+    :data:`MAX_HEADER_COST` (at most 18 ASCII digits, whatever the value's
+    length), is settled at ``default``, or, when that is ``None``, at the cost
+    it was admitted with. A value the stores cannot hold saturates them: the
+    key is then denied for as long as they count (see docs/limiter.md).
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"from_header needs a header name, got {name!r}")
@@ -76,7 +82,7 @@ def from_header(name: str, *, default: int | None = None) -> Settle:
         for field, value in done.headers:
             if field.lower() == wanted:
                 text = value.strip()
-                if text.isdigit():
+                if 0 < len(text) <= _MAX_DIGITS and text.isdigit():  # bytes.isdigit: ASCII digits only
                     return int(text)
                 break
         return _fallback(None, default, done.cost)

@@ -15,7 +15,7 @@ from ratelimit_core.decision import Decision, new_decision, new_rate_status
 from ratelimit_core.errors import RateLimitExceeded, StoreError
 from ratelimit_core.holding import Hold
 from ratelimit_core.memory import MemoryStore
-from ratelimit_core.observe import ObservedStore, Observer, observed_decide, report, store_label
+from ratelimit_core.observe import Guarded, ObservedStore, Observer, guarded, observed_decide, report, store_label
 from ratelimit_core.policy import Policy, policy_for
 from ratelimit_core.rate import Rate, parse_limits
 from ratelimit_core.reservation import Reservation
@@ -25,7 +25,7 @@ __all__ = ["Limiter", "OnError"]
 
 OnError = Literal["raise", "allow", "deny"]
 _ON_ERROR = ("raise", "allow", "deny")
-_CONTRACT = ("hit", "peek", "reset", "charge", "refund")
+_CONTRACT = ("hit", "peek", "reset", "charge", "refund", "reserve")
 _HOLDING = ("acquire", "release", "renew")
 
 #: What a store raises when its backend fails: these, and only these, go to the
@@ -78,6 +78,7 @@ class Limiter:
         "_fallback",
         "_fallback_decide",
         "_given",
+        "_guard",
         "_last_warning",
         "_nowait",
         "_observer",
@@ -133,10 +134,13 @@ class Limiter:
         self._last_warning = -math.inf
         self._given = self._store
         self._observer = observer
+        self._guard: Guarded | None = None
         if observer is not None:
             if not isinstance(observer, Observer):
                 raise ValueError(f"observer must be a ratelimit_core.observe.Observer, got {observer!r}")
-            self._observe(observer)
+            # An observer never changes a decision: what it raises is caught, counted and logged.
+            self._guard = guarded(observer)
+            self._observe(self._guard)
 
     def _observe(self, observer: Observer) -> None:
         """Put the observing code where the plain code was: nothing of it runs without an observer."""
@@ -153,14 +157,19 @@ class Limiter:
 
     def _reported(self, decision: Decision, key: str, cost: int) -> Decision:
         """``decision`` (the failure policy's, or a fallback's), told to the observer."""
-        if self._observer is not None:
-            report(self._observer, self._policy, store_label(self._given), key, cost, decision)
+        if self._guard is not None:
+            report(self._guard, self._policy, store_label(self._given), key, cost, decision)
         return decision
 
     @property
     def observer(self) -> Observer | None:
         """The observer, or ``None``."""
         return self._observer
+
+    @property
+    def observer_errors(self) -> int:
+        """How many of the observer's reports raised (each caught and counted; decisions go on unaffected)."""
+        return 0 if self._guard is None else self._guard.errors
 
     def __repr__(self) -> str:
         rates = "; ".join(str(r) for r in self._policy.limits)
@@ -318,8 +327,13 @@ class Limiter:
         """
         return await self._account("refund", key, cost)
 
-    async def _account(self, action: Literal["charge", "refund"], key: str, cost: int) -> Decision:
-        """``charge`` or ``refund`` on the store, with the checks and the failure policy of :meth:`hit`."""
+    async def _account(
+        self, action: Literal["charge", "refund"], key: str, cost: int, until: tuple[int, ...] | None = None
+    ) -> Decision:
+        """``charge`` or ``refund`` on the store, with the checks and the failure policy of :meth:`hit`.
+
+        ``until`` (a refund of a reservation's units): what the store's ``reserve`` returned.
+        """
         if self._policy.cap is not None:
             _use_acquire(key, cost)
         if key.__class__ is not str:
@@ -327,18 +341,42 @@ class Limiter:
         if cost.__class__ is not int or cost < 0:
             _bad_cost(cost)
         try:
-            operation = self._store.charge if action == "charge" else self._store.refund
-            return await operation(self._policy, key, cost)
+            if action == "charge":
+                return await self._store.charge(self._policy, key, cost)
+            return await self._store.refund(self._policy, key, cost, until)
         except BACKEND_ERRORS as exc:
+            if until is not None:  # the fallback store never held these units: nothing of them to give back
+                return await self._degraded("peek", key, 1, exc)
             return await self._degraded(action, key, cost, exc)
 
     async def reserve(self, key: str, estimate: int = 1) -> Reservation:
         """Hit ``estimate`` units now and settle the real cost later (:class:`Reservation`).
 
         ``bool(reservation)`` is whether the estimate was admitted. A
-        reservation never settled stays charged at its estimate.
+        reservation never settled stays charged at its estimate. Settled low,
+        it gives back only what its units still weigh (docs/limiter.md).
+
+        Raises:
+            TypeError, ValueError, StoreError: as :meth:`hit`.
         """
-        return Reservation(self, key, estimate, await self.hit(key, estimate))
+        if self._policy.cap is not None:
+            _use_acquire(key, estimate)
+        if key.__class__ is not str:
+            _bad_key(key)
+        if estimate.__class__ is not int or estimate < 0:
+            _bad_cost(estimate)
+        try:
+            decision, until = await self._store.reserve(self._policy, key, estimate)
+        except BACKEND_ERRORS as exc:
+            # Decided by the fallback or the failure policy: no units the primary store can give back.
+            return Reservation(
+                self,
+                key,
+                estimate,
+                self._reported(await self._degraded("hit", key, estimate, exc), key, estimate),
+                None,
+            )
+        return Reservation(self, key, estimate, decision, until)
 
     async def wait(self, key: str, cost: int = 1, *, timeout: float | None = None) -> Decision:
         """Wait until ``cost`` units are admitted for ``key``, then consume them.

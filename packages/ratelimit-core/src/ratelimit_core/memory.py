@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from hashlib import blake2b
 from time import monotonic_ns
 from typing import Any, ClassVar
+from weakref import WeakValueDictionary
 
 from ratelimit_core.algorithms import AlgorithmMath, applier
 from ratelimit_core.concurrency import Concurrency, Slots, live, renew, room, take, taken
@@ -21,6 +22,8 @@ _US = 1_000_000.0
 
 #: Keys longer than this many characters are held as a digest of 65 characters.
 MAX_KEY_CHARS = 64
+#: The most bound functions (one per policy) a store keeps for limiters made later.
+MAX_BOUND = 1024
 
 
 def bounded(key: str) -> str:
@@ -43,9 +46,10 @@ class _Table:
     tables: every table's first state is its own least recently used.
     """
 
-    __slots__ = ("apply", "data", "math", "touched")
+    __slots__ = ("__weakref__", "apply", "data", "math", "namespace", "touched")
 
-    def __init__(self, math: AlgorithmMath) -> None:
+    def __init__(self, namespace: str, math: AlgorithmMath) -> None:
+        self.namespace = namespace
         self.math = math
         self.apply = applier(math)
         self.data: OrderedDict[str, Any] = OrderedDict()
@@ -96,7 +100,7 @@ class MemoryStore:
     #: The store's label in metrics (``ratelimit.store``).
     label: ClassVar[str] = "memory"
 
-    __slots__ = ("_bound", "_caps", "_clock", "_max_keys", "_size", "_sweep_credit", "_tables")
+    __slots__ = ("_bound", "_caps", "_clock", "_held", "_max_keys", "_size", "_sweep_credit", "_tables")
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
@@ -106,18 +110,23 @@ class MemoryStore:
         # Nanoseconds; an injected clock's seconds are rounded to the microsecond.
         self._clock: Callable[[], int] = monotonic_ns if clock is None else _seconds_to_ns(clock)
         self._max_keys = max_keys
-        self._tables: dict[str, _Table] = {}
+        # Each namespace's table, for as long as anything holds it: the store holds the tables that hold
+        # states (``_held``); a limiter's bound function holds its own. An empty table nobody holds is
+        # gone, so the store's memory is bounded by max_keys whatever the number of limiter names.
+        self._tables: WeakValueDictionary[str, _Table] = WeakValueDictionary()
+        self._held: dict[str, _Table] = {}
         # Concurrency slots: cap namespace -> key -> holder -> lapse (µs). Held only while some slot is:
         # they are bounded by the holders in flight, not by max_keys.
         self._caps: dict[str, dict[str, Slots]] = {}
-        self._bound: dict[tuple[str, ...], Decide] = {}  # bind() once per policy
+        self._bound: dict[tuple[str, ...], Decide] = {}  # bind() once per policy, the newest MAX_BOUND kept
         self._size = 0  # states held, over all tables
         self._sweep_credit = 0  # new keys to go before a sweep for expired states may run
 
     def __repr__(self) -> str:
         return f"MemoryStore(keys={self._size}, max_keys={self._max_keys})"
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
         """How many states are held (one per rate and key)."""
         return self._size
 
@@ -140,10 +149,9 @@ class MemoryStore:
         """See :meth:`ratelimit_core.Store.reset`."""
         key = bounded(key)
         for table in self._tables_of(policy):
-            if table.drop(key):
-                self._size -= 1
+            self._drop(table, key)
         if policy.cap is not None:
-            self._caps.get(policy.cap_namespace, {}).pop(key, None)
+            self._forget_slots(policy.cap_namespace, key)
 
     # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
 
@@ -156,7 +164,7 @@ class MemoryStore:
         held = len(slots)
         admitted, outcomes = self._consume(self._tables_of(policy), key, cost, now, gate=held < cap.limit)
         if admitted:
-            self._caps[policy.cap_namespace][key] = slots
+            self._caps.setdefault(policy.cap_namespace, {})[key] = slots
             take(slots, cap, holder, now)
             outcomes.append(taken(cap, len(slots)))
         else:
@@ -166,13 +174,12 @@ class MemoryStore:
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         """See :meth:`ratelimit_core.store.Holding.release`."""
         _cap_of(policy)
-        table = self._caps.get(policy.cap_namespace, {})
         key = bounded(key)
-        slots = table.get(key)
+        slots = self._caps.get(policy.cap_namespace, {}).get(key)
         if slots is not None:
             slots.pop(holder, None)
             if not slots:
-                del table[key]
+                self._forget_slots(policy.cap_namespace, key)
 
     async def renew(self, policy: Policy, key: str, holder: str) -> bool:
         """See :meth:`ratelimit_core.store.Holding.renew`."""
@@ -183,22 +190,35 @@ class MemoryStore:
 
     def _live_slots(self, policy: Policy, key: str, now: int) -> Slots:
         """``key``'s live slots (lapsed ones dropped); a key with none is not kept."""
-        table = self._caps.setdefault(policy.cap_namespace, {})
-        slots = table.get(key)
+        slots = self._caps.get(policy.cap_namespace, {}).get(key)
         if slots is None:
             return {}
         live(slots, now)
         if not slots:
-            del table[key]
+            self._forget_slots(policy.cap_namespace, key)
         return slots
+
+    def _forget_slots(self, namespace: str, key: str) -> None:
+        """Drop ``key``'s slots, and the namespace's table once it holds none."""
+        table = self._caps.get(namespace)
+        if table is not None:
+            table.pop(key, None)
+            if not table:
+                del self._caps[namespace]
 
     async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.charge`."""
-        return self._account(policy, bounded(key), cost, refund=False)
+        return self._account(policy, bounded(key), cost, None)
 
-    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
         """See :meth:`ratelimit_core.Store.refund`."""
-        return self._account(policy, bounded(key), cost, refund=True)
+        return self._account(policy, bounded(key), cost, () if until is None else until)
+
+    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
+        """See :meth:`ratelimit_core.Store.reserve`."""
+        now = self._clock() // 1000
+        outcomes = self._consume(self._tables_of(policy), bounded(key), cost, now)[1]
+        return policy.decision(outcomes), tuple(now + outcome[2] for outcome in outcomes)
 
     # -- the limiter's fast path --------------------------------------------------------
 
@@ -212,6 +232,8 @@ class MemoryStore:
         decide = self._bound.get(policy.namespaces)
         if decide is None:
             decide = self._bound[policy.namespaces] = self._bind(policy)
+            if len(self._bound) > MAX_BOUND:  # limiters made per request under many names: keep the newest
+                del self._bound[next(iter(self._bound))]
         return decide
 
     def _bind(self, policy: Policy) -> Decide:
@@ -259,9 +281,16 @@ class MemoryStore:
         for namespace, math in zip(policy.namespaces, policy.maths, strict=True):
             table = tables.get(namespace)
             if table is None:
-                table = tables[namespace] = _Table(math)
+                table = tables[namespace] = _Table(namespace, math)
             out.append(table)
         return out
+
+    def _drop(self, table: _Table, key: str) -> None:
+        """Forget ``key``'s state in ``table``; the store lets go of a table left empty."""
+        if table.drop(key):
+            self._size -= 1
+            if not table.data:
+                self._held.pop(table.namespace, None)
 
     def _hit_all(self, policy: Policy, tables: list[_Table], key: str, cost: int) -> Decision:
         """Several rates: consume from every one, or from none."""
@@ -300,8 +329,11 @@ class MemoryStore:
             outcomes.append((step[0], view[2], view[3], step[4]))
         return False, outcomes
 
-    def _account(self, policy: Policy, key: str, cost: int, *, refund: bool) -> Decision:
-        """Charge or refund ``cost`` on every rate, then answer as a peek of one unit."""
+    def _account(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None) -> Decision:
+        """Charge (``until`` is ``None``) or refund ``cost`` on every rate, then answer as a peek of one unit.
+
+        A refund's ``until`` holds a value per rate, or is empty (the newest units).
+        """
         now = self._clock() // 1000
         tables = self._tables_of(policy)
         states = [t.data.get(key) for t in tables]
@@ -309,10 +341,11 @@ class MemoryStore:
             if state is not None:
                 table.data.move_to_end(key)  # touched first, so making room never takes them
                 table.touched[key] = now
-        writes = [
-            t.math.refund(s, now, cost) if refund else t.math.charge(s, now, cost)
-            for t, s in zip(tables, states, strict=True)
-        ]
+        if until is None:
+            writes = [t.math.charge(s, now, cost) for t, s in zip(tables, states, strict=True)]
+        else:
+            ends: Sequence[int | None] = until or [None] * len(tables)
+            writes = [t.math.refund(s, now, cost, end) for t, s, end in zip(tables, states, ends, strict=True)]
         # Updates first, then new keys: making room for those never drops an update.
         for table, state, write in zip(tables, states, writes, strict=True):
             if write is not None and state is not None:
@@ -333,6 +366,8 @@ class MemoryStore:
             if table.math.expires_at(data[oldest]) <= now:
                 table.drop(oldest)
                 self._size -= 1
+        if not data:
+            self._held[table.namespace] = table
         data[key] = state
         table.touched[key] = now
         self._size += 1
@@ -342,15 +377,13 @@ class MemoryStore:
         """Free one place: expired states first, else the least recently used state of the whole store."""
         if self._sweep_credit <= 0:
             self._sweep_credit = max(1, self._max_keys // 8)
-            for table in self._tables.values():
+            for table in list(self._held.values()):
                 expires_at = table.math.expires_at
                 for key in [k for k, state in table.data.items() if expires_at(state) <= now]:
-                    table.drop(key)
-                    self._size -= 1
+                    self._drop(table, key)
         while self._size >= self._max_keys:
-            victim = min((t for t in self._tables.values() if t.data), key=_Table.oldest_touch)
-            victim.drop(next(iter(victim.data)))
-            self._size -= 1
+            victim = min(self._held.values(), key=_Table.oldest_touch)
+            self._drop(victim, next(iter(victim.data)))
 
 
 def _peek(math: AlgorithmMath, state: Any, now: int, cost: int) -> Outcome:

@@ -18,8 +18,9 @@ when asked to; it must never become a metric attribute.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,15 +35,19 @@ __all__ = [
     "DURATION_BUCKETS",
     "OUTCOMES",
     "DecisionReport",
+    "Guarded",
     "Observer",
     "Observers",
     "RequestContext",
+    "guarded",
     "outcome_of",
     "request_context",
     "store_label",
 ]
 
 Outcome = Literal["allowed", "denied", "shadow_denied", "degraded_allowed", "degraded_denied"]
+logger = logging.getLogger("ratelimit_core")
+
 #: Every outcome a decision report may carry.
 OUTCOMES: tuple[Outcome, ...] = ("allowed", "denied", "shadow_denied", "degraded_allowed", "degraded_denied")
 #: A circuit breaker's states, as :meth:`Observer.breaker` names them.
@@ -123,13 +128,16 @@ class Observer:
 
 
 class Observers(Observer):
-    """Several observers as one (OpenTelemetry and Prometheus both, say): each hears every report, in order."""
+    """Several observers as one (OpenTelemetry and Prometheus both, say): each hears every report, in order.
+
+    One that raises does not keep the others from hearing it (see :class:`Guarded`).
+    """
 
     def __init__(self, *observers: Observer) -> None:
         for observer in observers:
             if not isinstance(observer, Observer):
                 raise ValueError(f"Observers takes Observer instances, got {observer!r}")
-        self.observers = observers
+        self.observers = tuple(guarded(observer) for observer in observers)
 
     def decision(self, report: DecisionReport) -> None:
         for observer in self.observers:
@@ -150,6 +158,83 @@ class Observers(Observer):
     def batch(self, store: str, size: int) -> None:
         for observer in self.observers:
             observer.batch(store, size)
+
+
+#: At most one warning per this many seconds for each observer that keeps raising.
+_WARN_EVERY = 60.0
+
+
+class Guarded(Observer):
+    """An observer whose exceptions are caught, counted and logged: an observer never changes a decision.
+
+    A limiter and a store wrap the observer they are given in one. An
+    exception from a report (a dead StatsD socket raising ``OSError``, say) is
+    never taken for a store failure, never leaks a slot or a reservation, and
+    never reaches the caller: it is counted in :attr:`errors` and logged as a
+    warning at most once a minute, with the count.
+
+    Attributes:
+        observer: The observer it guards.
+        errors: How many reports raised.
+    """
+
+    __slots__ = ("_last_warning", "errors", "observer")
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+        self.errors = 0
+        self._last_warning = -_WARN_EVERY
+
+    def __repr__(self) -> str:
+        return f"Guarded({self.observer!r}, errors={self.errors})"
+
+    def _failed(self, report: str, error: Exception) -> None:
+        self.errors += 1
+        now = time.monotonic()
+        if now - self._last_warning >= _WARN_EVERY:
+            self._last_warning = now
+            logger.warning(
+                "rate limit observer %r raised %r on %s (%d errors so far); decisions go on, unobserved by it",
+                self.observer,
+                error,
+                report,
+                self.errors,
+            )
+
+    def decision(self, report: DecisionReport) -> None:
+        try:
+            self.observer.decision(report)
+        except Exception as error:  # noqa: BLE001 - whatever an observer raises, the decision stands
+            self._failed("decision", error)
+
+    def store_call(self, store: str, operation: str, seconds: float, error: str | None) -> None:
+        try:
+            self.observer.store_call(store, operation, seconds, error)
+        except Exception as raised:  # noqa: BLE001
+            self._failed("store_call", raised)
+
+    def breaker(self, store: str, state: str) -> None:
+        try:
+            self.observer.breaker(store, state)
+        except Exception as error:  # noqa: BLE001
+            self._failed("breaker", error)
+
+    def deny_cache_hit(self, store: str, policy: str) -> None:
+        try:
+            self.observer.deny_cache_hit(store, policy)
+        except Exception as error:  # noqa: BLE001
+            self._failed("deny_cache_hit", error)
+
+    def batch(self, store: str, size: int) -> None:
+        try:
+            self.observer.batch(store, size)
+        except Exception as error:  # noqa: BLE001
+            self._failed("batch", error)
+
+
+def guarded(observer: Observer) -> Guarded:
+    """``observer`` in a :class:`Guarded` (itself when it is one)."""
+    return observer if isinstance(observer, Guarded) else Guarded(observer)
 
 
 def store_label(store: object) -> str:
@@ -239,8 +324,15 @@ class ObservedStore:
         result: Decision = await self._timed("charge", self._store.charge, policy, key, cost)
         return result
 
-    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
-        result: Decision = await self._timed("refund", self._store.refund, policy, key, cost)
+    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
+        result: Decision = await self._timed("refund", self._store.refund, policy, key, cost, until)
+        return result
+
+    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
+        started = time.perf_counter()
+        result: tuple[Decision, tuple[int, ...]] = await self._timed("hit", self._store.reserve, policy, key, cost)
+        if self._decisions:
+            report(self._observer, policy, self._label, key, cost, result[0], time.perf_counter() - started)
         return result
 
     async def release(self, policy: Policy, key: str, holder: str) -> None:

@@ -28,19 +28,29 @@ class Reservation:
     of it back. Either happens once: a second call raises ``RuntimeError``.
     A reservation that is never settled stays charged at its estimate.
 
+    A refund gives back only what the reserved units still weigh: nothing of
+    a window that has closed since, nothing a token bucket has refilled since
+    (its units are the ones the hit queued), only the log entries the hit
+    wrote. A reservation admitted by a fallback store or the failure policy
+    (``decision.degraded``) gives nothing back: the primary store never held
+    its units.
+
     Attributes:
         key: The key it was made for.
         estimate: The units it hit.
         decision: The hit's decision.
     """
 
-    __slots__ = ("_done", "_limiter", "decision", "estimate", "key")
+    __slots__ = ("_done", "_limiter", "_until", "decision", "estimate", "key")
 
-    def __init__(self, limiter: Limiter, key: str, estimate: int, decision: Decision) -> None:
+    def __init__(
+        self, limiter: Limiter, key: str, estimate: int, decision: Decision, until: tuple[int, ...] | None
+    ) -> None:
         self._limiter = limiter
         self.key = key
         self.estimate = estimate
         self.decision = decision
+        self._until = until  # the store's answer to "until when do these units weigh?", per rate
         self._done = False
 
     def __bool__(self) -> bool:
@@ -73,7 +83,7 @@ class Reservation:
         self._close("settle")
         difference = actual - self.consumed
         if difference < 0:
-            return await self._limiter.refund(self.key, -difference)
+            return await self._give_back(-difference)
         return await self._limiter.charge(self.key, difference)
 
     async def cancel(self) -> Decision:
@@ -83,7 +93,12 @@ class Reservation:
             RuntimeError: the reservation was already settled or cancelled.
         """
         self._close("cancel")
-        return await self._limiter.refund(self.key, self.consumed)
+        return await self._give_back(self.consumed)
+
+    async def _give_back(self, units: int) -> Decision:
+        if self._until is None:  # the primary store never held them
+            return await self._limiter.peek(self.key)
+        return await self._limiter._account("refund", self.key, units, self._until)
 
     def _close(self, action: str) -> None:
         if self._done:

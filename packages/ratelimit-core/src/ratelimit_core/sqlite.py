@@ -24,15 +24,15 @@ import os
 import sqlite3
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from hashlib import blake2b
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, NamedTuple, cast
 
 from ratelimit_core.algorithms import AlgorithmMath, SlidingWindowLog, applier
 from ratelimit_core.concurrency import Slots, live, renew, room, take, taken
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import StoreError
-from ratelimit_core.memory import bounded
 from ratelimit_core.policy import Outcome, Policy
 
 __all__ = ["SqliteStore"]
@@ -48,10 +48,14 @@ else:
         fcntl.flock(fd, fcntl.LOCK_EX)
 
 
+#: The layout of the tables and of the states they hold (``PRAGMA user_version``). A file of an
+#: older layout is started afresh at setup: what it held is limiter state, not data.
+_LAYOUT = 2
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratelimit_state (
     ns TEXT NOT NULL,
-    key TEXT NOT NULL,
+    key BLOB NOT NULL,
     value BLOB NOT NULL,
     expires INTEGER NOT NULL,
     touched INTEGER NOT NULL,
@@ -105,6 +109,13 @@ class SqliteStore:
             holds, retrying, before it fails with ``StoreError``.
         clock: A zero-argument callable returning seconds; default: the wall
             clock, which every process of the host shares.
+        mode: The permissions of a database file the store creates (its
+            ``-wal`` and ``-shm`` get the same): ``0o600`` by default, the
+            owner only. Give ``0o660`` for workers of several users in one
+            group. An existing file keeps its own.
+
+    Keys are never stored: a row holds 128 bits of the key's BLAKE2b, so API
+    keys and client addresses stay out of the file, and any ``str`` is a key.
 
     Raises:
         ValueError: a bad argument.
@@ -134,9 +145,12 @@ class SqliteStore:
         max_keys: int = 100_000,
         timeout: float = 0.25,
         clock: Callable[[], float] | None = None,
+        mode: int = 0o600,
     ) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
             raise ValueError(f"max_keys must be an int >= 1, got {max_keys!r}")
+        if isinstance(mode, bool) or not isinstance(mode, int) or mode & ~0o777 or mode & 0o600 != 0o600:
+            raise ValueError(f"mode must be file permissions the owner can read and write (0o600), got {mode!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         if clock is not None and not callable(clock):
@@ -147,11 +161,11 @@ class SqliteStore:
         self._clock = clock
         self._since_purge = 0
         self._lost = False
-        self._con, self._file = _open(self._path)
+        self._con, self._file = _open(self._path, mode)
         self._checkpoints = _Checkpoints(self._path)
 
     def __repr__(self) -> str:
-        return f"SqliteStore({str(self._path)!r}, max_keys={self._max_keys})"
+        return f"SqliteStore({str(self._path)!r}, max_keys={self._max_keys}, timeout={self._timeout!r})"
 
     def close(self) -> None:
         """Close this process's connections (the file and its states stay), after a last checkpoint."""
@@ -185,9 +199,13 @@ class SqliteStore:
         """See :meth:`ratelimit_core.Store.charge`."""
         return cast(Decision, await self._run(policy, key, "charge", cost))
 
-    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
         """See :meth:`ratelimit_core.Store.refund`."""
-        return cast(Decision, await self._run(policy, key, "refund", cost))
+        return cast(Decision, await self._run(policy, key, "refund", cost, until=until))
+
+    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
+        """See :meth:`ratelimit_core.Store.reserve`."""
+        return cast(tuple[Decision, tuple[int, ...]], await self._run(policy, key, "reserve", cost))
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
@@ -209,9 +227,11 @@ class SqliteStore:
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _run(self, policy: Policy, key: str, op: str, cost: int, holder: str = "") -> Decision | bool | None:
+    async def _run(
+        self, policy: Policy, key: str, op: str, cost: int, holder: str = "", until: Sequence[int] | None = None
+    ) -> object:
         """One transaction, retried after short sleeps while another process holds the database."""
-        key = bounded(key)
+        row_key = digest(key)
         if self._lost or _identity(self._path) != self._file:
             self._lost = True
             raise StoreError(
@@ -222,7 +242,7 @@ class SqliteStore:
         delay = 0.000_05
         while True:
             try:
-                return self._transaction(policy, key, op, cost, holder)
+                return self._transaction(policy, row_key, _Op(op, cost, holder, until))
             except sqlite3.OperationalError as exc:
                 if not _busy(exc):
                     raise StoreError(f"sqlite store at {self._path} failed: {exc}") from exc
@@ -236,13 +256,13 @@ class SqliteStore:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.002)
 
-    def _transaction(self, policy: Policy, key: str, op: str, cost: int, holder: str) -> Decision | bool | None:
+    def _transaction(self, policy: Policy, key: bytes, op: _Op) -> object:
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         try:
             # The clock is read holding the write lock: the processes' decisions are in the clock's order.
             now = self._now_us()
-            result = self._decide(con, policy, key, op, cost, holder, now)
+            result = self._decide(con, policy, key, op, now)
             self._since_purge += 1
             if self._since_purge >= _PURGE_EVERY:
                 self._since_purge = 0
@@ -255,29 +275,28 @@ class SqliteStore:
         self._checkpoints.committed()
         return result
 
-    def _decide(
-        self, con: sqlite3.Connection, policy: Policy, key: str, op: str, cost: int, holder: str, now: int
-    ) -> Decision | bool | None:
+    def _decide(self, con: sqlite3.Connection, policy: Policy, key: bytes, op: _Op, now: int) -> object:
         namespaces, maths, cap = policy.namespaces, policy.maths, policy.cap
         held: Row | None = None
         slots: Slots = {}
         if cap is not None:
             held = con.execute(_SELECT, (policy.cap_namespace, key)).fetchone()
             slots = live(_decode_slots(held), now)
-        if op in ("release", "renew"):
-            return self._slot(con, policy, key, op, holder, held, slots, now)
+        if op.name in ("release", "renew"):
+            return self._slot(con, policy, key, op, held, slots, now)
         found = [con.execute(_SELECT, (ns, key)).fetchone() for ns in namespaces]
-        if op == "reset":
+        if op.name == "reset":
             con.executemany(_DELETE, [(ns, key) for ns in (*namespaces, policy.cap_namespace) if ns])
             _add_rows(con, -sum(row is not None for row in (*found, held)))
             return None
         states = [_decode(math, row and row[0]) for math, row in zip(maths, found, strict=True)]
-        if op == "peek":
+        cost = op.cost
+        if op.name == "peek":
             seen: list[Outcome] = [_peek(m, s, now, cost) for m, s in zip(maths, states, strict=True)]
             if cap is not None:
                 seen.append(room(cap, len(slots)))
             return policy.decision(seen)
-        if op in ("hit", "acquire"):
+        if op.name in ("hit", "acquire", "reserve"):
             steps = [m.step(s, now, cost) for m, s in zip(maths, states, strict=True)]
             admitted = (cap is None or len(slots) < cap.limit) and all(step[0] for step in steps)
             if admitted:
@@ -290,18 +309,21 @@ class SqliteStore:
                     writes.append(view[1])
                     outcomes.append((step[0], view[2], view[3], step[4]))
             self._write(con, policy, key, states, found, writes, now)
+            if op.name == "reserve":
+                return policy.decision(outcomes), tuple(now + outcome[2] for outcome in outcomes)
             if cap is not None:  # an acquire: the slot too, or none
                 if admitted:
-                    take(slots, cap, holder, now)
+                    take(slots, cap, op.holder, now)
                     outcomes.append(taken(cap, len(slots)))
                 else:
                     outcomes.append(room(cap, len(slots)))
                 self._write_slots(con, policy, key, held, slots, now)
             return policy.decision(outcomes)
-        writes = [
-            m.refund(s, now, cost) if op == "refund" else m.charge(s, now, cost)
-            for m, s in zip(maths, states, strict=True)
-        ]
+        if op.name == "charge":
+            writes = [m.charge(s, now, cost) for m, s in zip(maths, states, strict=True)]
+        else:
+            ends: Sequence[int | None] = op.until or [None] * len(maths)
+            writes = [m.refund(s, now, cost, end) for m, s, end in zip(maths, states, ends, strict=True)]
         kept = self._write(con, policy, key, states, found, writes, now)
         return policy.decision([_peek(m, s, now, 1) for m, s in zip(maths, kept, strict=True)])
 
@@ -309,7 +331,7 @@ class SqliteStore:
         self,
         con: sqlite3.Connection,
         policy: Policy,
-        key: str,
+        key: bytes,
         states: list[Any],
         found: list[Row | None],
         writes: list[Any],
@@ -349,28 +371,20 @@ class SqliteStore:
         return kept
 
     def _slot(
-        self,
-        con: sqlite3.Connection,
-        policy: Policy,
-        key: str,
-        op: str,
-        holder: str,
-        row: Row | None,
-        slots: Slots,
-        now: int,
+        self, con: sqlite3.Connection, policy: Policy, key: bytes, op: _Op, row: Row | None, slots: Slots, now: int
     ) -> bool | None:
-        """Release or renew ``holder``'s slot (the rates are not read)."""
-        if op == "release":
-            slots.pop(holder, None)
+        """Release or renew ``op.holder``'s slot (the rates are not read)."""
+        if op.name == "release":
+            slots.pop(op.holder, None)
             self._write_slots(con, policy, key, row, slots, now)
             return None
         assert policy.cap is not None  # noqa: S101 - _capped checked it
-        renewed = renew(slots, policy.cap, holder, now)
+        renewed = renew(slots, policy.cap, op.holder, now)
         self._write_slots(con, policy, key, row, slots, now)
         return renewed
 
     def _write_slots(
-        self, con: sqlite3.Connection, policy: Policy, key: str, row: Row | None, slots: Slots, now: int
+        self, con: sqlite3.Connection, policy: Policy, key: bytes, row: Row | None, slots: Slots, now: int
     ) -> None:
         """Store ``key``'s live slots (a key with none keeps no row).
 
@@ -425,18 +439,20 @@ class SqliteStore:
         return round(self._clock() * 1_000_000)
 
 
-def _open(path: Path) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+def _open(path: Path, mode: int) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
     """The connection (WAL, the schema in place, no waiting on locks: the store retries) and the file's identity.
 
     Processes of the host set up one at a time (a lock on the directory), so that
     one that finds no database and removes a deleted one's leftovers never removes
-    the log of a database another has just made.
+    the log of a database another has just made. A new file is made with
+    ``mode``; SQLite gives its ``-wal`` and ``-shm`` the database's permissions.
     """
     if not path.parent.is_dir():
         raise StoreError(f"sqlite store: no directory {str(path.parent)!r} for {str(path)!r}")
     with _setup_lock(path.parent):
         if not path.exists():
             _drop_orphans(path)
+            _create(path, mode)
         try:
             # Setting up may wait for the other processes' transactions (at startup, not per decision).
             con = sqlite3.connect(path, timeout=_SETUP_WAIT, isolation_level=None, check_same_thread=True)
@@ -446,11 +462,37 @@ def _open(path: Path) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
             # a COMMIT, on the event loop; the store runs its own on a worker thread (_Checkpoints).
             con.execute("PRAGMA wal_autocheckpoint = 0")
             con.execute(f"PRAGMA journal_size_limit = {_WAL_KEEP_BYTES}")
-            con.executescript(_SCHEMA)
+            _lay_out(con)
             con.execute("PRAGMA busy_timeout = 0")  # from now on the store retries itself, off the lock
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite store: cannot use {str(path)!r}: {exc}") from exc
         return con, _identity(path)
+
+
+def _create(path: Path, mode: int) -> None:
+    """Make the empty database file with exactly ``mode`` (whatever the umask)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"sqlite store: cannot create {str(path)!r}: {exc}") from exc
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _lay_out(con: sqlite3.Connection) -> None:
+    """The tables, in the current layout; a file of an older layout starts afresh (under the setup lock)."""
+    (layout,) = con.execute("PRAGMA user_version").fetchone()
+    if layout != _LAYOUT:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("DROP TABLE IF EXISTS ratelimit_state")
+        con.execute("DROP TABLE IF EXISTS ratelimit_meta")
+        con.execute(f"PRAGMA user_version = {_LAYOUT}")
+        con.execute("COMMIT")
+    con.executescript(_SCHEMA)
 
 
 @contextlib.contextmanager
@@ -556,6 +598,25 @@ def _drop_orphans(path: Path) -> None:
             pass
         except OSError as exc:
             raise StoreError(f"sqlite store: cannot remove the leftover {path}{suffix}: {exc}") from exc
+
+
+class _Op(NamedTuple):
+    """One operation of a transaction: its name, cost, holder (slots) and a refund's ``until``."""
+
+    name: str
+    cost: int
+    holder: str
+    until: Sequence[int] | None
+
+
+def digest(key: str) -> bytes:
+    """What a row holds for ``key``: 128 bits of its BLAKE2b, never the key itself.
+
+    API keys and client addresses stay out of the file.
+
+    Any ``str`` works, lone surrogates included (a JSON body can carry one).
+    """
+    return blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 #: ``touched`` of a row of slots: later than any clock, so the least recently used are always others.

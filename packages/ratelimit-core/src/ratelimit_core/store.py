@@ -8,7 +8,7 @@ may also implement :class:`Preparing`, :class:`Binding` and :class:`Holding`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from ratelimit_core.decision import Decision
@@ -69,10 +69,23 @@ class Store(Protocol):
         """
         ...
 
-    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
         """Give back up to ``cost`` consumed units on every rate, never beyond full capacity.
 
-        Returns what a ``peek`` of one unit says afterwards.
+        ``until`` is what :meth:`reserve` returned for the hit that consumed the
+        units, one value per rate: then only what of those units still weighs
+        is given back (see each algorithm's ``refund``). Without it the units
+        are taken as the newest consumed. Returns what a ``peek`` of one unit
+        says afterwards.
+        """
+        ...
+
+    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
+        """:meth:`hit`, and for each rate when the units it consumed stop weighing on it.
+
+        That is the store's time of the hit plus the rate's ``reset_after``, in
+        µs of the store's clock, one per rate in order: what a later
+        :meth:`refund` of those units takes as ``until``.
         """
         ...
 

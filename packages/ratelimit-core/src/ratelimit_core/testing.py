@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from ratelimit_core.store_suite import StoreTests
@@ -88,7 +89,11 @@ class FailingStore:
         self.calls += 1
         raise self.error
 
-    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
+        self.calls += 1
+        raise self.error
+
+    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
         self.calls += 1
         raise self.error
 

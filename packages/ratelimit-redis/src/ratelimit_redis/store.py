@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -17,6 +17,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
 from ratelimit_core.algorithms import TokenBucket
+from ratelimit_core.algorithms.token_bucket import MAX_DEBT
 from ratelimit_core.observe import Observer
 from ratelimit_redis.breaker import Breaker
 from ratelimit_redis.channel import Channel
@@ -32,7 +33,7 @@ __all__ = ["MAX_LOG_LIMIT", "RedisStore"]
 logger = logging.getLogger("ratelimit_redis")
 
 _EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
-_HIT, _PEEK, _CHARGE, _REFUND = b"hit", b"peek", b"charge", b"refund"
+_HIT, _PEEK, _CHARGE, _REFUND, _RESERVE = b"hit", b"peek", b"charge", b"refund", b"reserve"
 _ACQUIRE, _RELEASE, _RENEW = b"acquire", b"release", b"renew"
 _DEL = pack_prefix(b"DEL")
 _PACKED_LIMIT = 800_000_000  # window states pack counts in base limit + 1, below 9e8
@@ -47,7 +48,7 @@ class _Plan:
     bases: tuple[str, ...]
     keys: tuple[bytes, ...]  # the bases as bytes, each with the opening brace of the hash tag
     params: bytes  # ARGV[4]: every rate's parameters, comma-separated
-    cap: tuple[bytes, bytes] | None  # ARGV[5] and ARGV[6] with a concurrency cap: its limit and lease (µs)
+    cap: tuple[bytes, bytes] | None  # ARGV[6] and ARGV[7] with a concurrency cap: its limit and lease (µs)
     evalsha: bytes  # the packed "EVALSHA <sha> <number of keys>"
     eval: bytes  # the packed "EVAL <source> <number of keys>", for a server without the script
     count: int  # arguments of the whole command
@@ -205,13 +206,24 @@ class RedisStore:
         plan = self._plans.get(policy.signature) or self._plan(policy)
         return await self._run(policy, plan, digest_bytes(key), _CHARGE, cost)
 
-    async def refund(self, policy: Policy, key: str, cost: int) -> Decision:
+    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
         """See :meth:`ratelimit_core.Store.refund`. One script call, every rate."""
         plan = self._plans.get(policy.signature) or self._plan(policy)
         tag = digest_bytes(key)
         if self._denied is not None:  # the room given back makes a remembered denial wrong
             self._denied.forget(policy.namespaces, tag, self._local_now())
-        return await self._run(policy, plan, tag, _REFUND, cost)
+        ends = b"" if until is None else b",".join(b"%d" % end for end in until)
+        return await self._run(policy, plan, tag, _REFUND, cost, until=ends)
+
+    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
+        """See :meth:`ratelimit_core.Store.reserve`. One script call: a hit, and the server's time of it."""
+        plan = self._plans.get(policy.signature) or self._plan(policy)
+        reply = await self._call(plan, digest_bytes(key), _RESERVE, cost, b"", b"")
+        numbers, now = reply.rsplit(b" ", 1)
+        decision = _decision(policy, numbers)
+        at = int(now)
+        resets = [int(value) for value in numbers.split()[2::4]]
+        return decision, tuple(at + reset for reset in resets)
 
     # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
 
@@ -223,12 +235,12 @@ class RedisStore:
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         """See :meth:`ratelimit_core.store.Holding.release`."""
         plan = self._plans.get(policy.signature) or self._plan(policy)
-        await self._call(plan, digest_bytes(key), _RELEASE, 0, holder.encode())
+        await self._call(plan, digest_bytes(key), _RELEASE, 0, holder.encode(), b"")
 
     async def renew(self, policy: Policy, key: str, holder: str) -> bool:
         """See :meth:`ratelimit_core.store.Holding.renew`."""
         plan = self._plans.get(policy.signature) or self._plan(policy)
-        return await self._call(plan, digest_bytes(key), _RENEW, 0, holder.encode()) == b"1"
+        return await self._call(plan, digest_bytes(key), _RENEW, 0, holder.encode(), b"") == b"1"
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
@@ -261,16 +273,16 @@ class RedisStore:
     # -- internals ---------------------------------------------------------------------
 
     async def _run(
-        self, policy: Policy, plan: _Plan, tag: bytes, mode: bytes, cost: int, holder: bytes = b""
+        self, policy: Policy, plan: _Plan, tag: bytes, mode: bytes, cost: int, holder: bytes = b"", until: bytes = b""
     ) -> Decision:
-        return _decision(policy, await self._call(plan, tag, mode, cost, holder))
+        return _decision(policy, await self._call(plan, tag, mode, cost, holder, until))
 
-    async def _call(self, plan: _Plan, tag: bytes, mode: bytes, cost: int, holder: bytes) -> bytes:
+    async def _call(self, plan: _Plan, tag: bytes, mode: bytes, cost: int, holder: bytes, until: bytes) -> bytes:
         """One script call for ``mode``: the reply."""
         now = b"" if self._clock is None else b"%d" % round(self._clock() * 1_000_000)
         suffix = tag + b"}"
         items = [base + suffix for base in plan.keys]
-        items += (mode, b"%d" % cost, now, plan.params)
+        items += (mode, b"%d" % cost, now, plan.params, until)
         if plan.cap is not None:
             items += (*plan.cap, holder)
         try:
@@ -343,7 +355,8 @@ class RedisStore:
         for math_ in policy.maths:
             rate = math_.rate
             if isinstance(math_, TokenBucket):
-                if math_.scale * 1_000_000_000 >= _EXACT or math_.tolerance >= _EXACT:
+                # A debt (at most MAX_DEBT, 2^52) plus a capacity of ticks must stay exact: within 2^53.
+                if math_.scale * 1_000_000_000 >= _EXACT or math_.tolerance > MAX_DEBT:
                     raise ValueError(f"rate {rate} is too fine for exact arithmetic in Redis")
                 params += [math_.scale, math_.interval, math_.capacity, math_.tolerance]
                 continue
@@ -370,7 +383,7 @@ class RedisStore:
             None if cap is None else (b"%d" % cap.limit, b"%d" % cap.lease_us),
             pack_prefix(b"EVALSHA", sha(policy.algorithm).encode(), count),
             pack_prefix(b"EVAL", source(policy.algorithm), count),
-            3 + len(bases) + 4 + (0 if cap is None else 3),
+            3 + len(bases) + 5 + (0 if cap is None else 3),
         )
         self._plans[policy.signature] = plan
         return plan

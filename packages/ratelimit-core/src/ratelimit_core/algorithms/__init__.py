@@ -40,9 +40,12 @@ class AlgorithmMath(Protocol):
       rather than copying); stores call it right after the step.
     * ``charge(state, now_us, cost)`` is the write that consumes ``cost`` units
       whether or not they fit (an overdraft): later steps then wait it out.
-    * ``refund(state, now_us, cost)`` is the write that gives back up to
-      ``cost`` consumed units, never beyond full capacity, or ``None`` when
-      nothing changes.
+    * ``refund(state, now_us, cost, until=None)`` is the write that gives back
+      up to ``cost`` consumed units, never beyond full capacity, or ``None``
+      when nothing changes. ``until`` (µs) is the time of the hit that consumed
+      them plus the ``reset_after`` it reported for this rate: with it, only
+      what of those units still weighs is given back (nothing of a window that
+      has closed, nothing the bucket has refilled since).
     * ``expires_at(state)`` is the microsecond from which ``state`` is at full
       capacity again and may be dropped.
 
@@ -57,7 +60,7 @@ class AlgorithmMath(Protocol):
 
     def charge(self, state: Any, now: int, cost: int) -> Any: ...
 
-    def refund(self, state: Any, now: int, cost: int) -> Any: ...
+    def refund(self, state: Any, now: int, cost: int, until: int | None = None) -> Any: ...
 
     def expires_at(self, state: Any) -> int: ...
 

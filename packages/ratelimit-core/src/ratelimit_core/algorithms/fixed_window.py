@@ -10,9 +10,11 @@ A window that starts after ``now`` (the clock went back) is read as starting
 at ``now``, with its count, and that reading is written back even by a denial:
 a client waits at most ``period``, and a ``retry_after`` given then comes true.
 
-``charge`` adds to the window's count, past ``limit`` if need be: hits are then
-denied until the window closes. ``refund`` takes from the current window's
-count, never below 0; a window that has closed has nothing to give back.
+``charge`` adds to the window's count, past ``limit`` if need be (saturating at
+:data:`MAX_COUNT`): hits are then denied until the window closes. ``refund``
+takes from the current window's count, never below 0; given ``until`` (when
+the units' window closes), only units of the current window are given back:
+a window that has closed has nothing to give back.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from dataclasses import dataclass
 from ratelimit_core.algorithms.step import Step
 from ratelimit_core.rate import Rate
 
-__all__ = ["FixedWindow"]
+__all__ = ["MAX_COUNT", "FixedWindow"]
+
+#: The most units a window counts: a charge beyond it saturates there (every store holds it exactly).
+MAX_COUNT = 2**53 - 1
 
 #: ``(window_start_us, count)``
 FixedWindowState = tuple[int, int]
@@ -61,12 +66,19 @@ class FixedWindow:
     def charge(self, state: FixedWindowState | None, now: int, cost: int) -> FixedWindowState:
         """The window after ``cost`` units are consumed at ``now`` (µs), room or not."""
         start, count, _ = self._window(state, now)
-        return start, count + cost
+        return start, min(count + cost, max(count, MAX_COUNT))
 
-    def refund(self, state: FixedWindowState | None, now: int, cost: int) -> FixedWindowState | None:
-        """The window after ``cost`` units are given back at ``now`` (µs); ``None`` when nothing changes."""
+    def refund(
+        self, state: FixedWindowState | None, now: int, cost: int, until: int | None = None
+    ) -> FixedWindowState | None:
+        """The window after ``cost`` units are given back at ``now`` (µs); ``None`` when nothing changes.
+
+        ``until`` is when the units' window closes (µs): the time of the hit that
+        consumed them plus its ``reset_after``. Units of another window are not
+        given back.
+        """
         start, count, repair = self._window(state, now)
-        if not count:
+        if not count or (until is not None and until != start + self.period):
             return repair
         return start, max(0, count - cost)
 

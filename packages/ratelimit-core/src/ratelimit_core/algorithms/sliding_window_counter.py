@@ -13,10 +13,12 @@ window's, with its counts, and that reading is written back even by a
 denial: a client waits no longer than without the step, and a
 ``retry_after`` given then comes true.
 
-``charge`` adds to the current window's count, past ``limit`` if need be; the
-estimate then stays over the limit until enough of it has slid out.
-``refund`` takes from the current window's count, never below 0 (units of the
-previous window are past giving back).
+``charge`` adds to the current window's count, past ``limit`` if need be
+(saturating at :data:`MAX_COUNT`); the estimate then stays over the limit until
+enough of it has slid out. ``refund`` takes from the current window's count,
+never below 0; given ``until`` (the units' window end plus a period), only
+units of the current window are given back (units of the previous window are
+past giving back).
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ from dataclasses import dataclass
 from ratelimit_core.algorithms.step import Step
 from ratelimit_core.rate import Rate
 
-__all__ = ["SlidingWindowCounter"]
+__all__ = ["MAX_COUNT", "SlidingWindowCounter"]
+
+#: The most units a window counts: a charge beyond it saturates there (the Redis store's Lua keeps
+#: every factor of its big integers below 9e8).
+MAX_COUNT = 800_000_000
 
 #: ``(window_index, previous_count, current_count)``; window ``i`` spans
 #: ``[i * period, (i + 1) * period)`` µs.
@@ -79,13 +85,18 @@ class SlidingWindowCounter:
         """The counts after ``cost`` units are consumed at ``now`` (µs), room or not."""
         index = now // self.period
         prev, cur, _ = self._counts(state, index)
-        return index, prev, cur + cost
+        return index, prev, min(cur + cost, max(cur, MAX_COUNT))
 
-    def refund(self, state: CounterState | None, now: int, cost: int) -> CounterState | None:
-        """The counts after ``cost`` units of this window are given back; ``None`` when nothing changes."""
+    def refund(self, state: CounterState | None, now: int, cost: int, until: int | None = None) -> CounterState | None:
+        """The counts after ``cost`` units of this window are given back; ``None`` when nothing changes.
+
+        ``until`` is the time of the hit that consumed them plus its
+        ``reset_after`` (µs): the end of their window plus a period. Units of
+        another window are not given back.
+        """
         index = now // self.period
         prev, cur, repair = self._counts(state, index)
-        if not cur:
+        if not cur or (until is not None and until // self.period - 2 != index):
             return repair
         return index, prev, max(0, cur - cost)
 

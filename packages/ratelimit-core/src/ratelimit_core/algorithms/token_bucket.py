@@ -20,12 +20,17 @@ is written back even by a denial, so that a ``retry_after`` given then comes
 true. A client is never locked out for longer than the bucket takes to refill.
 
 ``charge`` consumes without asking (the work was done): the debt may pass
-``tolerance``, and hits then wait until it is paid back, exactly. A bucket in
+``tolerance``, and hits then wait until it is paid back, exactly. A debt
+saturates at :data:`MAX_DEBT` ticks (2^52): a larger charge leaves that debt
+and never raises. A bucket in
 such an overdraft holds ``(tat, written_at_us)`` instead of the bare TAT, so
 that its debt is never taken for a clock that went back; when the clock is
 found before ``written_at``, no time is read as having passed since then (and
 that reading is written back). ``refund`` moves the TAT back by ``cost``
-intervals, never before ``now``.
+intervals, never before ``now``; given ``until``, the TAT the units' hit left
+(a reservation's), it gives back only what of them still weighs: the part of
+their intervals after ``now``. What the bucket refilled since is not given
+back a second time.
 
 Mapping to GCRA terms: emission interval ``T = period / limit``; the delay
 variation tolerance is ``tau = (capacity - 1) * T``. A unit arriving at ``t``
@@ -41,7 +46,12 @@ from math import gcd
 from ratelimit_core.algorithms.step import Step
 from ratelimit_core.rate import Rate
 
-__all__ = ["TokenBucket", "TokenBucketState"]
+__all__ = ["MAX_DEBT", "TokenBucket", "TokenBucketState"]
+
+#: The most debt (ticks) a bucket holds: a charge beyond it saturates there (142 years at a tick per
+#: µs). Every store computes with it exactly: the Redis store's Lua numbers are doubles, and a debt
+#: plus a capacity of ticks (at most 2^52 too, see ``ratelimit_redis``) stays within 2^53.
+MAX_DEBT = 2**52
 
 #: The TAT in ticks; in overdraft, ``(tat, written_at_us)``.
 TokenBucketState = int | tuple[int, int]
@@ -108,17 +118,32 @@ class TokenBucket:
         return False, write, remaining, held if scale == 1 else (held + scale - 1) // scale, retry
 
     def charge(self, state: TokenBucketState | None, now: int, cost: int) -> TokenBucketState:
-        """The state after ``cost`` units are consumed at ``now`` (µs), room or not."""
+        """The state after ``cost`` units are consumed at ``now`` (µs), room or not, saturating at :data:`MAX_DEBT`."""
         ticks = now * self.scale
         held = 0 if state is None else self._held(state, now, ticks)[0]
-        return self._written(ticks + held + cost * self.interval, ticks, now)
+        debt = held + cost * self.interval
+        if debt > MAX_DEBT:
+            debt = max(held, MAX_DEBT)
+        return self._written(ticks + debt, ticks, now)
 
-    def refund(self, state: TokenBucketState | None, now: int, cost: int) -> TokenBucketState | None:
-        """The state after ``cost`` units are given back at ``now`` (µs); ``None`` when there is none."""
+    def refund(
+        self, state: TokenBucketState | None, now: int, cost: int, until: int | None = None
+    ) -> TokenBucketState | None:
+        """The state after ``cost`` units are given back at ``now`` (µs); ``None`` when there is none.
+
+        ``until`` is when the units stop weighing (µs): the time of the hit that
+        consumed them plus its ``reset_after``, the TAT it left. Only what of
+        them lies after ``now`` is given back.
+        """
         if state is None:
             return None
         ticks = now * self.scale
-        held = max(0, self._held(state, now, ticks)[0] - cost * self.interval)
+        give = cost * self.interval
+        if until is not None:
+            # What of them lies after now: the TAT the hit left, in ticks (rounded down: reset_after was
+            # rounded up to the µs), less now.
+            give = min(give, max(0, (until - 1 - now) * self.scale + 1))
+        held = max(0, self._held(state, now, ticks)[0] - give)
         return self._written(ticks + held, ticks, now)
 
     def _held(self, state: TokenBucketState, now: int, ticks: int) -> tuple[int, bool]:

@@ -2,21 +2,26 @@
 --
 -- Every algorithm script takes the same arguments:
 --   KEYS[i]   the state of rate i of the limiter (all in one hash tag: one slot)
---   ARGV[1]   "hit" (consume, all rates or none), "peek" (consume nothing),
---             "charge" (consume on every rate, room or not) or "refund" (give
---             back up to cost on every rate); after a charge or a refund the
---             reply is what a peek of one unit says
---   ARGV[2]   cost, an integer >= 0
+--   ARGV[1]   "hit" (consume, all rates or none), "reserve" (a hit whose reply
+--             ends with now, in µs), "peek" (consume nothing), "charge"
+--             (consume on every rate, room or not) or "refund" (give back up
+--             to cost on every rate); after a charge or a refund the reply is
+--             what a peek of one unit says
+--   ARGV[2]   cost, an integer >= 0 (a cost beyond 2^53 reads as huge: it
+--             never fits, and a charge of it saturates)
 --   ARGV[3]   now in microseconds, or "" to read the server's clock (TIME)
 --   ARGV[4]   the algorithm's parameters, comma-separated: PARAMS integers per
 --             rate, in KEYS order
+--   ARGV[5]   a refund's ending per rate, comma-separated: the µs at which the
+--             refunded units stop weighing (the reserve's now plus the rate's
+--             reset_after; the Store contract's "until"), or "" (the newest units)
 -- and returns one string of integers separated by spaces, four per rate, in
 -- KEYS order: allowed (1/0), remaining, reset_after_us, retry_after_us (-1: never).
 --
 -- A limiter with a concurrency cap adds a last key, a sorted set of its slots
 -- (member: the holder's token, score: the µs its lease lapses; a slot counts
 -- while now < score), and three arguments:
---   ARGV[5]   the cap's limit    ARGV[6]   the lease in µs    ARGV[7]   the holder
+--   ARGV[6]   the cap's limit    ARGV[7]   the lease in µs    ARGV[8]   the holder
 -- and three modes: "acquire" (a hit that also takes a slot, all or nothing),
 -- "release" (free the holder's slot; replies "") and "renew" (extend the
 -- holder's lease; replies "1", or "0" when its slot is gone). A peek or an
@@ -64,11 +69,14 @@ local function ttl_ms(us)
 end
 
 local MODE, COST, NOW = ARGV[1], tonumber(ARGV[2]), now_us()
-local CAP, LEASE, HOLDER = tonumber(ARGV[5] or ''), tonumber(ARGV[6] or ''), ARGV[7]
+local CAP, LEASE, HOLDER = tonumber(ARGV[6] or ''), tonumber(ARGV[7] or ''), ARGV[8]
 local RATES = CAP and #KEYS - 1 or #KEYS -- the cap's key, when there is one, comes last
-local PARAM = {}
+local PARAM, ENDING = {}, {}
 for value in string.gmatch(ARGV[4], '[^,]+') do
   PARAM[#PARAM + 1] = tonumber(value)
+end
+for value in string.gmatch(ARGV[5] or '', '[^,]+') do
+  ENDING[#ENDING + 1] = tonumber(value)
 end
 
 -- Integers to text without an exponent (Lua's tostring gives 1e+15).
@@ -80,8 +88,9 @@ end
 -- all or nothing. step(i, cost) -> allowed, write, remaining, reset_us, retry_us
 -- where write is nil or a function that stores the new state of KEYS[i]. When
 -- a step denies, or has cost 0, its write is nil or the repair of a state read
--- from the future (a clock that went back). account(i, cost, refund) charges
--- (or refunds) rate i, repairing as a step does.
+-- from the future (a clock that went back). account(i, cost, refund, ending)
+-- charges (or refunds) rate i, repairing as a step does; a refund's ending is
+-- ENDING[i] (nil: the newest units).
 -- The live slots of the cap (lapsed ones removed), as a count.
 local function live_slots()
   redis.call('ZREMRANGEBYSCORE', KEYS[#KEYS], '-inf', string.format('%d', NOW))
@@ -114,11 +123,11 @@ local function decide(step, account)
     held = live_slots()
     room = held < CAP
   end
-  local consume = MODE == 'hit' or MODE == 'acquire'
+  local consume = MODE == 'hit' or MODE == 'acquire' or MODE == 'reserve'
   if MODE == 'charge' or MODE == 'refund' then
     local reply = {}
     for i = 1, n do
-      account(i, COST, MODE == 'refund')
+      account(i, COST, MODE == 'refund', ENDING[i])
       local allowed, _, _, _, retry = step(i, 1)
       local _, _, remaining, reset = step(i, 0)
       reply[#reply + 1] = allowed and '1' or '0'
@@ -128,7 +137,7 @@ local function decide(step, account)
     end
     return table.concat(reply, ' ')
   end
-  if n == 1 and not CAP then -- one rate: the same answers as below, without the tables
+  if n == 1 and not CAP and MODE ~= 'reserve' then -- one rate: the same answers as below, without the tables
     local allowed, write, remaining, reset, retry = step(1, COST)
     if allowed and COST > 0 then
       if MODE == 'hit' then
@@ -170,6 +179,9 @@ local function decide(step, account)
       local added = hold_until(KEYS[#KEYS])
       reply[#reply + 1] = '1 ' .. int(CAP - held - added) .. ' 0 0'
     end
+    if MODE == 'reserve' then
+      reply[#reply + 1] = int(NOW)
+    end
     return table.concat(reply, ' ')
   end
   -- A peek, or a denial: nothing is consumed; rates that would admit report
@@ -193,6 +205,9 @@ local function decide(step, account)
   end
   if CAP then
     reply[#reply + 1] = room and ('1 ' .. int(CAP - held) .. ' 0 0') or '0 0 0 -1'
+  end
+  if MODE == 'reserve' then
+    reply[#reply + 1] = int(NOW)
   end
   return table.concat(reply, ' ')
 end

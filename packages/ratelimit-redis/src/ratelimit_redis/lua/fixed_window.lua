@@ -74,11 +74,12 @@ local function step(i, cost)
   return false, repair, remaining, full_reset, retry
 end
 
--- Charge (or refund) cost units on rate i's window, room or not.
-local function account(i, cost, refund)
+-- Charge (or refund) cost units on rate i's window, room or not. A refund given
+-- ending (µs: when the units' window closes) gives back nothing of another window.
+local function account(i, cost, refund, ending)
   local limit, period, start, count, repair = read(i)
   if refund then
-    if count == 0 then
+    if count == 0 or (ending and ending ~= start + period) then
       if repair then
         repair()
       end

@@ -115,11 +115,13 @@ local function read(i)
   return limit, period, index, left, prev, cur, repair
 end
 
--- Charge (or refund) cost units on rate i's current window, room or not.
-local function account(i, cost, refund)
+-- Charge (or refund) cost units on rate i's current window, room or not. A refund
+-- given ending (µs: the end of the units' window plus a period) gives back
+-- nothing of another window.
+local function account(i, cost, refund, ending)
   local limit, period, index, left, prev, cur, repair = read(i)
   if refund then
-    if cur == 0 then
+    if cur == 0 or (ending and idiv(ending, period) - 2 ~= index) then
       if repair then
         repair()
       end

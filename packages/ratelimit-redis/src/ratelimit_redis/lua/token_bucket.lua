@@ -6,10 +6,11 @@
 -- ARGV:    see common.lua; ARGV[4] holds 4 values per rate: scale, interval, capacity, tolerance.
 -- returns: see common.lua.
 -- The TAT in ticks can pass 2^53, so it is read and written as two limbs. A debt
--- (TAT - now) stays below 2^53 ticks: a charge beyond that saturates there.
+-- (TAT - now) stays at most 2^52 ticks (a charge beyond saturates there), so a debt
+-- plus a capacity of ticks (at most 2^52: the store refuses larger) is exact.
 
 local PARAMS = 4
-local MAX_DEBT = 9007199254740991 -- 2^53 - 1
+local MAX_DEBT = 4503599627370496 -- 2^52 (ratelimit_core.algorithms.token_bucket.MAX_DEBT)
 local a = idiv(NOW, BASE)
 local b = NOW - a * BASE
 
@@ -103,15 +104,23 @@ local function step(i, cost)
   return false, repair, remaining, cdiv(held, scale), retry
 end
 
--- Charge (or refund) cost units on rate i, room or not.
-local function account(i, cost, refund)
+-- Charge (or refund) cost units on rate i, room or not. A refund given ending (µs:
+-- the TAT the units' hit left) gives back only what of them lies after now.
+local function account(i, cost, refund, ending)
   local scale, interval, _, tolerance, hi, lo, held, _, exists = read(i)
   local debt
   if refund then
     if not exists then
       return
     end
-    debt = held - cost * interval
+    local give = cost * interval
+    if ending then
+      local weight = (ending - 1 - NOW) * scale + 1 -- that TAT (rounded down to a tick) less now, in ticks
+      if weight < give then
+        give = weight > 0 and weight or 0
+      end
+    end
+    debt = held - give
     if debt < 0 then
       debt = 0
     end

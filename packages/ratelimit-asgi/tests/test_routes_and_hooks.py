@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ratelimit_asgi.middleware import RATE_LIMITED
 from ratelimit_asgi import DecisionEvent, RateLimit, RateLimitMiddleware, Rule
 from ratelimit_core import Decision, Limiter, MemoryStore
 from ratelimit_core.testing import ManualClock
@@ -178,7 +179,7 @@ def test_websocket_messages_over_the_limit_close_the_socket(store: MemoryStore) 
         ws.send_text("c")
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
-    assert closed.value.code == 1008
+    assert closed.value.code == RATE_LIMITED
 
 
 # -- the FastAPI dependency -----------------------------------------------------

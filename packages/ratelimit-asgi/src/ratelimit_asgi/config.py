@@ -113,7 +113,11 @@ class LimitConfig(BaseModel):
 
     @model_validator(mode="after")
     def _limiter(self) -> LimitConfig:
-        self.limiter(None, "check")  # rates and algorithm must agree (a burst is for the token bucket)
+        limiter = self.limiter(None, "check")  # rates and algorithm must agree (a burst is for the token bucket)
+        if limiter.cap is not None and (self.count is not None or self.settle is not None):
+            raise ValueError(
+                f"{limiter.cap} holds a slot per request: count and settle need a limit without a concurrency cap"
+            )
         return self
 
     def limiter(self, store: Store | None, default_name: str) -> Limiter:
@@ -187,6 +191,13 @@ class RateLimitConfig(BaseModel):
     def _something(self) -> RateLimitConfig:
         if self.default is None and not self.rules:
             raise ValueError("give a default limit, rules, or both")
+        if self.websocket_messages:
+            for limit in (self.default, *self.rules):
+                if limit is not None and parse_limits(limit.rates)[1] is not None:
+                    raise ValueError(
+                        "websocket_messages counts each message, which a limit with a concurrency cap cannot: "
+                        f"give {limit.rates!r} a limit without a cap"
+                    )
         return self
 
     @classmethod

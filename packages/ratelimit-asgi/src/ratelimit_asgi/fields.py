@@ -18,7 +18,8 @@ integer is clamped to 15 digits, the most a structured field may carry.
 A concurrency cap is a member of its own (``<name>/concurrent`` beside rates),
 ``qu="concurrent-requests"`` and no ``w`` in the policy (draft-11 section
 3.1.2), ``r`` the free slots and no ``t``: no time is known at which a slot
-frees. A cap's denial sends no ``Retry-After`` for the same reason.
+frees. A cap's denial sends no ``Retry-After`` for the same reason, and when
+the cap binds, no ``X-RateLimit-Reset`` (a ``0`` would invite a retry at once).
 
     RateLimit-Policy: "api/1min";q=100;w=60, "api/concurrent";q=2;qu="concurrent-requests"
     RateLimit: "api/1min";r=37;t=12, "api/concurrent";r=1
@@ -163,11 +164,9 @@ class Fields:
                 reset = retry  # the binding rate denied: its t is Retry-After
         out: list[Header] = []
         if self._x:
-            out += [
-                self._limits[decision.rate],
-                (b"x-ratelimit-remaining", b"%d" % remaining),
-                (b"x-ratelimit-reset", b"%d" % reset),
-            ]
+            out += [self._limits[decision.rate], (b"x-ratelimit-remaining", b"%d" % remaining)]
+            if not isinstance(decision.rate, Concurrency):  # a cap knows no time at which a slot frees
+                out.append((b"x-ratelimit-reset", b"%d" % reset))
         if self._ietf:
             if self._one is not None and isinstance(decision.rate, Concurrency):
                 state = b"%s;r=%d" % (self._one, remaining)

@@ -15,12 +15,20 @@ within which a client can pick new addresses at will).
 from __future__ import annotations
 
 import ipaddress
+import logging
+import math
+import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from starlette.requests import HTTPConnection
 
 __all__ = ["ANONYMOUS", "UNIX", "KeyFunc", "api_key", "client_address", "client_ip", "header"]
+
+logger = logging.getLogger("ratelimit_asgi")
+
+#: At most one warning per this many seconds about a proxy's forwarding headers.
+_WARN_EVERY = 60.0
 
 #: The key of every request whose peer address the server does not know
 #: (over a Unix socket, say) and that no trusted proxy vouches for.
@@ -35,14 +43,44 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class KeyFunc:
-    """A key function made by one of this module's helpers: ``key_func(conn) -> str``."""
+    """A key function made by one of this module's helpers: ``key_func(conn) -> str``.
 
-    __slots__ = ("_key", "description", "ipv6_prefix")
+    Attributes:
+        description: What it reads, as its ``repr``.
+        ipv6_prefix: The IPv6 prefix when the key is the peer address alone, else ``None``.
+        mismatches: Requests from a trusted proxy whose other forwarding header
+            named another client (``client_ip``; see there).
+    """
+
+    __slots__ = ("_key", "_warned", "description", "ipv6_prefix", "mismatches")
 
     def __init__(self, key: Callable[[HTTPConnection], str], description: str, ipv6_prefix: int | None) -> None:
         self._key = key
         self.description = description
         self.ipv6_prefix = ipv6_prefix  # set when the key is the peer address alone
+        self.mismatches = 0
+        self._warned = -math.inf
+
+    def mismatched(self, read: str, other: str, client: object, named: object) -> None:
+        """A trusted proxy's request whose ``other`` forwarding header names ``named``, not ``client``."""
+        self.mismatches += 1
+        now = time.monotonic()
+        if now - self._warned >= _WARN_EVERY:
+            self._warned = now
+            logger.warning(
+                "rate limit: a trusted proxy's request carries %s naming client %s, while %s (the header "
+                "%r reads) gives %s; if your proxy writes %s, set forwarded_header=%r, or a client picks its "
+                "own key through %s (%d such requests so far)",
+                other,
+                named,
+                read,
+                self,
+                client,
+                other,
+                other,
+                read,
+                self.mismatches,
+            )
 
     def __call__(self, conn: HTTPConnection) -> str:
         return self._key(conn)
@@ -106,6 +144,15 @@ def client_ip(
     not trusted is keyed on its peer: a forwarding header it sent is ignored,
     so it cannot pick its own key.
 
+    A proxy that writes the *other* standard header (``Forwarded`` where
+    ``X-Forwarded-For`` is read, or the reverse) would leave the key to
+    whatever the client sent in the one that is read. That is reported: when a
+    trusted proxy's request carries the other header and it names another
+    client than the header read (or the header read is missing), a warning is
+    logged, at most once a minute, with a count (:attr:`KeyFunc.mismatches`).
+    The key stays what the configured header gives: set ``forwarded_header``
+    to the header your proxy writes.
+
     Args:
         trusted_proxies: Addresses and CIDR networks of your proxies, and
             :data:`UNIX` to trust connections without a peer address (a proxy
@@ -141,9 +188,22 @@ def client_ip(
             raise ValueError(f"trusted_proxies: not an address, a network or {UNIX!r}: {entry!r}") from None
         networks.append(network)
     chain = _forwarded_for if name == "forwarded" else _listed
+    other = {"forwarded": "x-forwarded-for", "x-forwarded-for": "forwarded"}.get(name)
 
     def trusted(address: _Address) -> bool:
         return any(address in network for network in networks)
+
+    def walk(peer: _Address | None, hops: list[str]) -> _Address | None:
+        """The client: hops read right to left, trusted ones passed over."""
+        current = peer
+        for hop in reversed(hops):
+            address = _parse(hop)
+            if address is None:
+                break
+            current = address
+            if not trusted(address):
+                break
+        return current
 
     def key(conn: HTTPConnection) -> str:
         client = conn.scope.get("client")
@@ -155,18 +215,17 @@ def client_ip(
             return ANONYMOUS
         else:
             peer = None  # a trusted proxy on a Unix socket
-        current = peer
-        for hop in reversed(chain(conn, name)):
-            address = _parse(hop)
-            if address is None:
-                break
-            current = address
-            if not trusted(address):
-                break
+        hops = chain(conn, name)
+        current = walk(peer, hops)
+        if other is not None and other in conn.headers:  # did the proxy write the other header?
+            found = walk(peer, _forwarded_for(conn, other) if other == "forwarded" else _listed(conn, other))
+            if not hops or found != current:
+                result.mismatched(name, other, current, found)
         return ANONYMOUS if current is None else address_key(str(current), prefix)
 
     proxies = sorted(map(str, networks)) + [UNIX] * unix
-    return KeyFunc(key, f"client_ip({proxies!r}, forwarded_header={name!r}, ipv6_prefix={prefix})", None)
+    result = KeyFunc(key, f"client_ip({proxies!r}, forwarded_header={name!r}, ipv6_prefix={prefix})", None)
+    return result
 
 
 def header(name: str, *, fallback: KeyFunc | None = None) -> KeyFunc:

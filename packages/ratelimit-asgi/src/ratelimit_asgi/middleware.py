@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import math
 import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,12 +27,15 @@ from ratelimit_core import Decision, Limiter, RateLimitExceeded, Reservation, St
 
 __all__ = [
     "MAX_KEY_BODY",
+    "RATE_LIMITED",
     "DecisionEvent",
     "DecisionHook",
     "KeyFunction",
     "RateLimitMiddleware",
     "RateLimiterMiddleware",
 ]
+
+logger = logging.getLogger("ratelimit_asgi")
 
 KeyFunction = Callable[[HTTPConnection], "str | Awaitable[str]"]
 DecisionHook = Callable[[HTTPConnection, "DecisionEvent"], "None | Awaitable[None]"]
@@ -53,8 +59,10 @@ class DecisionEvent:
     error: StoreError | None = None
 
 
-#: The close code for a WebSocket over its limit (RFC 6455: policy violation).
-POLICY_VIOLATION = 1008
+#: The close code for a WebSocket over its message limit, or refused at its handshake where the server
+#: cannot answer it with a 429: in RFC 6455's private range (4000-4999), which every server accepts.
+#: (Daphne refuses 1008, "policy violation": it allows only 1000 and 3000-4999.)
+RATE_LIMITED = 4008
 #: The most of a request body a key function may read (it is kept and given to the app after).
 MAX_KEY_BODY = 1024 * 1024
 
@@ -365,8 +373,10 @@ class RateLimitMiddleware:
     ) -> None:
         """A limiter with a concurrency cap: its slot is held until the response has ended (or the socket closed).
 
-        The app returning is that moment: after a response's last byte, after
-        it raised, or after the client went away (the server cancels it).
+        That is the response's last byte, or, when the app returns without one
+        (it raised, the client went away, a WebSocket closed), its return:
+        whichever comes first. A server may finish sending before the app's
+        coroutine returns (Django's handler does): the slot is free by then.
         """
         limiter = limit.limiter
         if plan.accounting or (self.websocket_messages and scope["type"] == "websocket"):
@@ -384,11 +394,25 @@ class RateLimitMiddleware:
         finally:
             if token is not None:
                 leave(token)
-        try:
+        if not held:
             await self._answer(plan, limit, key, decision, conn, scope, receive, send)
-        finally:
+            return
+
+        async def release() -> None:
+            nonlocal held
             if held:
+                held = False
                 await hold.__aexit__(None, None, None)
+
+        async def send_then_release(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await release()  # the response's last byte is out
+
+        try:
+            await self._answer(plan, limit, key, decision, conn, scope, receive, send_then_release)
+        finally:
+            await release()
 
     async def _observed(self, plan: _Plan, limit: Limit, key: str, scope: Scope) -> Decision | Reservation:
         """A decision with the route template and shadow mode set for the limiter's observer."""
@@ -519,8 +543,8 @@ class RateLimitMiddleware:
             if decision is not None and self.on_decision is not None:
                 await _call(self.on_decision, conn, DecisionEvent(decision, limiter, plan.rule))
             if decision is None or not (decision.allowed or self.shadow):
-                await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "rate limit exceeded"})
-                return {"type": "websocket.disconnect", "code": POLICY_VIOLATION}
+                await send({"type": "websocket.close", "code": RATE_LIMITED, "reason": "rate limit exceeded"})
+                return {"type": "websocket.disconnect", "code": RATE_LIMITED}
             return message
 
         return receive_limited
@@ -623,16 +647,55 @@ async def _ask_key_func(
     except _BodyTooLarge:
         await _TOO_LARGE.send(send)
         return None
+    except Exception as error:  # noqa: BLE001 - whatever the client's bytes made it raise: a 400, never a 500
+        _UNKEYED.failed(plan.key_func, error)
+        await _refuse(scope, receive, send, _BAD_KEY)
+        return None
+    if key.__class__ is not str:  # a missing header or field gave None, say: the request cannot be keyed
+        _UNKEYED.failed(plan.key_func, TypeError(f"the key function returned {type(key).__name__}, not a str"))
+        await _refuse(scope, receive, send, _BAD_KEY)
+        return None
     if recorder is not None and recorder.messages:
         receive = recorder.replay()
     return key, conn, receive
 
 
-async def _key(plan: _Plan, conn: HTTPConnection, path: str) -> str:
+async def _key(plan: _Plan, conn: HTTPConnection, path: str) -> Any:
     key = plan.key_func(conn)
     if inspect.isawaitable(key):
         key = await key
-    return f"{key}|{path}" if plan.per_path else key
+    return f"{key}|{path}" if plan.per_path and key.__class__ is str else key
+
+
+class _Unkeyed:
+    """Requests whose key function raised (or gave no ``str``): counted, and logged at most once a minute."""
+
+    __slots__ = ("count", "last")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = -math.inf
+
+    def failed(self, key_func: object, error: Exception) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= _WARN_EVERY:
+            self.last = now
+            logger.warning(
+                "rate limit: the key function %r failed (%s: %.200s); the request was refused with 400 "
+                "(%d such requests so far in this process). A key function that may meet malformed input "
+                "should return a fallback key itself.",
+                key_func,
+                type(error).__name__,
+                error,
+                self.count,
+            )
+
+
+#: Requests refused because their key function failed, in this process.
+_UNKEYED = _Unkeyed()
+_WARN_EVERY = 60.0
+_BAD_KEY = refusal(400, "Bad Request", "The request could not be keyed for rate limiting.")
 
 
 async def _call(hook: DecisionHook, conn: HTTPConnection, event: DecisionEvent) -> None:
@@ -652,7 +715,7 @@ async def _refuse_websocket(scope: Scope, receive: Receive, send: Send, status: 
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
     else:
-        await send({"type": "websocket.close", "code": POLICY_VIOLATION})
+        await send({"type": "websocket.close", "code": RATE_LIMITED})
 
 
 def _checked(routes: Iterable[str | re.Pattern[str]]) -> list[str | re.Pattern[str]]:

@@ -10,7 +10,7 @@ from starlette.types import Scope
 
 from ratelimit_core.observe import RequestContext, request_context
 
-__all__ = ["enter", "leave", "route_template"]
+__all__ = ["MOUNTED", "enter", "leave", "route_template"]
 
 #: A routing table deeper than this is not followed (an app mounted in itself, say).
 _MAX_DEPTH = 8
@@ -21,14 +21,33 @@ def route_template(scope: Scope, app: Any) -> str | None:
 
     ``app`` is what the middleware wraps: its routes are found through the
     middleware around them (each keeps the next as ``app``) and matched by
-    their own rules, through mounts. Under a mount, the mount's path comes
-    first (``"/api/items/{item_id}"``). ``None`` when no route matches or the
-    app has no routes.
+    their own rules, through mounts. When the middleware itself sits under a
+    mount, the mount's path comes first (``"/api/items/{item_id}"``), as a
+    template: its parameters by name (``"/t/{tenant}/items/{item_id}"``), or
+    :data:`MOUNTED` when they cannot be told apart from its text. Never a
+    client's text: that would make a series per value a client chooses.
+    ``None`` when no route matches or the app has no routes.
     """
-    root, top = scope.get("root_path", ""), scope.get("app_root_path", "")
-    mounted = root[len(top) :] if top and root.startswith(top) else root
     inner = _template(_routes_of(app), scope, "", 0)
-    return None if inner is None else mounted + inner
+    return None if inner is None else _mount_template(scope) + inner
+
+
+#: The mount of the middleware when its template cannot be read from the scope.
+MOUNTED = "/{mount}"
+
+
+def _mount_template(scope: Scope) -> str:
+    """The path of the mount the middleware sits under, with its parameters named, never their values."""
+    root, top = scope.get("root_path", ""), scope.get("app_root_path", "")
+    mounted: str = root[len(top) :] if top and root.startswith(top) else root
+    params = scope.get("path_params") or {}
+    if not mounted or not params:  # no mount, or a mount without parameters: its path is its template
+        return mounted
+    names = {str(value): name for name, value in params.items()}
+    segments = mounted.split("/")
+    if any(value not in segments for value in names):  # a parameter within a segment, or across several
+        return MOUNTED
+    return "/".join("{" + names[segment] + "}" if segment in names else segment for segment in segments)
 
 
 def _template(routes: Any, scope: Scope, prefix: str, depth: int) -> str | None:

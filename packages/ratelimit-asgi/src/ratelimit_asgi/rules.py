@@ -185,6 +185,8 @@ class Rule:
             )
         if isinstance(self.methods, str | bytes):
             raise TypeError(f"Rule methods must be a list of methods, got one string: {self.methods!r}")
+        # Read once, whatever the iterable (a generator is used up by the first pass).
+        object.__setattr__(self, "methods", tuple(self.methods))
         for method in self.methods:
             if not isinstance(method, str) or not method:
                 raise TypeError(f"Rule methods must be strings, got {method!r}")

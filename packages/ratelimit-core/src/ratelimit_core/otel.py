@@ -28,8 +28,10 @@ Spans: ``spans="current"`` (the default) sets ``ratelimit.policy``,
 ``ratelimit.outcome``, ``ratelimit.remaining`` and ``ratelimit.retry_after``
 on the current span when it is recording (the request's span under an
 instrumented server); ``"own"`` records a span ``ratelimit.decision`` per
-decision; ``"none"`` neither. ``hash_keys=True`` adds ``ratelimit.key.hash``
-(16 hex characters of BLAKE2b) to those spans, never to metrics.
+decision; ``"none"`` neither. ``hash_keys=secret`` adds ``ratelimit.key.hash``
+to those spans, never to metrics: 16 hex characters of BLAKE2b keyed with the
+operator's secret (16 to 64 bytes), so that a span store's reader cannot
+recover a key by hashing guesses (a client address is one of 2^32).
 """
 
 from __future__ import annotations
@@ -60,7 +62,14 @@ class OpenTelemetryObserver(Observer):
         spans: ``"current"``, ``"own"`` or ``"none"`` (see the module's docstring).
         near_limit: The fraction of the limit at or under which an admitted
             decision counts in ``ratelimit.near_limit`` (default 0.1).
-        hash_keys: Add the key's hash to spans (opt-in; never to metrics).
+        hash_keys: A secret of 16 to 64 bytes: add the key's hash, keyed with it,
+            to spans (opt-in; never to metrics). Keep it out of the code, and
+            the same across processes to correlate their spans.
+
+    Raises:
+        ValueError: a bad ``spans`` or ``near_limit``.
+        TypeError: ``hash_keys`` that is not ``bytes`` (``True`` included: an
+            unkeyed hash of a client address is reversed by hashing guesses).
     """
 
     def __init__(
@@ -70,12 +79,19 @@ class OpenTelemetryObserver(Observer):
         *,
         spans: Spans = "current",
         near_limit: float = 0.1,
-        hash_keys: bool = False,
+        hash_keys: bytes | None = None,
     ) -> None:
         if spans not in ("current", "own", "none"):
             raise ValueError(f"spans must be 'current', 'own' or 'none', got {spans!r}")
         if isinstance(near_limit, bool) or not isinstance(near_limit, int | float) or not 0 <= near_limit <= 1:
             raise ValueError(f"near_limit must be a fraction between 0 and 1, got {near_limit!r}")
+        if hash_keys is not None and not isinstance(hash_keys, bytes):
+            raise TypeError(
+                f"hash_keys must be a secret of 16 to 64 bytes, got {type(hash_keys).__name__}: an unkeyed "
+                "hash of a client address is reversed by hashing every address"
+            )
+        if hash_keys is not None and not 16 <= len(hash_keys) <= 64:
+            raise ValueError(f"hash_keys must be a secret of 16 to 64 bytes, got {len(hash_keys)} bytes")
         meter = meter or metrics.get_meter("ratelimit", __version__)
         self._tracer = tracer or trace.get_tracer("ratelimit", __version__)
         self._spans = spans
@@ -192,9 +208,9 @@ class OpenTelemetryObserver(Observer):
         }
         if decision.retry_after is not None and not decision.allowed:
             attributes["ratelimit.retry_after"] = decision.retry_after
-        if self._hash:
+        if self._hash is not None:
             attributes["ratelimit.key.hash"] = blake2b(
-                report.key.encode("utf-8", "surrogatepass"), digest_size=8
+                report.key.encode("utf-8", "surrogatepass"), digest_size=8, key=self._hash
             ).hexdigest()
         if self._spans == "current":
             span = trace.get_current_span()

@@ -166,6 +166,51 @@ async def test_a_rule_with_a_cap_holds_a_slot_and_shadow_mode_never_blocks() -> 
     await held
 
 
+async def test_a_slot_is_free_at_the_responses_last_byte_though_the_app_has_not_returned() -> None:
+    """Django's handler sends the whole response, then returns: a request in between found the slot held."""
+    finished, release = asyncio.Event(), asyncio.Event()
+
+    async def sends_then_lingers(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"failed", "more_body": False})
+        finished.set()
+        await release.wait()  # the handler's coroutine has not returned yet
+
+    limiter = Limiter("1 concurrent", name="django-like")
+    app = RateLimitMiddleware(sends_then_lingers, limiter=limiter, key_func=header("x-user"))
+    first = asyncio.create_task(request(app, "/"))
+    await finished.wait()
+    assert (await limiter.peek(KEY)).remaining == 1, "before the fix: held until the app returned"
+    second = asyncio.create_task(request(app, "/"))
+    await settle()
+    assert not second.done() or (await second)[0] == 500, "the second got the slot, not a 429"
+    release.set()
+    assert [(await task)[0] for task in (first, second)] == [500, 500]
+    assert (await limiter.peek(KEY)).remaining == 1
+
+
+async def test_an_app_that_returns_without_a_response_frees_its_slot() -> None:
+    async def nothing(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    limiter = Limiter("1 concurrent", name="silent")
+    app = RateLimitMiddleware(nothing, limiter=limiter, key_func=header("x-user"))
+    with pytest.raises(RuntimeError, match="StopIteration"):  # the helper finds no response start
+        await request(app, "/")
+    assert (await limiter.peek(KEY)).remaining == 1
+
+
+def test_the_config_refuses_count_settle_and_websocket_messages_with_a_cap() -> None:
+    """Before the fix these passed validation and failed only when the app started."""
+    for limit in ({"count": [401]}, {"settle": "reported"}):
+        with pytest.raises(ValidationError, match="concurrency cap"):
+            RateLimitConfig.from_dict({"rules": [{"path": "/login", "rates": "5/minute; 1 concurrent", **limit}]})
+        with pytest.raises(ValidationError, match="concurrency cap"):
+            RateLimitConfig.from_dict({"default": {"rates": "1 concurrent", **limit}})
+    with pytest.raises(ValidationError, match="concurrency cap"):
+        RateLimitConfig.from_dict({"default": {"rates": "1 concurrent"}, "websocket_messages": True})
+
+
 def test_a_cap_cannot_count_settle_or_limit_websocket_messages() -> None:
     capped = Limiter("2 concurrent")
     for options in ({"count": lambda status: True}, {"websocket_messages": True}):

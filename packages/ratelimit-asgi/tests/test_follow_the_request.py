@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from ratelimit_asgi import (
+    Completion,
     RateLimit,
     RateLimitConfig,
     RateLimitMiddleware,
@@ -246,6 +247,15 @@ def test_a_cost_from_a_response_header(store: MemoryStore) -> None:
     answered = client.get("/chat", params={"tokens": 37})
     assert answered.headers["ratelimit"] == '"tokens";r=90;t=6', "the fields tell the estimate, decided at admission"
     assert store_remaining(store, tokens) == 63, "settled at 37"
+
+
+@pytest.mark.parametrize("value", ["9" * 400, "9" * 5000, "1" * 19, "-5", "12 tokens", "\u0661\u0662"])
+def test_a_header_value_that_is_not_accepted_settles_at_the_estimate(store: MemoryStore, value: str) -> None:
+    """Before the fix: 400 digits broke the key with an OverflowError, 4,301 raised after the response."""
+    settle = from_header("x-tokens-used")
+    completion = Completion(200, [(b"x-tokens-used", value.encode("utf-8"))], 10, None)
+    assert settle(completion) == 10
+    assert settle(Completion(200, [(b"x-tokens-used", b"9" * 18)], 10, None)) == 10**18 - 1, "18 digits are taken"
 
 
 def test_a_cost_the_endpoint_reports(store: MemoryStore) -> None:

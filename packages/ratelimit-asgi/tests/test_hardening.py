@@ -14,7 +14,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from ratelimit_asgi import RateLimit, RateLimitMiddleware, Rule, api_key, client_address, client_ip, header
-from ratelimit_core import Limiter, MemoryStore
+from ratelimit_asgi.fields import Fields
+from ratelimit_core import Concurrency, Decision, Limiter, MemoryStore, Rate, RateStatus
 from ratelimit_core.testing import FailingStore, ManualClock
 
 
@@ -258,3 +259,90 @@ def test_about_blank_stays_the_default(store: MemoryStore) -> None:
     assert "violated-policies" not in body
     with pytest.raises(ValueError, match="problem_type"):
         RateLimitMiddleware(make_app(), limiter=Limiter("1/s"), problem_type="quota")  # type: ignore[arg-type]
+
+
+# -- round three: mistakes that were silent, and client bytes that gave a 500 -----------------
+
+
+async def login_key(conn: HTTPConnection) -> str:
+    """docs/asgi.md's login key before the recipe was fixed: the username from the JSON body."""
+    assert isinstance(conn, Request)  # an HTTP request's connection is a Request
+    body = await conn.json()
+    return f"user:{body['username']}"
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"name": "no username"}', b"\xff\xfe"])
+def test_a_key_function_that_raises_on_the_clients_bytes_is_a_400(
+    body: bytes, store: MemoryStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    rule = Rule("/login", Limiter("5/minute", name="login", store=store), key_func=login_key)
+    app = RateLimitMiddleware(make_app(), rules=[rule])
+    with TestClient(app) as client, caplog.at_level("WARNING", logger="ratelimit_asgi"):
+        responses = [client.post("/login", content=body) for _ in range(3)]
+        good = client.post("/login", json={"username": "ann"})
+    assert [r.status_code for r in responses] == [400] * 3, "before the fix: 500 with a traceback"
+    assert responses[0].headers["content-type"] == "application/problem+json"
+    assert responses[0].json()["status"] == 400
+    assert good.status_code == 200
+    assert good.headers["x-ratelimit-remaining"] == "4", "well-formed ones are counted"
+    (warning,) = [r for r in caplog.records if "key function" in r.getMessage()]
+    assert "refused with 400" in warning.getMessage()
+
+
+def test_a_key_function_that_gives_no_str_is_a_400_not_a_500(store: MemoryStore) -> None:
+    def no_key(conn: HTTPConnection) -> Any:
+        return conn.headers.get("x-api-key")  # None when the client sends none
+
+    app = RateLimitMiddleware(make_app(), limiter=Limiter("5/minute", store=store), key_func=no_key)
+    with TestClient(app) as client:
+        assert client.get("/").status_code == 400
+
+
+def test_rule_methods_may_be_any_iterable_a_generator_included(store: MemoryStore) -> None:
+    rule = Rule("/login", Limiter("1/minute", name="login", store=store), methods=(m for m in ["POST"]))
+    assert rule.matches("POST", "/login")
+    assert not rule.matches("GET", "/login"), "before the fix: the generator was used up, and all methods matched"
+    app = RateLimitMiddleware(make_app(), rules=[rule])
+    with TestClient(app) as client:
+        assert [client.get("/login").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def _from_proxy(forwarded: str | None, x_forwarded_for: str | None) -> HTTPConnection:
+    headers = []
+    if forwarded is not None:
+        headers.append((b"forwarded", forwarded.encode()))
+    if x_forwarded_for is not None:
+        headers.append((b"x-forwarded-for", x_forwarded_for.encode()))
+    scope = {"type": "http", "headers": headers, "client": ("10.0.0.2", 443), "path": "/"}
+    return HTTPConnection(scope)
+
+
+def test_a_proxy_that_writes_the_other_forwarding_header_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    key = client_ip(["10.0.0.0/8"])  # reads X-Forwarded-For
+    with caplog.at_level("WARNING", logger="ratelimit_asgi"):
+        # The proxy writes Forwarded; the client sent an X-Forwarded-For of its choosing.
+        chosen = key(_from_proxy('for="203.0.113.7"', "198.51.100.1"))
+        again = key(_from_proxy('for="203.0.113.7"', "198.51.100.2"))
+        only_other = key(_from_proxy('for="203.0.113.7"', None))
+        agreeing = key(_from_proxy('for="203.0.113.7"', "203.0.113.7"))
+    assert (chosen, again, only_other, agreeing) == ("198.51.100.1", "198.51.100.2", "10.0.0.2", "203.0.113.7")
+    assert key.mismatches == 3, "two disagreements and one header missing; agreeing headers are fine"
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "forwarded_header='forwarded'" in warning, "logged once a minute, saying what to set"
+    assert "(1 such requests so far)" in warning
+    assert key(_from_proxy(None, "203.0.113.7")) == "203.0.113.7"
+    assert key.mismatches == 3, "no other header, nothing to report"
+
+
+def test_a_cap_that_binds_sends_no_reset_that_invites_a_retry() -> None:
+    limiter = Limiter("100/minute; 1 concurrent", name="api")
+    fields = Fields("api", limiter.policy.limits, "both")
+    cap, rate = limiter.cap, limiter.rates[0]
+    assert isinstance(cap, Concurrency)
+    assert isinstance(rate, Rate)
+    statuses = (RateStatus(rate, True, 99, 0.6, 0.0), RateStatus(cap, False, 0, 0.0, None))
+    denied = Decision(False, 1, 0, 0.0, None, cap, False, statuses)
+    sent = dict(fields.of(denied))
+    assert b"x-ratelimit-reset" not in sent, "before the fix: X-RateLimit-Reset: 0"
+    assert sent[b"x-ratelimit-remaining"] == b"0"
+    assert b"retry-after" not in sent

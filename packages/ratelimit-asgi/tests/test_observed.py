@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from ratelimit_asgi import RateLimit, RateLimitMiddleware, Rule, header
+from ratelimit_asgi.observed import route_template
 from ratelimit_core import Limiter
 from ratelimit_core.observe import DecisionReport, Observer
 
@@ -43,6 +45,44 @@ def test_the_middleware_reports_route_templates_never_raw_paths() -> None:
         ("/shop/orders/{order_id}", "allowed"),
         (None, "denied"),  # no route matches: no http.route, and never the path itself
     ]
+
+
+def test_under_a_mount_with_parameters_the_label_is_the_template_never_client_text() -> None:
+    """The middleware inside Mount("/t/{tenant}"): before the fix, "/t/attacker-7/items/{id}", a series per tenant."""
+    recorder = Recorder()
+    limiter = Limiter("5/minute", name="api", observer=recorder)
+    tenant = Starlette(routes=[Route("/items/{item_id}", ok)])
+    tenant.add_middleware(RateLimitMiddleware, limiter=limiter, key_func=header("x-user"))
+    app = Starlette(routes=[Mount("/t/{tenant}", app=tenant), Mount("/static/api", app=tenant)])
+    with TestClient(app) as client:
+        for path in ("/t/attacker-7/items/1", "/t/t/items/2", "/static/api/items/3"):
+            assert client.get(path, headers={"x-user": "u"}).status_code == 200
+    assert [route for route, _ in recorder.seen()] == [
+        "/t/{tenant}/items/{item_id}",
+        "/t/{tenant}/items/{item_id}",
+        "/static/api/items/{item_id}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("root_path", "params", "expected"),
+    [
+        ("/t/attacker-7", {"tenant": "attacker-7"}, "/t/{tenant}/items/{item_id}"),
+        ("/static/api", {}, "/static/api/items/{item_id}"),
+        ("/u-mallory", {"user": "mallory"}, "/{mount}/items/{item_id}"),  # inside a segment: a placeholder
+        ("/f/a/b", {"rest": "a/b"}, "/{mount}/items/{item_id}"),  # across segments too
+    ],
+)
+def test_without_the_router_a_mounts_parameters_are_named_or_a_placeholder(
+    root_path: str, params: dict[str, str], expected: str
+) -> None:
+    """A mount by another framework (no Starlette router in the scope): its parameters are put back by name."""
+    inner = Starlette(routes=[Route("/items/{item_id}", ok)])
+    scope = {
+        "type": "http", "path": f"{root_path}/items/9", "root_path": root_path, "app_root_path": "",
+        "path_params": params, "method": "GET",
+    }  # fmt: skip
+    assert route_template(scope, inner) == expected
 
 
 def test_a_rule_reports_its_path_and_shadow_mode_its_denials() -> None:

@@ -13,8 +13,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ratelimit_asgi.middleware import RATE_LIMITED
 from ratelimit_asgi import DecisionEvent, RateLimit, RateLimitMiddleware, Rule
+from ratelimit_asgi.middleware import RATE_LIMITED
 from ratelimit_core import Decision, Limiter, MemoryStore
 from ratelimit_core.testing import ManualClock
 

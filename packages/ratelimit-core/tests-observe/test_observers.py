@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from hashlib import blake2b
 from typing import Any
 
 import pytest
@@ -154,8 +155,11 @@ async def test_otel_breaker_deny_cache_and_batches() -> None:
     assert (batch.count, batch.sum) == (1, 7)
 
 
+SECRET = b"operator-secret-0123456789"
+
+
 async def test_spans_own_or_current_with_a_key_hash_only_when_asked() -> None:
-    own = Otel(spans="own", hash_keys=True)
+    own = Otel(spans="own", hash_keys=SECRET)
     limiter = Limiter("1/minute", name="traced", observer=own.observer)
     await limiter.hit(SECRET_KEYS[1])
     await limiter.hit(SECRET_KEYS[1])
@@ -167,6 +171,12 @@ async def test_spans_own_or_current_with_a_key_hash_only_when_asked() -> None:
     assert isinstance(key_hash, str)
     assert len(key_hash) == 16
     assert SECRET_KEYS[1] not in key_hash
+    unkeyed = blake2b(SECRET_KEYS[1].encode(), digest_size=8).hexdigest()
+    assert key_hash != unkeyed, "keyed: hashing guesses without the secret finds nothing"
+    again = Otel(spans="own", hash_keys=SECRET)
+    await Limiter("1/minute", name="traced", observer=again.observer).hit(SECRET_KEYS[1])
+    (span,) = again.spans.get_finished_spans()
+    assert attributes(span)["ratelimit.key.hash"] == key_hash, "one secret, one hash: spans of processes correlate"
     current = Otel()  # spans="current", no key hash
     limiter = Limiter("1/minute", name="current", observer=current.observer)
     with current.tracer.start_as_current_span("request"):
@@ -179,8 +189,20 @@ async def test_spans_own_or_current_with_a_key_hash_only_when_asked() -> None:
     }
 
 
+@pytest.mark.parametrize("secret", [True, "a secret as text", 12345])
+def test_an_unkeyed_key_hash_is_refused(secret: object) -> None:
+    with pytest.raises(TypeError, match="secret of 16 to 64 bytes"):
+        OpenTelemetryObserver(hash_keys=secret)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("secret", [b"", b"short", b"x" * 65])
+def test_a_key_hash_secret_has_16_to_64_bytes(secret: bytes) -> None:
+    with pytest.raises(ValueError, match="16 to 64 bytes"):
+        OpenTelemetryObserver(hash_keys=secret)
+
+
 async def test_no_metric_attribute_carries_a_key_or_an_address() -> None:
-    otel = Otel(spans="own", hash_keys=True)
+    otel = Otel(spans="own", hash_keys=SECRET)
     registry = CollectorRegistry()
     prometheus = PrometheusObserver(registry)
     for observer in (otel.observer, prometheus):

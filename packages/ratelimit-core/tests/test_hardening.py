@@ -1,4 +1,7 @@
-"""The core under attack and misuse: inputs that used to break a key, stores that grew or leaked, observers that changed decisions."""
+"""The core under attack and misuse.
+
+Inputs that used to break a key, stores that grew or leaked, observers that changed decisions.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ async def test_a_charge_no_store_can_hold_saturates_and_the_key_still_decides(al
     clock = ManualClock()
     limiter = Limiter("5/second", algorithm=algorithm, store=MemoryStore(clock=clock))
     charged = await limiter.charge("k", cost)
-    assert not charged.allowed and charged.remaining == 0
+    assert not charged.allowed
+    assert charged.remaining == 0
     for _ in range(3):  # before the fix: OverflowError on every later call for this key
         assert not (await limiter.hit("k")).allowed
         assert not (await limiter.peek("k")).allowed
@@ -42,7 +46,9 @@ async def test_a_charge_no_store_can_hold_saturates_and_the_key_still_decides(al
 async def test_a_huge_hit_or_refund_is_just_denied_or_given_back(algorithm: Algorithm) -> None:
     limiter = Limiter("5/second", algorithm=algorithm, store=MemoryStore(clock=ManualClock()))
     denied = await limiter.hit("k", 10**400)
-    assert not denied.allowed and denied.retry_after is None and denied.remaining == 5
+    assert not denied.allowed
+    assert denied.retry_after is None
+    assert denied.remaining == 5
     await limiter.hit("k", 3)
     assert (await limiter.refund("k", 10**400)).remaining == 5
 
@@ -163,4 +169,5 @@ async def test_an_observer_that_raises_leaks_no_slot_and_no_reservation() -> Non
     assert (await limiter.peek("k")).statuses[-1].remaining == 1, "the slot is free again"
     reserving = Limiter("10/minute", store=MemoryStore(), observer=DeadSocket())
     reservation = await reserving.reserve("k", 4)
-    assert reservation and (await reservation.settle(1)).remaining == 9
+    assert reservation
+    assert (await reservation.settle(1)).remaining == 9

@@ -117,6 +117,8 @@ class _Plan:
     settle: Settle | None = None
     #: Admitted requests are settled after their response (``count`` or ``settle``).
     accounting: bool = False
+    #: Requests whose key function failed: the middleware's count, shared by its plans.
+    unkeyed: _Unkeyed | None = None
 
 
 class RateLimitMiddleware:
@@ -230,6 +232,7 @@ class RateLimitMiddleware:
         self.on_decision = on_decision
         self.websocket_messages = websocket_messages
         self._limits = Limits(headers)
+        unkeyed = _Unkeyed()
 
         def plan(
             source: Limiter | LimiterResolver,
@@ -248,7 +251,7 @@ class RateLimitMiddleware:
             # The peer's address is read straight from the scope only when nothing else needs the connection.
             prefix = key.ipv6_prefix if isinstance(key, KeyFunc) and not per_path and limit is not None else None
             accounting = count is not None or settle is not None
-            return _Plan(limit, resolver, cost, key, per_path, rule, prefix, count, settle, accounting)
+            return _Plan(limit, resolver, cost, key, per_path, rule, prefix, count, settle, accounting, unkeyed)
 
         checked_outcomes(count, settle)
         self._default = None if core is None else plan(core, cost, key_func, count=count, settle=settle)
@@ -648,11 +651,11 @@ async def _ask_key_func(
         await _TOO_LARGE.send(send)
         return None
     except Exception as error:  # noqa: BLE001 - whatever the client's bytes made it raise: a 400, never a 500
-        _UNKEYED.failed(plan.key_func, error)
+        _failed(plan, error)
         await _refuse(scope, receive, send, _BAD_KEY)
         return None
     if key.__class__ is not str:  # a missing header or field gave None, say: the request cannot be keyed
-        _UNKEYED.failed(plan.key_func, TypeError(f"the key function returned {type(key).__name__}, not a str"))
+        _failed(plan, TypeError(f"the key function returned {type(key).__name__}, not a str"))
         await _refuse(scope, receive, send, _BAD_KEY)
         return None
     if recorder is not None and recorder.messages:
@@ -683,7 +686,7 @@ class _Unkeyed:
             self.last = now
             logger.warning(
                 "rate limit: the key function %r failed (%s: %.200s); the request was refused with 400 "
-                "(%d such requests so far in this process). A key function that may meet malformed input "
+                "(%d such requests so far). A key function that may meet malformed input "
                 "should return a fallback key itself.",
                 key_func,
                 type(error).__name__,
@@ -692,8 +695,11 @@ class _Unkeyed:
             )
 
 
-#: Requests refused because their key function failed, in this process.
-_UNKEYED = _Unkeyed()
+def _failed(plan: _Plan, error: Exception) -> None:
+    if plan.unkeyed is not None:
+        plan.unkeyed.failed(plan.key_func, error)
+
+
 _WARN_EVERY = 60.0
 _BAD_KEY = refusal(400, "Bad Request", "The request could not be keyed for rate limiting.")
 

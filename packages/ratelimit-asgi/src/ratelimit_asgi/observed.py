@@ -23,11 +23,19 @@ def route_template(scope: Scope, app: Any) -> str | None:
     middleware around them (each keeps the next as ``app``) and matched by
     their own rules, through mounts. When the middleware itself sits under a
     mount, the mount's path comes first (``"/api/items/{item_id}"``), as a
-    template: its parameters by name (``"/t/{tenant}/items/{item_id}"``), or
-    :data:`MOUNTED` when they cannot be told apart from its text. Never a
-    client's text: that would make a series per value a client chooses.
+    template (``"/t/{tenant}/items/{item_id}"``): matched from Starlette's
+    outermost router when the scope holds it, else with the mount's
+    parameters put back by name, or :data:`MOUNTED` when they cannot be told
+    apart from its text. Never a client's text: that would make a series per
+    value a client chooses.
     ``None`` when no route matches or the app has no routes.
     """
+    root, top = scope.get("root_path", ""), scope.get("app_root_path", "")
+    router = scope.get("router")  # Starlette's outermost router, set before it routes to a mount
+    if root != top and router is not None:  # under a mount: route from the top, as the router did
+        whole = _template(getattr(router, "routes", None), {**scope, "root_path": top}, "", 0)
+        if whole is not None:
+            return whole
     inner = _template(_routes_of(app), scope, "", 0)
     return None if inner is None else _mount_template(scope) + inner
 

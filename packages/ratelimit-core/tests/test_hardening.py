@@ -43,6 +43,17 @@ async def test_a_charge_no_store_can_hold_saturates_and_the_key_still_decides(al
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
+async def test_sqlite_saturates_a_huge_charge_as_memory_does(algorithm: Algorithm, tmp_path: Path) -> None:
+    """Before the fix: OverflowError (Python int too large to convert to SQLite INTEGER), past the failure policy."""
+    clock = ManualClock()
+    decisions = []
+    for store in (MemoryStore(clock=clock), SqliteStore(tmp_path / "limits.db", clock=clock)):
+        limiter = Limiter("5/second", algorithm=algorithm, store=store)
+        decisions.append([await limiter.charge("k", 10**30), await limiter.hit("k"), await limiter.peek("k")])
+    assert decisions[0] == decisions[1]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 async def test_a_huge_hit_or_refund_is_just_denied_or_given_back(algorithm: Algorithm) -> None:
     limiter = Limiter("5/second", algorithm=algorithm, store=MemoryStore(clock=ManualClock()))
     denied = await limiter.hit("k", 10**400)

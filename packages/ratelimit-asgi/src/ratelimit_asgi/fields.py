@@ -164,9 +164,11 @@ class Fields:
                 reset = retry  # the binding rate denied: its t is Retry-After
         out: list[Header] = []
         if self._x:
-            out += [self._limits[decision.rate], (b"x-ratelimit-remaining", b"%d" % remaining)]
-            if not isinstance(decision.rate, Concurrency):  # a cap knows no time at which a slot frees
-                out.append((b"x-ratelimit-reset", b"%d" % reset))
+            limit, left = self._limits[decision.rate], (b"x-ratelimit-remaining", b"%d" % remaining)
+            if decision.rate.__class__ is Concurrency:  # a cap knows no time at which a slot frees
+                out += [limit, left]
+            else:
+                out += [limit, left, (b"x-ratelimit-reset", b"%d" % reset)]
         if self._ietf:
             if self._one is not None and isinstance(decision.rate, Concurrency):
                 state = b"%s;r=%d" % (self._one, remaining)

@@ -308,6 +308,8 @@ class RateLimitMiddleware:
         try:
             if limiter.observer is not None:
                 decided = await self._observed(plan, limit, key, scope)
+            elif limit.nowait and not plan.accounting:  # the common case, without a coroutine of its own
+                decided = limiter.hit_nowait(key, plan.cost)
             else:
                 decided = await _decide(plan, limit, key)
         except StoreError as exc:
@@ -329,7 +331,7 @@ class RateLimitMiddleware:
         """Act on a decision (a reservation's, when the request is settled later): tell the hook, refuse
         (503, 429) or run the app with the fields."""
         limiter = limit.limiter
-        decision = decided.decision if isinstance(decided, Reservation) else decided
+        decision = decided if isinstance(decided, Decision) else decided.decision
         if self.on_decision is not None:
             event = DecisionEvent(decision, limiter, plan.rule)
             await _call(self.on_decision, conn or _connection(scope, receive, send), event)

@@ -369,13 +369,8 @@ class Limiter:
             decision, until = await self._store.reserve(self._policy, key, estimate)
         except BACKEND_ERRORS as exc:
             # Decided by the fallback or the failure policy: no units the primary store can give back.
-            return Reservation(
-                self,
-                key,
-                estimate,
-                self._reported(await self._degraded("hit", key, estimate, exc), key, estimate),
-                None,
-            )
+            degraded = self._reported(await self._degraded("hit", key, estimate, exc), key, estimate)
+            return Reservation(self, key, estimate, degraded, None)
         return Reservation(self, key, estimate, decision, until)
 
     async def wait(self, key: str, cost: int = 1, *, timeout: float | None = None) -> Decision:

@@ -54,6 +54,7 @@ HEAD = 2
 MAX_DEBT = 2**53 - 1
 
 _COMPACT_AFTER = 64  # dead timestamps kept before the list is compacted
+_COMPACT_AT = HEAD + _COMPACT_AFTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +77,9 @@ class SlidingWindowLog:
 
     def step(self, log: Log | None, now: int, cost: int) -> Step[LogWrite]:
         """Admit ``cost`` units at ``now`` (µs) against ``log``, or deny. Reads ``log`` only."""
-        log, first, future, debt = self._read(log, now)
+        log, first, future = self._read(log, now)
         held = len(log) - first
-        repair = None if future == len(log) else (first, now, 0, future, debt, 0)
+        repair = None if future == len(log) else (first, now, 0, future, _debt(log, first), 0)
         reset = min(log[-1], now) + self.period - now if held else 0
         remaining = max(0, self.limit - held)
         if not cost:  # always admitted, even in an overdraft
@@ -93,7 +94,8 @@ class SlidingWindowLog:
 
     def charge(self, log: Log | None, now: int, cost: int) -> LogWrite:
         """The write that logs ``cost`` units at ``now`` (µs), room or not: the newest ``limit`` kept, the rest owed."""
-        log, first, future, debt = self._read(log, now)
+        log, first, future = self._read(log, now)
+        debt = _debt(log, first)
         logged = min(cost, self.limit)
         # Past the limit, the oldest timestamps in the window become debt: first moves past them.
         dropped = max(0, len(log) - first + logged - self.limit)
@@ -107,7 +109,8 @@ class SlidingWindowLog:
         ``until - period`` (the hit that consumed the units). ``None`` when
         nothing changes.
         """
-        log, first, future, debt = self._read(log, now)
+        log, first, future = self._read(log, now)
+        debt = _debt(log, first)
         repair = None if future == len(log) else (first, now, 0, future, debt, 0)
         taken = min(cost, debt)
         cost -= taken
@@ -122,16 +125,15 @@ class SlidingWindowLog:
             return repair
         return first, now, -cost, future, debt - taken, cut
 
-    def _read(self, log: Log | None, now: int) -> tuple[Log, int, int, int]:
-        """``log`` (an empty one for ``None``), the index of its first live unit, of its first from the
-        future, and its debt (0 once the oldest timestamp it was kept with has left the window)."""
+    def _read(self, log: Log | None, now: int) -> tuple[Log, int, int]:
+        """``log`` (an empty one for ``None``), the index of its first live unit, and of its first from the future."""
         if log is None:
-            return [HEAD, 0], HEAD, HEAD, 0
-        # Timestamps after now can only come from a clock that went back.
-        start, size = log[0], len(log)
-        future = size if size == HEAD or log[-1] <= now else bisect_right(log, now, start)
-        first = bisect_right(log, now - self.period, start)
-        return log, first, future, log[1] if first == start else 0
+            return [HEAD, 0], HEAD, HEAD
+        # Timestamps after now can only come from a clock that went back. (A log without timestamps ends
+        # with its debt, where the search finds nothing after start either.)
+        start = log[0]
+        future = len(log) if log[-1] <= now else bisect_right(log, now, start)
+        return log, bisect_right(log, now - self.period, start), future
 
     def apply(self, log: Log | None, write: LogWrite) -> Log:
         """Carry out a write from :meth:`step` on ``log`` (in place) and return the log to keep.
@@ -147,7 +149,7 @@ class SlidingWindowLog:
             log.extend((now,) * moved)
         if cost < 0:  # a refund: timestamps from cut on go
             del log[cut : cut - cost]
-        if first - HEAD > _COMPACT_AFTER and (first - HEAD) * 2 > len(log) - HEAD:
+        if first > _COMPACT_AT and first * 2 > len(log) + HEAD:  # more dead timestamps than live ones
             del log[HEAD:first]
             first = HEAD
         log[0] = first
@@ -159,3 +161,8 @@ class SlidingWindowLog:
     def expires_at(self, log: Log) -> int:
         """The microsecond at which the newest unit in ``log`` leaves the window."""
         return log[-1] + self.period if len(log) > log[0] else 0
+
+
+def _debt(log: Log, first: int) -> int:
+    """The debt of ``log`` whose first live timestamp is at ``first``: 0 once the oldest kept with it has left."""
+    return log[1] if first == log[0] else 0

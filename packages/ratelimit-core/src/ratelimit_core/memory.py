@@ -2,71 +2,23 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from hashlib import blake2b
 from time import monotonic_ns
-from typing import Any, ClassVar
-from weakref import WeakValueDictionary
+from typing import ClassVar
 
-from ratelimit_core.algorithms import AlgorithmMath, applier
-from ratelimit_core.concurrency import Concurrency, Slots, live, renew, room, take, taken
+from ratelimit_core import executor
+from ratelimit_core.concurrency import Concurrency, renew, room
 from ratelimit_core.decision import Decision, new_decision
-from ratelimit_core.policy import Outcome, Policy
+from ratelimit_core.memory_tables import MAX_KEY_CHARS, SlotTables, Table, Tables, bounded
+from ratelimit_core.policy import Policy
 from ratelimit_core.store import Decide
 
-__all__ = ["MemoryStore"]
-
+__all__ = ["MAX_BOUND", "MemoryStore"]
 
 _US = 1_000_000.0
 
-#: Keys longer than this many characters are held as a digest of 65 characters.
-MAX_KEY_CHARS = 64
 #: The most bound functions (one per policy) a store keeps for limiters made later.
 MAX_BOUND = 1024
-
-
-def bounded(key: str) -> str:
-    """``key``, or for a longer one ``"~"`` and the hex of its 256-bit BLAKE2b digest.
-
-    Keys can come from client text (an API key header, a path); the digest
-    bounds what one key holds, and is 65 characters long, so it never equals a
-    key that is kept as it is.
-    """
-    if len(key) <= MAX_KEY_CHARS:
-        return key
-    return "~" + blake2b(key.encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
-
-
-class _Table:
-    """The states of one rate of one policy (one namespace), least recently used first.
-
-    ``touched`` holds when each state was last used (µs of the store's clock),
-    so that the store can evict the least recently used state of all its
-    tables: every table's first state is its own least recently used.
-    """
-
-    __slots__ = ("__weakref__", "apply", "data", "math", "namespace", "touched")
-
-    def __init__(self, namespace: str, math: AlgorithmMath) -> None:
-        self.namespace = namespace
-        self.math = math
-        self.apply = applier(math)
-        self.data: OrderedDict[str, Any] = OrderedDict()
-        self.touched: dict[str, int] = {}
-
-    def drop(self, key: str) -> bool:
-        """Forget ``key``'s state; whether there was one."""
-        self.touched.pop(key, None)
-        return self.data.pop(key, None) is not None
-
-    def oldest_touch(self) -> int:
-        """When this table's least recently used state was last used."""
-        return self.touched[next(iter(self.data))]
-
-    def write(self, state: Any, write: Any) -> Any:
-        """The state to keep after ``write`` (a step's write) on ``state``."""
-        return write if self.apply is None else self.apply(state, write)
 
 
 class MemoryStore:
@@ -74,7 +26,7 @@ class MemoryStore:
 
     Each decision runs from start to end without an ``await``, which makes it
     atomic on its event loop: no lock is needed. Do not share one store
-    between threads or event loops.
+    between threads or event loops (``ratelimit_core.sync`` has a store for threads).
 
     Args:
         clock: A zero-argument callable returning seconds (any origin). Default:
@@ -94,13 +46,14 @@ class MemoryStore:
     it (a denied hit uses its state too: a client hammering a denied key is
     the last to be evicted). Evicting a state that has *not* expired forgets
     that key's usage: it starts afresh. Choose ``max_keys`` above the number
-    of clients active within your longest period.
+    of clients active within your longest period. Memory stays bounded by
+    ``max_keys`` whatever the number of limiter names.
     """
 
     #: The store's label in metrics (``ratelimit.store``).
     label: ClassVar[str] = "memory"
 
-    __slots__ = ("_bound", "_caps", "_clock", "_held", "_max_keys", "_size", "_sweep_credit", "_tables")
+    __slots__ = ("_bound", "_clock", "_slots", "_tables")
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
@@ -109,26 +62,17 @@ class MemoryStore:
             raise ValueError(f"clock must be a zero-argument callable returning seconds, got {clock!r}")
         # Nanoseconds; an injected clock's seconds are rounded to the microsecond.
         self._clock: Callable[[], int] = monotonic_ns if clock is None else _seconds_to_ns(clock)
-        self._max_keys = max_keys
-        # Each namespace's table, for as long as anything holds it: the store holds the tables that hold
-        # states (``_held``); a limiter's bound function holds its own. An empty table nobody holds is
-        # gone, so the store's memory is bounded by max_keys whatever the number of limiter names.
-        self._tables: WeakValueDictionary[str, _Table] = WeakValueDictionary()
-        self._held: dict[str, _Table] = {}
-        # Concurrency slots: cap namespace -> key -> holder -> lapse (µs). Held only while some slot is:
-        # they are bounded by the holders in flight, not by max_keys.
-        self._caps: dict[str, dict[str, Slots]] = {}
+        self._tables = Tables(max_keys)
+        self._slots = SlotTables()
         self._bound: dict[tuple[str, ...], Decide] = {}  # bind() once per policy, the newest MAX_BOUND kept
-        self._size = 0  # states held, over all tables
-        self._sweep_credit = 0  # new keys to go before a sweep for expired states may run
 
     def __repr__(self) -> str:
-        return f"MemoryStore(keys={self._size}, max_keys={self._max_keys})"
+        return f"MemoryStore(keys={self._tables.size}, max_keys={self._tables.max_keys})"
 
     @property
     def size(self) -> int:
         """How many states are held (one per rate and key)."""
-        return self._size
+        return self._tables.size
 
     # -- the Store contract ----------------------------------------------------------
 
@@ -138,87 +82,60 @@ class MemoryStore:
 
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.peek`."""
-        key = bounded(key)
-        now = self._clock() // 1000
-        outcomes = [_peek(table.math, table.data.get(key), now, cost) for table in self._tables_of(policy)]
+        key, now = bounded(key), self._now()
+        tables = self._tables.of(policy)
+        outcomes = executor.peek(policy.maths, [t.data.get(key) for t in tables], now, cost)
         if policy.cap is not None:
-            outcomes.append(room(policy.cap, len(self._live_slots(policy, key, now))))
+            outcomes.append(room(policy.cap, len(self._slots.live(policy.cap_namespace, key, now))))
         return policy.decision(outcomes)
 
     async def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
         key = bounded(key)
-        for table in self._tables_of(policy):
-            self._drop(table, key)
+        for table in self._tables.of(policy):
+            self._tables.drop(table, key)
         if policy.cap is not None:
-            self._forget_slots(policy.cap_namespace, key)
+            self._slots.forget(policy.cap_namespace, key)
+
+    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.charge`."""
+        return self._account(policy, bounded(key), lambda states, now: executor.charge(policy.maths, states, now, cost))
+
+    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
+        """See :meth:`ratelimit_core.Store.refund`."""
+        return self._account(
+            policy, bounded(key), lambda states, now: executor.refund(policy.maths, states, now, cost, until)
+        )
+
+    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
+        """See :meth:`ratelimit_core.Store.reserve`."""
+        now = self._now()
+        outcomes = self._hit(policy, self._tables.of(policy), bounded(key), cost, now).outcomes
+        return policy.decision(outcomes), executor.until(now, outcomes)
 
     # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
 
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""
-        cap = _cap_of(policy)
-        key = bounded(key)
-        now = self._clock() // 1000
-        slots = self._live_slots(policy, key, now)
-        held = len(slots)
-        admitted, outcomes = self._consume(self._tables_of(policy), key, cost, now, gate=held < cap.limit)
-        if admitted:
-            self._caps.setdefault(policy.cap_namespace, {})[key] = slots
-            take(slots, cap, holder, now)
-            outcomes.append(taken(cap, len(slots)))
-        else:
-            outcomes.append(room(cap, held))
-        return policy.decision(outcomes)
+        cap, key, now = _cap_of(policy), bounded(key), self._now()
+        tables = self._tables.of(policy)
+        states = self._tables.read(tables, key, now)
+        slots = self._slots.live(policy.cap_namespace, key, now)
+        applied = executor.acquire(policy.maths, states, now, cost, cap=cap, slots=slots, holder=holder)
+        self._tables.write(tables, key, states, applied.writes, now)
+        if applied.admitted:
+            self._slots.keep(policy.cap_namespace, key, slots)
+        return policy.decision(applied.outcomes)
 
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         """See :meth:`ratelimit_core.store.Holding.release`."""
         _cap_of(policy)
-        key = bounded(key)
-        slots = self._caps.get(policy.cap_namespace, {}).get(key)
-        if slots is not None:
-            slots.pop(holder, None)
-            if not slots:
-                self._forget_slots(policy.cap_namespace, key)
+        self._slots.release(policy.cap_namespace, bounded(key), holder)
 
     async def renew(self, policy: Policy, key: str, holder: str) -> bool:
         """See :meth:`ratelimit_core.store.Holding.renew`."""
-        cap = _cap_of(policy)
-        key = bounded(key)
-        now = self._clock() // 1000
-        return renew(self._live_slots(policy, key, now), cap, holder, now)
-
-    def _live_slots(self, policy: Policy, key: str, now: int) -> Slots:
-        """``key``'s live slots (lapsed ones dropped); a key with none is not kept."""
-        slots = self._caps.get(policy.cap_namespace, {}).get(key)
-        if slots is None:
-            return {}
-        live(slots, now)
-        if not slots:
-            self._forget_slots(policy.cap_namespace, key)
-        return slots
-
-    def _forget_slots(self, namespace: str, key: str) -> None:
-        """Drop ``key``'s slots, and the namespace's table once it holds none."""
-        table = self._caps.get(namespace)
-        if table is not None:
-            table.pop(key, None)
-            if not table:
-                del self._caps[namespace]
-
-    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
-        """See :meth:`ratelimit_core.Store.charge`."""
-        return self._account(policy, bounded(key), cost, None)
-
-    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
-        """See :meth:`ratelimit_core.Store.refund`."""
-        return self._account(policy, bounded(key), cost, () if until is None else until)
-
-    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
-        """See :meth:`ratelimit_core.Store.reserve`."""
-        now = self._clock() // 1000
-        outcomes = self._consume(self._tables_of(policy), bounded(key), cost, now)[1]
-        return policy.decision(outcomes), tuple(now + outcome[2] for outcome in outcomes)
+        cap, key, now = _cap_of(policy), bounded(key), self._now()
+        return renew(self._slots.live(policy.cap_namespace, key, now), cap, holder, now)
 
     # -- the limiter's fast path --------------------------------------------------------
 
@@ -237,12 +154,17 @@ class MemoryStore:
         return decide
 
     def _bind(self, policy: Policy) -> Decide:
-        tables = self._tables_of(policy)
-        if len(tables) > 1:
-            return lambda key, cost: self._hit_all(policy, tables, bounded(key), cost)
+        if policy.single is None:
+            tables = self._tables.of(policy)  # held by the function: they stay the store's while it lives
+            return lambda key, cost: policy.decision(
+                self._hit(policy, tables, bounded(key), cost, self._now()).outcomes
+            )
+        return self._bind_one(policy)
 
-        (table,) = tables
-        data, step, apply, clock, insert = table.data, table.math.step, table.apply, self._clock, self._insert
+    def _bind_one(self, policy: Policy) -> Decide:
+        """One rate: :func:`ratelimit_core.executor.hit` written out for it, with every lookup done once."""
+        (table,) = self._tables.of(policy)
+        data, step, apply, clock, insert = table.data, table.math.step, table.apply, self._clock, self._tables.insert
         get, touch, touched = data.get, data.move_to_end, table.touched
         rate = policy.rates[0]
         limit = rate.limit
@@ -275,122 +197,23 @@ class MemoryStore:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _tables_of(self, policy: Policy) -> list[_Table]:
-        tables = self._tables
-        out = []
-        for namespace, math in zip(policy.namespaces, policy.maths, strict=True):
-            table = tables.get(namespace)
-            if table is None:
-                table = tables[namespace] = _Table(namespace, math)
-            out.append(table)
-        return out
+    def _now(self) -> int:
+        return self._clock() // 1000
 
-    def _drop(self, table: _Table, key: str) -> None:
-        """Forget ``key``'s state in ``table``; the store lets go of a table left empty."""
-        if table.drop(key):
-            self._size -= 1
-            if not table.data:
-                self._held.pop(table.namespace, None)
+    def _hit(self, policy: Policy, tables: list[Table], key: str, cost: int, now: int) -> executor.Applied:
+        """Read, decide with the executor, write: a hit on every rate or none."""
+        states = self._tables.read(tables, key, now)
+        applied = executor.hit(policy.maths, states, now, cost)
+        self._tables.write(tables, key, states, applied.writes, now)
+        return applied
 
-    def _hit_all(self, policy: Policy, tables: list[_Table], key: str, cost: int) -> Decision:
-        """Several rates: consume from every one, or from none."""
-        return policy.decision(self._consume(tables, key, cost, self._clock() // 1000)[1])
-
-    def _consume(
-        self, tables: list[_Table], key: str, cost: int, now: int, *, gate: bool = True
-    ) -> tuple[bool, list[Outcome]]:
-        """Consume ``cost`` from every table when each admits it (and ``gate``), else from none.
-
-        Whether it did, and one outcome per table.
-        """
-        states = [t.data.get(key) for t in tables]
-        steps = [t.math.step(s, now, cost) for t, s in zip(tables, states, strict=True)]
-        for table, state in zip(tables, states, strict=True):
-            if state is not None:
-                table.data.move_to_end(key)  # touched first, so making room never takes them
-                table.touched[key] = now
-        if gate and all(step[0] for step in steps):
-            # Updates first, then new keys: making room for those never drops an update.
-            for table, state, step in zip(tables, states, steps, strict=True):
-                if step[1] is not None and state is not None:
-                    table.data[key] = table.write(state, step[1])
-            for table, state, step in zip(tables, states, steps, strict=True):
-                if step[1] is not None and state is None:
-                    self._insert(table, key, table.write(None, step[1]), now)
-            return True, [(True, s[2], s[3], 0) for s in steps]
-        # All or nothing: the rates that would have admitted report what they hold.
-        # Nothing is consumed; a state read from the future is still written back
-        # (the step's write on a denial, or at cost 0, is only that repair).
-        outcomes: list[Outcome] = []
-        for table, state, step in zip(tables, states, steps, strict=True):
-            view = step if not step[0] else table.math.step(state, now, 0)
-            if view[1] is not None:
-                table.data[key] = table.write(state, view[1])
-            outcomes.append((step[0], view[2], view[3], step[4]))
-        return False, outcomes
-
-    def _account(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None) -> Decision:
-        """Charge (``until`` is ``None``) or refund ``cost`` on every rate, then answer as a peek of one unit.
-
-        A refund's ``until`` holds a value per rate, or is empty (the newest units).
-        """
-        now = self._clock() // 1000
-        tables = self._tables_of(policy)
-        states = [t.data.get(key) for t in tables]
-        for table, state in zip(tables, states, strict=True):
-            if state is not None:
-                table.data.move_to_end(key)  # touched first, so making room never takes them
-                table.touched[key] = now
-        if until is None:
-            writes = [t.math.charge(s, now, cost) for t, s in zip(tables, states, strict=True)]
-        else:
-            ends: Sequence[int | None] = until or [None] * len(tables)
-            writes = [t.math.refund(s, now, cost, end) for t, s, end in zip(tables, states, ends, strict=True)]
-        # Updates first, then new keys: making room for those never drops an update.
-        for table, state, write in zip(tables, states, writes, strict=True):
-            if write is not None and state is not None:
-                table.data[key] = table.write(state, write)
-        for table, state, write in zip(tables, states, writes, strict=True):
-            if write is not None and state is None:
-                self._insert(table, key, table.write(None, write), now)
-        outcomes = [_peek(t.math, t.data.get(key), now, 1) for t in tables]
-        return policy.decision(outcomes)
-
-    def _insert(self, table: _Table, key: str, state: Any, now: int) -> None:
-        """Add a new key's state, making room first; drop the table's oldest state if expired."""
-        data = table.data
-        if self._size >= self._max_keys:
-            self._make_room(now)
-        elif data:
-            oldest = next(iter(data))
-            if table.math.expires_at(data[oldest]) <= now:
-                table.drop(oldest)
-                self._size -= 1
-        if not data:
-            self._held[table.namespace] = table
-        data[key] = state
-        table.touched[key] = now
-        self._size += 1
-        self._sweep_credit -= 1
-
-    def _make_room(self, now: int) -> None:
-        """Free one place: expired states first, else the least recently used state of the whole store."""
-        if self._sweep_credit <= 0:
-            self._sweep_credit = max(1, self._max_keys // 8)
-            for table in list(self._held.values()):
-                expires_at = table.math.expires_at
-                for key in [k for k, state in table.data.items() if expires_at(state) <= now]:
-                    self._drop(table, key)
-        while self._size >= self._max_keys:
-            victim = min(self._held.values(), key=_Table.oldest_touch)
-            self._drop(victim, next(iter(victim.data)))
-
-
-def _peek(math: AlgorithmMath, state: Any, now: int, cost: int) -> Outcome:
-    """Whether ``cost`` fits ``state`` at ``now``, with what the state holds now (nothing is written)."""
-    step = math.step(state, now, cost)
-    view = step if not step[0] or not cost else math.step(state, now, 0)
-    return step[0], view[2], view[3], step[4]
+    def _account(self, policy: Policy, key: str, writes_of: Callable[[list[object], int], list[object]]) -> Decision:
+        """A charge or a refund (``writes_of(states, now)``) on every rate, then a peek of one unit."""
+        now = self._now()
+        tables = self._tables.of(policy)
+        states = self._tables.read(tables, key, now)
+        kept = self._tables.write(tables, key, states, writes_of(states, now), now)
+        return policy.decision(executor.peek(policy.maths, kept, now, 1))
 
 
 def _cap_of(policy: Policy) -> Concurrency:

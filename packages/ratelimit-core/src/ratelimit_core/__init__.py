@@ -5,7 +5,7 @@ store, ``ratelimit-asgi`` for ASGI middleware.
 """
 
 from ratelimit_core.__about__ import __version__
-from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision, RateStatus
 from ratelimit_core.errors import RateLimitError, RateLimitExceeded, StoreError

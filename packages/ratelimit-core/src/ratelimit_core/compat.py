@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NoReturn
 
-from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.limiter import Limiter
 from ratelimit_core.rate import Rate
 from ratelimit_core.store import Store

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, NoReturn, cast
 
-from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision, new_decision, new_rate_status
 from ratelimit_core.errors import RateLimitExceeded, StoreError

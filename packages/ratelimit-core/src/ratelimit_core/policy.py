@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ratelimit_core.algorithm import Algorithm
 from ratelimit_core.algorithms import AlgorithmMath, math_for
+from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision, RateStatus, new_decision, new_rate_status
 from ratelimit_core.rate import Rate

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import cast
 
-from ratelimit_core.algorithm import Algorithm
+from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.errors import RateLimitExceeded
 from ratelimit_core.limiter import Limiter
 from ratelimit_core.memory import MemoryStore

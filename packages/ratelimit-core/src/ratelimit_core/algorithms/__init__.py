@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ratelimit_core.algorithm import Algorithm
 from ratelimit_core.algorithms.fixed_window import FixedWindow
+from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.algorithms.sliding_window_counter import SlidingWindowCounter
 from ratelimit_core.algorithms.sliding_window_log import SlidingWindowLog
 from ratelimit_core.algorithms.step import Step

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ratelimit_core.algorithms.step import Step
-from ratelimit_core.rate import Rate
+from ratelimit_core.algorithms.window import Window
 
 __all__ = ["MAX_COUNT", "FixedWindow"]
 
@@ -34,22 +34,8 @@ FixedWindowState = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
-class FixedWindow:
-    """The fixed window arithmetic for one rate.
-
-    Attributes:
-        rate: The rate.
-        limit: Units per window.
-        period: The window's length in microseconds.
-    """
-
-    rate: Rate
-    limit: int
-    period: int
-
-    @classmethod
-    def for_rate(cls, rate: Rate) -> FixedWindow:
-        return cls(rate, rate.limit, rate.period_us)
+class FixedWindow(Window):
+    """The fixed window arithmetic for one rate (``rate``, ``limit``, ``period`` in µs: see :class:`Window`)."""
 
     def step(self, state: FixedWindowState | None, now: int, cost: int) -> Step[FixedWindowState]:
         """Admit ``cost`` units at ``now`` (µs) against the window in ``state``, or deny."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ratelimit_core.algorithms.step import Step
-from ratelimit_core.rate import Rate
+from ratelimit_core.algorithms.window import Window
 
 __all__ = ["MAX_COUNT", "SlidingWindowCounter"]
 
@@ -40,22 +40,8 @@ CounterState = tuple[int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
-class SlidingWindowCounter:
-    """The sliding counter arithmetic for one rate.
-
-    Attributes:
-        rate: The rate.
-        limit: Units per window.
-        period: The window's length in microseconds.
-    """
-
-    rate: Rate
-    limit: int
-    period: int
-
-    @classmethod
-    def for_rate(cls, rate: Rate) -> SlidingWindowCounter:
-        return cls(rate, rate.limit, rate.period_us)
+class SlidingWindowCounter(Window):
+    """The sliding counter arithmetic for one rate (``rate``, ``limit``, ``period`` in µs: see :class:`Window`)."""
 
     def step(self, state: CounterState | None, now: int, cost: int) -> Step[CounterState]:
         """Admit ``cost`` units at ``now`` (µs) against ``state``, or deny."""

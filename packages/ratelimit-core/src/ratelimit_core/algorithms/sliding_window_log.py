@@ -38,7 +38,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from ratelimit_core.algorithms.step import Step
-from ratelimit_core.rate import Rate
+from ratelimit_core.algorithms.window import Window
 
 __all__ = ["HEAD", "MAX_DEBT", "Log", "LogWrite", "SlidingWindowLog"]
 
@@ -58,22 +58,8 @@ _COMPACT_AT = HEAD + _COMPACT_AFTER
 
 
 @dataclass(frozen=True, slots=True)
-class SlidingWindowLog:
-    """The sliding log arithmetic for one rate.
-
-    Attributes:
-        rate: The rate.
-        limit: Units per window.
-        period: The window's length in microseconds.
-    """
-
-    rate: Rate
-    limit: int
-    period: int
-
-    @classmethod
-    def for_rate(cls, rate: Rate) -> SlidingWindowLog:
-        return cls(rate, rate.limit, rate.period_us)
+class SlidingWindowLog(Window):
+    """The sliding log arithmetic for one rate (``rate``, ``limit``, ``period`` in µs: see :class:`Window`)."""
 
     def step(self, log: Log | None, now: int, cost: int) -> Step[LogWrite]:
         """Admit ``cost`` units at ``now`` (µs) against ``log``, or deny. Reads ``log`` only."""

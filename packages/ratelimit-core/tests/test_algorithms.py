@@ -21,6 +21,9 @@ from hypothesis import strategies as st
 from ratelimit_core import Algorithm, Rate
 from ratelimit_core.algorithms import AlgorithmMath, applier, math_for
 
+#: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
+EXAMPLES = settings().max_examples
+
 UNIX_US = 1_700_000_000_123_457  # deliberately not aligned to any period
 
 
@@ -91,7 +94,7 @@ def assert_exact(math: AlgorithmMath, after: Any, now: int, remaining: int, rese
         assert math.step(after, now + reset - 1, 0)[2] < cap
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 @given(algorithm=algorithms, rate=rates, timeline=timelines)
 def test_reports_are_exact(algorithm: Algorithm, rate: Rate, timeline: list[tuple[int, int]]) -> None:
     if algorithm is Algorithm.TOKEN_BUCKET:
@@ -138,7 +141,7 @@ def fluid_bucket(rate: Rate, timeline: list[tuple[int, int]]) -> list[tuple[bool
     return out
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=EXAMPLES * 400 // 100, deadline=None)
 @given(
     limit=st.integers(1, 1000),
     period=st.sampled_from([1, 60, 3600, 0.5, 7, 0.001]),
@@ -153,7 +156,7 @@ def test_token_bucket_equals_the_exact_continuous_bucket(
     assert got == fluid_bucket(rate, timeline)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 @given(rate=rates, burst=st.none() | st.integers(1, 20), timeline=timelines)
 def test_token_bucket_never_admits_more_than_burst_plus_refill(
     rate: Rate, burst: int | None, timeline: list[tuple[int, int]]
@@ -172,7 +175,7 @@ def test_token_bucket_never_admits_more_than_burst_plus_refill(
 # -- fixed window ----------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 @given(rate=rates, timeline=timelines)
 def test_fixed_window_never_more_than_limit_per_window(rate: Rate, timeline: list[tuple[int, int]]) -> None:
     period = rate.period_us
@@ -193,7 +196,7 @@ def test_fixed_window_never_more_than_limit_per_window(rate: Rate, timeline: lis
 # -- sliding window log ---------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 @given(rate=rates, timeline=timelines)
 def test_sliding_log_never_more_than_limit_in_any_period(rate: Rate, timeline: list[tuple[int, int]]) -> None:
     period = rate.period_us
@@ -225,7 +228,7 @@ def test_sliding_log_keeps_at_most_limit_timestamps() -> None:
 # -- sliding window counter -----------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 @given(rate=rates, timeline=timelines)
 def test_sliding_counter_never_more_than_limit_per_aligned_window(rate: Rate, timeline: list[tuple[int, int]]) -> None:
     period = rate.period_us
@@ -347,7 +350,7 @@ def longest_wait(algorithm: Algorithm, rate: Rate) -> int:
     return rate.period_us
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=EXAMPLES * 400 // 100, deadline=None)
 @given(algorithm=algorithms, rate=rates, timeline=stepping_timelines)
 def test_a_clock_that_steps_never_locks_a_client_out(
     algorithm: Algorithm, rate: Rate, timeline: list[tuple[int, int]]
@@ -459,7 +462,7 @@ mixed = st.lists(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=EXAMPLES * 400 // 100, deadline=None)
 @given(algorithm=st.sampled_from(list(Algorithm)), rate=rates, timeline=mixed)
 def test_charge_never_asks_and_refund_never_passes_capacity(
     algorithm: Algorithm, rate: Rate, timeline: list[tuple[int, str, int]]
@@ -482,7 +485,7 @@ def _consumed(op: Op) -> int:
     return op.cost if op.done else 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 @given(rate=rates, burst=st.none() | st.integers(1, 20), timeline=mixed)
 def test_token_bucket_admits_no_more_than_capacity_refill_and_overdraft(
     rate: Rate, burst: int | None, timeline: list[tuple[int, str, int]]
@@ -499,7 +502,7 @@ def test_token_bucket_admits_no_more_than_capacity_refill_and_overdraft(
             assert total * rate.period_us <= (rate.capacity + overdraft) * rate.period_us + rate.limit * elapsed
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 @given(rate=rates, timeline=mixed)
 def test_sliding_log_admits_no_more_than_limit_and_overdraft_in_any_period(
     rate: Rate, timeline: list[tuple[int, str, int]]
@@ -510,7 +513,7 @@ def test_sliding_log_admits_no_more_than_limit_and_overdraft_in_any_period(
         assert sum(map(_consumed, inside)) <= rate.limit + sum(map(_overdraft, inside))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 @given(
     algorithm=st.sampled_from([Algorithm.FIXED_WINDOW, Algorithm.SLIDING_WINDOW_COUNTER]), rate=rates, timeline=mixed
 )

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from ratelimit_core import Concurrency, Limiter, MemoryStore, Rate, RateLimitExceeded, parse_limits
 from ratelimit_core.testing import FailingStore, ManualClock
 
+#: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
+EXAMPLES = settings().max_examples
+
 # -- the cap and its text ------------------------------------------------------------------
 
 
@@ -231,7 +234,7 @@ ACTIONS = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=EXAMPLES * 150 // 100, deadline=None)
 @given(limit=st.integers(1, 4), actions=ACTIONS)
 def test_never_more_holders_than_the_cap_and_slots_lapse_on_time(limit: int, actions: list[tuple[str, int]]) -> None:
     """Against a model: at most ``limit`` live slots; an acquire is admitted exactly when one is free

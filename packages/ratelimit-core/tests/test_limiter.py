@@ -22,6 +22,9 @@ from ratelimit_core import limiter as limiter_module
 from ratelimit_core.limiter import OnError
 from ratelimit_core.testing import FailingStore, ManualClock
 
+#: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
+EXAMPLES = settings().max_examples
+
 ALGORITHMS = list(Algorithm)
 
 
@@ -431,7 +434,7 @@ TIMELINE = st.lists(
 
 
 @given(algorithm=st.sampled_from(ALGORITHMS), rates=st.sampled_from(["3/s", "7/s", "3/s; 5/minute"]), steps=TIMELINE)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=EXAMPLES * 150 // 100, deadline=None)
 def test_hit_nowait_decides_exactly_as_hit_does(algorithm: Algorithm, rates: str, steps: list[Any]) -> None:
     """Guarantee: on the same timeline, ``hit_nowait`` and ``hit`` give equal decisions and leave equal state."""
 

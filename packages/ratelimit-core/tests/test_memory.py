@@ -2,13 +2,24 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ratelimit_core import Algorithm, Limiter, MemoryStore
-from ratelimit_core.testing import ManualClock
+from ratelimit_core import Algorithm, Limiter, MemoryStore, Store
+from ratelimit_core.testing import ManualClock, StoreTests
+
+#: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
+EXAMPLES = settings().max_examples
+
+
+class TestMemoryStore(StoreTests):
+    """The shipped store suite."""
+
+    async def make_store(self, clock: Callable[[], float]) -> Store:
+        return MemoryStore(clock=clock)
 
 
 @pytest.mark.parametrize("max_keys", [0, -1, 1.5, True, "10"])
@@ -110,7 +121,7 @@ async def test_several_rates_keep_one_state_per_rate_and_drop_them_together() ->
     assert store.size == 0
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=EXAMPLES * 150 // 100, deadline=None)
 @given(
     max_keys=st.integers(1, 6),
     ops=st.lists(

@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from ratelimit_core import Algorithm, Limiter, MemoryStore
 from ratelimit_core.testing import ManualClock
 
+#: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
+EXAMPLES = settings().max_examples
+
 
 @pytest.fixture
 def limiter(clock: ManualClock) -> Limiter:
@@ -102,7 +105,7 @@ async def test_decisions_are_truthy_only_when_allowed(limiter: Limiter) -> None:
     estimate=st.integers(0, 12),
     actual=st.integers(0, 30),
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES * 300 // 100, deadline=None)
 def test_settling_an_admitted_reservation_is_charging_the_actual_cost(
     algorithm: Algorithm, before: list[tuple[int, int]], estimate: int, actual: int
 ) -> None:

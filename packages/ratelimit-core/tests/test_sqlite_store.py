@@ -10,15 +10,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from ratelimit_core import Algorithm, Limiter, MemoryStore, Rate, Store, StoreError
+from ratelimit_core import Algorithm, Limiter, MemoryStore, Store, StoreError
 from ratelimit_core.sqlite import SqliteStore
 from ratelimit_core.testing import ManualClock, StoreTests
 
@@ -76,53 +73,9 @@ def test_four_processes_admit_exactly_the_limit(tmp_path: Path, algorithm: str, 
     assert all(p.returncode == 0 for p in processes)
 
 
-# -- one semantics: random timelines decide as the memory store does -------------------------
-
-RATES = [Rate(3, 1), Rate(7, 1), Rate(10, 60), Rate(2, 3.3), Rate(4, 1, burst=2), Rate(7, 1, burst=9)]
-ACTIONS = st.sampled_from(["hit", "hit", "peek", "charge", "refund", "reset"])
-# Two keys with time that only moves on; one key with a wall clock that steps either way (a store may
-# drop another key's expired state at any moment, and a clock stepping back cannot bring it back).
-TIMELINE = st.lists(
-    st.tuples(ACTIONS, st.integers(0, 1), st.integers(0, 12), st.one_of(st.just(0), st.integers(0, 2_000_000)))
-    | st.tuples(ACTIONS, st.just(0), st.integers(0, 12), st.integers(-3_600_000_000, 3_600_000_000)),
-    min_size=1,
-    max_size=30,
-).filter(lambda ops: len({op[1] for op in ops}) == 1 or all(op[3] >= 0 for op in ops))
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    algorithm=st.sampled_from(list(Algorithm)),
-    rates=st.lists(st.sampled_from(RATES), min_size=1, max_size=2, unique_by=lambda r: (r.limit, r.period)),
-    timeline=TIMELINE,
-)
-def test_sqlite_decides_as_memory_does(
-    tmp_path: Path, algorithm: Algorithm, rates: list[Rate], timeline: list[tuple[str, int, int, int]]
-) -> None:
-    """Hits, peeks, charges past the limit, refunds and resets, with a wall clock that steps either way."""
-
-    if algorithm is not Algorithm.TOKEN_BUCKET:
-        rates = [Rate(r.limit, r.period) for r in rates]
-        if len({(r.limit, r.period) for r in rates}) != len(rates):
-            return
-
-    async def run() -> None:
-        clock = ManualClock()
-        name = uuid.uuid4().hex[:8]
-        sqlite = SqliteStore(tmp_path / "timeline.db", clock=clock)
-        twins = [Limiter(rates, algorithm=algorithm, name=name, store=s) for s in (MemoryStore(clock=clock), sqlite)]
-        for step, (action, key, cost, advance) in enumerate(timeline):
-            clock.us += advance
-            identity = f"client-{key}"
-            if action == "reset":
-                for limiter in twins:
-                    await limiter.reset(identity)
-                continue
-            expected, got = [await getattr(limiter, action)(identity, cost) for limiter in twins]
-            assert got == expected, f"step {step}: {action} {identity} cost {cost}"
-        sqlite.close()
-
-    asyncio.run(run())
+# -- one semantics: a clock that steps back under a logged state ---------------------------
+#
+# (Random timelines, the clock stepping too, are the shipped suite's and tests-integration/test_conformance.py's.)
 
 
 @pytest.mark.parametrize("algorithm", list(Algorithm))

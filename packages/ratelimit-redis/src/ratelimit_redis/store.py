@@ -86,7 +86,8 @@ class RedisStore:
             locally, until its ``retry_after``, with the answer Redis would give
             (see :mod:`ratelimit_redis.deny_cache`); at most 10,000 denials kept.
         clock: For tests only: a callable returning seconds, sent to the scripts
-            instead of the server's ``TIME``.
+            instead of the server's ``TIME``. Keys then live a day: Redis
+            expires them on its own clock, which the test's does not move.
         observer: An :class:`~ratelimit_core.observe.Observer` told of the
             circuit breaker's state changes, deny-cache hits and the size of
             each batch written (decisions and store calls are the limiter's to

@@ -1,49 +1,15 @@
-"""Helpers for testing code that uses a limiter without sleeping, and a store against the contract."""
+"""A store whose backend is down: :class:`FailingStore`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from ratelimit_core.store_suite import StoreTests
-
 if TYPE_CHECKING:
     from ratelimit_core.decision import Decision
     from ratelimit_core.policy import Policy
 
-__all__ = ["FailingStore", "ManualClock", "StoreTests"]
-
-
-class ManualClock:
-    """A clock that only moves when told to, for ``MemoryStore(clock=...)``.
-
-    Time is kept in whole microseconds, so advancing never drifts::
-
-        clock = ManualClock()
-        limiter = Limiter("1/second", store=MemoryStore(clock=clock))
-        await limiter.hit("k")
-        clock.advance(1)  # instead of sleeping
-
-    Args:
-        start: The initial reading in seconds. The default is a Unix-time
-            magnitude, where float arithmetic would lose whole tokens.
-    """
-
-    __slots__ = ("us",)
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.us = round(start * 1_000_000)
-
-    def __call__(self) -> float:
-        """The time in seconds."""
-        return self.us / 1_000_000
-
-    def __repr__(self) -> str:
-        return f"ManualClock({self.us / 1_000_000!r})"
-
-    def advance(self, seconds: float) -> None:
-        """Move forward by ``seconds`` (rounded to the microsecond)."""
-        self.us += round(seconds * 1_000_000)
+__all__ = ["FailingStore"]
 
 
 class FailingStore:

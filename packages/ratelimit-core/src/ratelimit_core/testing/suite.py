@@ -22,13 +22,15 @@ on one that does not.
 
 Beyond the single cases, :meth:`StoreTests.test_decides_as_the_memory_store_does`
 drives the store and a :class:`~ratelimit_core.MemoryStore` through the same
-timeline (hits, peeks, charges past the limit, refunds, resets, several
-rates, every algorithm) and compares every decision.
+timelines (:mod:`ratelimit_core.testing.timelines`: hits, peeks, charges past
+the limit, refunds, reservations settled later, resets, several rates, every
+algorithm; a clock that steps; concurrency slots) and compares every answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import unittest
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,6 +41,8 @@ from ratelimit_core.errors import RateLimitExceeded
 from ratelimit_core.limiter import Limiter
 from ratelimit_core.memory import MemoryStore
 from ratelimit_core.store import Holding, Store
+from ratelimit_core.testing.clock import ManualClock
+from ratelimit_core.testing.timelines import decide_alike, timeline
 
 __all__ = ["StoreTests"]
 
@@ -61,7 +65,7 @@ class StoreTests:
     # -- one store call at a time -------------------------------------------------------
 
     def test_counts_down_denies_and_recovers(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             for algorithm in ALGORITHMS:
                 limiter = _limiter("3/second", algorithm, store)
                 left = [(await limiter.hit("k")).remaining for _ in range(3)]
@@ -75,7 +79,7 @@ class StoreTests:
         self._run(case)
 
     def test_all_rates_or_none(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             for algorithm in ALGORITHMS:
                 limiter = _limiter("2/second; 5/minute", algorithm, store)
                 _expect((await limiter.hit("k", 2)).allowed, f"{algorithm}: 2 fit")
@@ -86,7 +90,7 @@ class StoreTests:
         self._run(case)
 
     def test_a_cost_above_capacity_is_denied_and_writes_nothing(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             for algorithm in ALGORITHMS:
                 limiter = _limiter("3/minute", algorithm, store)
                 denied = await limiter.hit("k", 4)
@@ -96,7 +100,7 @@ class StoreTests:
         self._run(case)
 
     def test_peek_consumes_nothing_and_reset_forgets(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             for algorithm in ALGORITHMS:
                 limiter = _limiter("5/minute", algorithm, store)
                 await limiter.hit("k", 2)
@@ -108,7 +112,7 @@ class StoreTests:
         self._run(case)
 
     def test_a_charge_past_the_limit_is_waited_out(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             for algorithm in ALGORITHMS:
                 limiter = _limiter("10/minute", algorithm, store)
                 charged = await limiter.charge("k", 25)
@@ -122,7 +126,7 @@ class StoreTests:
         self._run(case)
 
     def test_a_refund_gives_back_never_beyond_full(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             for algorithm in ALGORITHMS:
                 limiter = _limiter("10/minute; 100/day", algorithm, store)
                 await limiter.hit("k", 6)
@@ -135,7 +139,7 @@ class StoreTests:
         self._run(case)
 
     def test_limiters_share_state_only_when_equal(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             name = _name()
             await Limiter("2/minute", name=name, store=store).hit("k", 2)
             for other in [
@@ -150,7 +154,7 @@ class StoreTests:
         self._run(case)
 
     def test_odd_keys_work_and_stay_distinct(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             limiter = _limiter("1/minute", Algorithm.TOKEN_BUCKET, store)
             for key in ["", "{", "}", "{braces}", "*", "a:b", "ключ", "\x00bytes", "x" * 10_000]:
                 _expect((await limiter.hit(key)).allowed, f"{key[:20]!r}: admitted")
@@ -160,7 +164,7 @@ class StoreTests:
         self._run(case)
 
     def test_concurrent_hits_admit_exactly_the_limit(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             for algorithm in ALGORITHMS:
                 limiter = _limiter("10/minute", algorithm, store)
                 decisions = await asyncio.gather(*(limiter.hit("k") for _ in range(50)))
@@ -172,7 +176,7 @@ class StoreTests:
     # -- concurrency caps (a store that keeps slots) ------------------------------------------
 
     def test_a_cap_admits_up_to_its_limit_and_frees_a_slot_on_leaving(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             _holding(store)
             limiter = _limiter("10/minute; 2 concurrent", Algorithm.TOKEN_BUCKET, store)
             async with limiter.acquire("k") as first, limiter.acquire("k") as second:
@@ -197,7 +201,7 @@ class StoreTests:
         self._run(case)
 
     def test_an_acquire_takes_the_units_and_the_slot_or_neither(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             holding = _holding(store)
             few_units = _limiter("2/minute; 5 concurrent", Algorithm.FIXED_WINDOW, store)
             policy = few_units.policy
@@ -215,7 +219,7 @@ class StoreTests:
         self._run(case)
 
     def test_a_slot_lapses_at_its_lease_and_a_late_release_frees_no_other(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             holding = _holding(store)
             limiter = _limiter("1 concurrent lease=10s", Algorithm.TOKEN_BUCKET, store)
             policy = limiter.policy
@@ -240,7 +244,7 @@ class StoreTests:
         self._run(case)
 
     def test_concurrent_acquires_take_exactly_the_cap(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             holding = _holding(store)
             limiter = _limiter("100/minute; 5 concurrent", Algorithm.TOKEN_BUCKET, store)
             decisions = await asyncio.gather(*(holding.acquire(limiter.policy, "k", 1, f"h{i}") for i in range(50)))
@@ -253,30 +257,52 @@ class StoreTests:
     # -- one semantics: the memory store's -------------------------------------------------
 
     def test_decides_as_the_memory_store_does(self) -> None:
-        async def case(store: Store, clock: _Clock) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
             reference = MemoryStore(clock=clock)
             for algorithm in ALGORITHMS:
                 for rates in ("3/second", "7/second; 20/minute", "2/3.3s"):
+                    for seed in range(3):
+                        name = _name()
+                        first, second = (
+                            Limiter(rates, algorithm=algorithm, name=name, store=s) for s in (reference, store)
+                        )
+                        steps = timeline(random.Random(f"{algorithm} {rates} {seed}"))
+                        await decide_alike(first, second, clock, steps)
+
+        self._run(case)
+
+    def test_decides_as_the_memory_store_does_while_the_clock_steps(self) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
+            reference = MemoryStore(clock=clock)
+            for algorithm in ALGORITHMS:
+                for rates in ("3/minute; 200000/day", "5/7day", "2/second"):
                     name = _name()
-                    twins = [Limiter(rates, algorithm=algorithm, name=name, store=s) for s in (reference, store)]
-                    for step, (action, key, cost, advance_us) in enumerate(_TIMELINE):
-                        clock.us += advance_us
-                        if action == "reset":
-                            for limiter in twins:
-                                await limiter.reset(key)
-                            continue
-                        expected, got = [await getattr(limiter, action)(key, cost) for limiter in twins]
-                        where = f"{algorithm} {rates!r} step {step}: {action} {key} cost {cost}"
-                        _expect(got == expected, f"{where}: {got} != {expected}")
-                        _expect(got.statuses == expected.statuses, where)
+                    first, second = (
+                        Limiter(rates, algorithm=algorithm, name=name, store=s) for s in (reference, store)
+                    )
+                    await decide_alike(
+                        first, second, clock, timeline(random.Random(f"{algorithm} {rates}"), stepping=True)
+                    )
+
+        self._run(case)
+
+    def test_holds_slots_as_the_memory_store_does(self) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
+            _holding(store)
+            reference = MemoryStore(clock=clock)
+            for limits in ("2 concurrent lease=1s", "5/second; 2 concurrent lease=2s"):
+                for seed in range(3):
+                    name = _name()
+                    first, second = (Limiter(limits, name=name, store=s) for s in (reference, store))
+                    await decide_alike(first, second, clock, timeline(random.Random(f"{limits} {seed}"), slots=True))
 
         self._run(case)
 
     # -- the harness ------------------------------------------------------------------------
 
-    def _run(self, case: Callable[[Store, _Clock], Awaitable[None]]) -> None:
+    def _run(self, case: Callable[[Store, ManualClock], Awaitable[None]]) -> None:
         async def main() -> None:
-            clock = _Clock()
+            clock = ManualClock()
             store = await self.make_store(clock)
             try:
                 await case(store, clock)
@@ -284,21 +310,6 @@ class StoreTests:
                 await self.close_store(store)
 
         asyncio.run(main())
-
-
-class _Clock:
-    """A manual clock in whole microseconds (as :class:`~ratelimit_core.testing.ManualClock`)."""
-
-    __slots__ = ("us",)
-
-    def __init__(self) -> None:
-        self.us = 1_700_000_000_000_000
-
-    def __call__(self) -> float:
-        return self.us / 1_000_000
-
-    def advance(self, seconds: float) -> None:
-        self.us += round(seconds * 1_000_000)
 
 
 def _expect(condition: object, message: object) -> None:
@@ -320,31 +331,3 @@ def _name() -> str:
 
 def _limiter(rates: str, algorithm: Algorithm, store: Store) -> Limiter:
     return Limiter(rates, algorithm=algorithm, name=_name(), store=store)
-
-
-#: (action, key, cost, µs to advance first): hits to the limit and past it, peeks,
-#: charges past the limit, refunds, resets, time passing in odd steps, two keys.
-_TIMELINE: list[tuple[str, str, int, int]] = [
-    ("hit", "a", 1, 0),
-    ("hit", "a", 2, 1),
-    ("peek", "a", 1, 0),
-    ("hit", "a", 1, 0),
-    ("hit", "a", 3, 5),
-    ("hit", "b", 1, 0),
-    ("charge", "a", 9, 333_333),
-    ("hit", "a", 1, 0),
-    ("peek", "a", 2, 142_857),
-    ("refund", "a", 4, 0),
-    ("hit", "a", 1, 1),
-    ("refund", "b", 7, 0),
-    ("hit", "b", 4, 500_000),
-    ("charge", "b", 0, 0),
-    ("hit", "a", 2, 2_100_000),
-    ("reset", "a", 0, 0),
-    ("hit", "a", 3, 0),
-    ("refund", "never", 2, 0),
-    ("charge", "a", 30, 61_000_000),
-    ("hit", "a", 1, 999_999),
-    ("hit", "a", 1, 60_000_001),
-    ("peek", "b", 0, 0),
-]

@@ -1,0 +1,18 @@
+"""Helpers for tests: a clock moved by hand, a store whose backend is down, and the store contract as tests.
+
+* :class:`ManualClock`: give it to a store (``MemoryStore(clock=clock)``) and
+  move time with ``clock.advance(seconds)`` instead of sleeping.
+* :class:`FailingStore`: every call raises, for what your code does when the
+  store fails.
+* :class:`StoreTests`: subclass it to check a store against the contract
+  (docs/stores.md); :mod:`ratelimit_core.testing.timelines` drives a store and
+  ``MemoryStore`` through the same random timeline.
+
+Standard library only: nothing here imports pytest.
+"""
+
+from ratelimit_core.testing.clock import ManualClock
+from ratelimit_core.testing.failing import FailingStore
+from ratelimit_core.testing.suite import StoreTests
+
+__all__ = ["FailingStore", "ManualClock", "StoreTests"]

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from servers import free_port
 
 from ratelimit_core import Limiter
+from ratelimit_core.deny_cache import DenyCachedStore
 from ratelimit_core.prometheus import PrometheusObserver
 from ratelimit_redis import RedisStore
 
@@ -114,7 +115,7 @@ async def test_the_deny_cache_and_batches_are_reported(redis_url: str) -> None:
     registry = CollectorRegistry()
     observer = PrometheusObserver(registry)
     client = Redis.from_url(redis_url)
-    store = RedisStore(client, deny_cache=True, observer=observer)
+    store = DenyCachedStore(RedisStore(client, observer=observer), observer=observer)
     name = f"cached-{id(store)}"
     limiter = Limiter("1/hour", name=name, store=store, observer=observer)
     try:

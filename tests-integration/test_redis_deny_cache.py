@@ -1,4 +1,4 @@
-"""deny_cache=True: a key denied until T is answered locally until T."""
+"""DenyCachedStore(RedisStore(...)): a key denied until T is answered locally until T."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from ratelimit_core import Algorithm, Limiter
+from ratelimit_core.deny_cache import DenyCachedStore
 from ratelimit_core.testing import ManualClock
 from ratelimit_redis import RedisStore
 
@@ -23,7 +24,9 @@ async def evalsha_calls(redis: Redis) -> int:
 
 async def test_denials_are_answered_locally_until_they_expire(redis: Redis) -> None:
     clock = ManualClock()
-    limiter = Limiter("2/minute", algorithm="fixed_window", store=RedisStore(redis, deny_cache=True, clock=clock))
+    limiter = Limiter(
+        "2/minute", algorithm="fixed_window", store=DenyCachedStore(RedisStore(redis, clock=clock), clock=clock)
+    )
     await limiter.hit("k", 2)
     first = await limiter.hit("k")
     assert not first.allowed
@@ -43,7 +46,7 @@ async def test_denials_are_answered_locally_until_they_expire(redis: Redis) -> N
 
 
 async def test_reset_clears_the_cached_denial(redis: Redis) -> None:
-    limiter = Limiter("1/hour", store=RedisStore(redis, deny_cache=True))
+    limiter = Limiter("1/hour", store=DenyCachedStore(RedisStore(redis)))
     await limiter.hit("k")
     assert not (await limiter.hit("k")).allowed
     await limiter.reset("k")
@@ -61,7 +64,7 @@ async def test_without_the_cache_every_denial_asks_redis(redis: Redis) -> None:
 
 async def test_a_denial_never_answers_for_another_limiter(redis: Redis) -> None:
     """Same name, same first rate: a denial made by the second rate of one says nothing of the other."""
-    store = RedisStore(redis, deny_cache=True)
+    store = DenyCachedStore(RedisStore(redis))
     both = Limiter(["5/minute", "1/second"], name="x", store=store)
     minute = Limiter("5/minute", name="x", store=store)  # shares the 5/minute state, not the 1/second one
     assert (await both.hit("k")).allowed
@@ -85,7 +88,7 @@ async def test_a_cached_answer_is_the_answer_redis_gives(
     clock = ManualClock()
     name = uuid.uuid4().hex[:8]
     cached = Limiter(
-        "3/5s", algorithm=algorithm, name=name + "c", store=RedisStore(redis, deny_cache=True, clock=clock)
+        "3/5s", algorithm=algorithm, name=name + "c", store=DenyCachedStore(RedisStore(redis, clock=clock), clock=clock)
     )
     plain = Limiter("3/5s", algorithm=algorithm, name=name + "p", store=RedisStore(redis, clock=clock))
     for step, (cost, advance) in enumerate(timeline):

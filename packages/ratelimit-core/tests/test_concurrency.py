@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ratelimit_core import Concurrency, Limiter, MemoryStore, Rate, RateLimitExceeded, parse_limits
-from ratelimit_core.testing import FailingStore, ManualClock
+from ratelimit_core import Concurrency, Decision, Limiter, MemoryStore, Policy, Rate, RateLimitExceeded, parse_limits
+from ratelimit_core.testing import FailingStore, LoopTime, ManualClock
+from ratelimit_core.wrapper import WrapperStore
 
 #: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
 EXAMPLES = settings().max_examples
@@ -150,8 +151,8 @@ async def test_an_acquire_entered_twice_is_an_error() -> None:
             pass
 
 
-async def test_an_acquire_with_a_timeout_waits_for_a_slot() -> None:
-    limiter = Limiter("1 concurrent")
+async def test_an_acquire_with_a_timeout_waits_for_a_slot(store: MemoryStore, loop_time: LoopTime) -> None:
+    limiter = Limiter("1 concurrent", store=store)
     release = asyncio.Event()
 
     async def first() -> None:
@@ -169,8 +170,67 @@ async def test_an_acquire_with_a_timeout_waits_for_a_slot() -> None:
     await task
 
 
-async def test_a_running_holder_renews_its_lease() -> None:
-    limiter = Limiter("1 concurrent lease=0.06s")
+async def test_a_slot_freed_here_goes_to_the_next_waiter_at_once_in_arrival_order(
+    store: MemoryStore, loop_time: LoopTime
+) -> None:
+    """Five holders of one slot, each working 1 s: each starts the instant the one before leaves, in order."""
+
+    class Counted(WrapperStore):
+        acquires = 0
+
+        async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+            Counted.acquires += 1
+            return await super().acquire(policy, key, cost, holder)
+
+    limiter = Limiter("1 concurrent", store=Counted(store))
+    spans: list[tuple[int, float, float]] = []
+
+    async def holder(number: int) -> None:
+        async with limiter.acquire("k", timeout=None):
+            started = loop_time.slept
+            await asyncio.sleep(1)
+            spans.append((number, started, loop_time.slept))
+
+    await asyncio.gather(*(holder(n) for n in range(5)))
+    assert [n for n, _, _ in spans] == list(range(5)), "in arrival order"
+    assert [start for _, start, _ in spans] == [0.0, 1.0, 2.0, 3.0, 4.0], "no time between a release and the next"
+    # The first acquire; then each waiter asks when its turn comes (the cap is full) and when the slot
+    # freed here wakes it. A MemoryStore's slots are freed here only: nobody polls.
+    assert Counted.acquires == 1 + 4 * 2, Counted.acquires
+
+
+async def test_a_slot_freed_elsewhere_is_found_by_the_head_alone_polling(
+    store: MemoryStore, loop_time: LoopTime
+) -> None:
+    """A shared store's slot freed by another process: the head alone polls, backing off to 0.1 s."""
+
+    class Counted(WrapperStore):
+        acquires = 0
+
+        async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+            Counted.acquires += 1
+            return await super().acquire(policy, key, cost, holder)
+
+    class Shared(MemoryStore):
+        local = False  # as a store other processes share: SQLite, Redis
+
+    store = Shared(clock=loop_time.clock)
+    limiter = Limiter("1 concurrent", store=Counted(store))
+    assert (await store.acquire(limiter.policy, "k", 1, "elsewhere")).allowed
+    asyncio.get_running_loop().call_later(1.0, asyncio.ensure_future, store.release(limiter.policy, "k", "elsewhere"))
+
+    async def waiter() -> float:
+        async with limiter.acquire("k", timeout=None):
+            return loop_time.slept
+
+    starts = await asyncio.gather(*(waiter() for _ in range(10)))
+    assert min(starts) <= 1.1, "found within one poll at most"
+    # One head polls (5 ms doubling to 100 ms: about 14 polls in a second), not ten waiters each.
+    assert Counted.acquires < 10 + 20, Counted.acquires
+
+
+async def test_a_running_holder_renews_its_lease(store: MemoryStore, loop_time: LoopTime) -> None:
+    limiter = Limiter("1 concurrent lease=0.06s", store=store)
     async with limiter.acquire("k"):
         await asyncio.sleep(0.25)  # four leases: held all along by the renewals
         with pytest.raises(RateLimitExceeded):
@@ -180,9 +240,9 @@ async def test_a_running_holder_renews_its_lease() -> None:
         pass
 
 
-async def test_a_holder_whose_slot_lapsed_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
-    clock = ManualClock()
-    store = MemoryStore(clock=clock)
+async def test_a_holder_whose_slot_lapsed_is_warned_about(
+    caplog: pytest.LogCaptureFixture, store: MemoryStore, clock: ManualClock, loop_time: LoopTime
+) -> None:
     limiter = Limiter("1 concurrent lease=0.03s", store=store)
     with caplog.at_level(logging.WARNING, logger="ratelimit_core"):
         async with limiter.acquire("k"):
@@ -301,10 +361,12 @@ async def test_an_acquire_cancelled_before_its_answer_frees_what_it_may_have_tak
             pass
 
     task = asyncio.create_task(enter())
-    await asyncio.sleep(0.01)
+    for _ in range(5):
+        await asyncio.sleep(0)
     assert (await limiter.peek("k")).remaining == 0, "the store gave the slot"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.01)
+    for _ in range(5):
+        await asyncio.sleep(0)
     assert (await limiter.peek("k")).remaining == 1, "and it was freed"

@@ -17,10 +17,11 @@ from ratelimit_core import (
     Rate,
     RateLimitExceeded,
     StoreError,
+    failures,
 )
-from ratelimit_core import limiter as limiter_module
 from ratelimit_core.limiter import OnError
-from ratelimit_core.testing import FailingStore, ManualClock
+from ratelimit_core.testing import FailingStore, LoopTime, ManualClock
+from ratelimit_core.wrapper import WrapperStore
 
 #: Examples per property test: 100 under the ci profile, 20 under dev (the root conftest.py).
 EXAMPLES = settings().max_examples
@@ -231,44 +232,67 @@ async def test_denial_reports_the_longest_wait(store: MemoryStore) -> None:
 # -- wait --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_sleep(monkeypatch: pytest.MonkeyPatch, clock: ManualClock) -> list[float]:
-    """Make ``Limiter.wait`` sleep on the fake clock; returns the delays slept."""
-    slept: list[float] = []
-
-    async def sleep(delay: float) -> None:
-        slept.append(delay)
-        clock.advance(delay)
-
-    monkeypatch.setattr(limiter_module, "_sleep", sleep)
-    monkeypatch.setattr(limiter_module, "_monotonic", clock)
-    return slept
-
-
-async def test_wait_sleeps_until_admitted(store: MemoryStore, fake_sleep: list[float]) -> None:
+async def test_wait_sleeps_until_admitted(store: MemoryStore, loop_time: LoopTime) -> None:
     limiter = Limiter("2/second", store=store)
     await limiter.hit("k", 2)
     decision = await limiter.wait("k")
     assert decision.allowed
-    assert fake_sleep == [0.5]
+    assert loop_time.slept == 0.5
     assert (await limiter.wait("k", timeout=0.5)).allowed
-    assert fake_sleep == [0.5, 0.5]
+    assert loop_time.slept == 1.0
 
 
-async def test_wait_raises_when_the_wait_exceeds_the_timeout(store: MemoryStore, fake_sleep: list[float]) -> None:
+async def test_wait_raises_when_the_wait_exceeds_the_timeout(store: MemoryStore, loop_time: LoopTime) -> None:
     limiter = Limiter("1/minute", store=store)
     await limiter.hit("k")
     with pytest.raises(RateLimitExceeded) as info:
         await limiter.wait("k", timeout=10)
     assert info.value.decision.retry_after == 60.0
-    assert fake_sleep == [], "gave up at once: the wait needed is longer than the timeout"
+    assert loop_time.slept == 0, "gave up at once: the wait needed is longer than the timeout"
 
 
-async def test_wait_raises_at_once_when_the_cost_never_fits(store: MemoryStore, fake_sleep: list[float]) -> None:
+async def test_wait_raises_at_once_when_the_cost_never_fits(store: MemoryStore, loop_time: LoopTime) -> None:
     limiter = Limiter("1/minute", store=store)
     with pytest.raises(RateLimitExceeded, match="capacity"):
         await limiter.wait("k", 2)
-    assert fake_sleep == []
+    assert loop_time.slept == 0
+
+
+async def test_waiters_are_served_in_arrival_order_by_one_timer(store: MemoryStore, loop_time: LoopTime) -> None:
+    """Ten waiters of one key, a unit a second: they get in one a second, in the order they came."""
+
+    class Counted(WrapperStore):
+        calls = 0
+
+        async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+            Counted.calls += 1
+            return await super().hit(policy, key, cost)
+
+    limiter = Limiter("1/second", name="queue", store=Counted(store))
+    await limiter.hit("k")
+    admitted: list[tuple[int, float]] = []
+
+    async def waiter(number: int) -> None:
+        await limiter.wait("k")
+        admitted.append((number, loop_time.slept))
+
+    await asyncio.gather(*(waiter(n) for n in range(10)))
+    assert admitted == [(n, float(n + 1)) for n in range(10)], "in arrival order, one a second"
+    # The first hit; then each waiter asks when its turn comes (denied: the previous one just took the unit)
+    # and when its wait is over: no polling, whatever the number of waiters.
+    assert Counted.calls == 1 + 2 * 10
+
+
+async def test_a_waiter_that_times_out_behind_others_leaves_its_place(store: MemoryStore, loop_time: LoopTime) -> None:
+    limiter = Limiter("1/second", name="queue", store=store)
+    await limiter.hit("k")
+    first = asyncio.create_task(limiter.wait("k"))
+    await asyncio.sleep(0)
+    with pytest.raises(RateLimitExceeded, match="waiting behind"):
+        await limiter.wait("k", timeout=0.5)  # behind the first, whose turn is at 1 s
+    assert (await first).allowed
+    assert (await limiter.wait("k")).allowed, "the queue goes on without it"
+    assert loop_time.slept == 2.0
 
 
 @pytest.mark.parametrize("timeout", [-1, float("nan"), float("inf"), "1", True])
@@ -318,7 +342,7 @@ async def test_on_error_deny_fails_closed() -> None:
     decision = await limiter.hit("k")
     assert not decision.allowed
     assert decision.degraded
-    assert decision.retry_after == limiter_module.DEGRADED_RETRY_AFTER
+    assert decision.retry_after == failures.DEGRADED_RETRY_AFTER
 
 
 async def test_fallback_store_answers_while_the_primary_fails(clock: ManualClock) -> None:
@@ -345,7 +369,7 @@ async def test_when_the_fallback_fails_too_on_error_applies() -> None:
 async def test_failures_are_logged_at_most_every_ten_seconds(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, clock: ManualClock
 ) -> None:
-    monkeypatch.setattr(limiter_module, "_monotonic", clock)
+    monkeypatch.setattr(failures, "_monotonic", clock)
     limiter = Limiter("5/s", store=FailingStore(), on_error="allow")
     with caplog.at_level(logging.WARNING, logger="ratelimit_core"):
         for _ in range(100):
@@ -484,7 +508,7 @@ class BoundFailingStore(FailingStore):
 def test_hit_nowait_applies_the_failure_policy() -> None:
     assert Limiter("5/s", store=BoundFailingStore(), on_error="allow").hit_nowait("k").degraded
     denied = Limiter("5/s", store=BoundFailingStore(), on_error="deny").hit_nowait("k")
-    assert (denied.allowed, denied.degraded, denied.retry_after) == (False, True, limiter_module.DEGRADED_RETRY_AFTER)
+    assert (denied.allowed, denied.degraded, denied.retry_after) == (False, True, failures.DEGRADED_RETRY_AFTER)
     with pytest.raises(StoreError) as info:
         Limiter("5/s", store=BoundFailingStore()).hit_nowait("k")
     assert isinstance(info.value.__cause__, ConnectionError)

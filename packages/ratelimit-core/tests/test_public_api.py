@@ -72,6 +72,7 @@ def test_observe_exports() -> None:
         "RequestContext",
         "guarded",
         "outcome_of",
+        "report",
         "request_context",
         "store_label",
     ]
@@ -83,7 +84,7 @@ def test_observe_exports() -> None:
 
 
 def test_testing_exports() -> None:
-    assert testing.__all__ == ["FailingStore", "ManualClock", "StoreTests"]
+    assert testing.__all__ == ["FailingStore", "LoopTime", "ManualClock", "StoreTests"]
 
 
 def test_errors_share_one_base() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import RateLimitExceeded
+from ratelimit_core.waiting import nudge
 
 if TYPE_CHECKING:
     from ratelimit_core.limiter import Limiter
@@ -99,6 +100,7 @@ class Hold:
         policy = self._limiter.policy
         try:
             await store.release(policy, self._key, self._holder)
+            nudge(self._limiter.store, policy.signature, self._key)  # the next waiter of this process asks now
         except asyncio.CancelledError:
             # Cancelled while freeing: free it again in the background (a release is idempotent) and go on
             # being cancelled.

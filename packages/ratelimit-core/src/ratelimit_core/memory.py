@@ -52,6 +52,8 @@ class MemoryStore:
 
     #: The store's label in metrics (``ratelimit.store``).
     label: ClassVar[str] = "memory"
+    #: Its state lives in this process only: a waiter for a slot is woken by a release here, never polls.
+    local: ClassVar[bool] = True
 
     __slots__ = ("_bound", "_clock", "_slots", "_tables")
 

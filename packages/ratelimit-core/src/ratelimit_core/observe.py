@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from ratelimit_core.decision import Decision
@@ -41,6 +40,7 @@ __all__ = [
     "RequestContext",
     "guarded",
     "outcome_of",
+    "report",
     "request_context",
     "store_label",
 ]
@@ -270,97 +270,3 @@ def report(
             key,
         )
     )
-
-
-class ObservedStore:
-    """A store, each call timed and reported (``store_call``); admission decisions reported when ``decisions``.
-
-    The limiter puts one in front of its store when it has an observer.
-    """
-
-    __slots__ = ("_decisions", "_label", "_observer", "_store")
-
-    def __init__(self, store: Any, observer: Observer, *, decisions: bool) -> None:
-        self._store = store
-        self._observer = observer
-        self._label = store_label(store)
-        self._decisions = decisions
-
-    def __repr__(self) -> str:
-        return repr(self._store)
-
-    async def _timed(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            result = await call(*args)
-        except Exception as error:  # a cancellation is no store failure: not recorded
-            self._observer.store_call(self._label, operation, time.perf_counter() - started, type(error).__name__)
-            raise
-        self._observer.store_call(self._label, operation, time.perf_counter() - started, None)
-        return result
-
-    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
-        started = time.perf_counter()
-        decision: Decision = await self._timed("hit", self._store.hit, policy, key, cost)
-        if self._decisions:
-            report(self._observer, policy, self._label, key, cost, decision, time.perf_counter() - started)
-        return decision
-
-    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
-        started = time.perf_counter()
-        decision: Decision = await self._timed("acquire", self._store.acquire, policy, key, cost, holder)
-        if self._decisions:
-            report(self._observer, policy, self._label, key, cost, decision, time.perf_counter() - started)
-        return decision
-
-    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
-        result: Decision = await self._timed("peek", self._store.peek, policy, key, cost)
-        return result
-
-    async def reset(self, policy: Policy, key: str) -> None:
-        await self._timed("reset", self._store.reset, policy, key)
-
-    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
-        result: Decision = await self._timed("charge", self._store.charge, policy, key, cost)
-        return result
-
-    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
-        result: Decision = await self._timed("refund", self._store.refund, policy, key, cost, until)
-        return result
-
-    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
-        started = time.perf_counter()
-        result: tuple[Decision, tuple[int, ...]] = await self._timed("hit", self._store.reserve, policy, key, cost)
-        if self._decisions:
-            report(self._observer, policy, self._label, key, cost, result[0], time.perf_counter() - started)
-        return result
-
-    async def release(self, policy: Policy, key: str, holder: str) -> None:
-        await self._timed("release", self._store.release, policy, key, holder)
-
-    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
-        kept: bool = await self._timed("renew", self._store.renew, policy, key, holder)
-        return kept
-
-
-def observed_decide(
-    decide: Callable[[str, int], Decision], observer: Observer, policy: Policy, store: object, *, decisions: bool
-) -> Callable[[str, int], Decision]:
-    """A store's bound ``decide(key, cost)`` (no I/O), timed, and its decisions reported when ``decisions``."""
-    label = store_label(store)
-    clock = time.perf_counter
-
-    def observed(key: str, cost: int) -> Decision:
-        started = clock()
-        try:
-            decision = decide(key, cost)
-        except Exception as error:  # a cancellation is no store failure: not recorded
-            observer.store_call(label, "hit", clock() - started, type(error).__name__)
-            raise
-        seconds = clock() - started
-        observer.store_call(label, "hit", seconds, None)
-        if decisions:
-            report(observer, policy, label, key, cost, decision, seconds)
-        return decision
-
-    return observed

@@ -8,16 +8,7 @@ from importlib.resources import files
 
 from ratelimit_core import Algorithm
 
-__all__ = ["PARAMS", "sha", "source"]
-
-#: How many ARGV values each rate takes, per algorithm (see the scripts' headers).
-PARAMS = {
-    Algorithm.TOKEN_BUCKET: 4,
-    Algorithm.FIXED_WINDOW: 2,
-    Algorithm.SLIDING_WINDOW_LOG: 2,
-    Algorithm.SLIDING_WINDOW_COUNTER: 2,
-}
-
+__all__ = ["sha", "source"]
 
 #: The algorithms whose states are packed into big integers (``bigint.lua``).
 _PACKED = {Algorithm.FIXED_WINDOW, Algorithm.SLIDING_WINDOW_COUNTER}

@@ -4,54 +4,30 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any, ClassVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
-from ratelimit_core import Algorithm, Decision, Policy, StoreError
-from ratelimit_core.algorithms import TokenBucket
-from ratelimit_core.algorithms.token_bucket import MAX_DEBT
-from ratelimit_core.observe import Observer
+from ratelimit_core import Decision, Policy
+from ratelimit_core.observe import Observer, guarded
 from ratelimit_redis.breaker import Breaker
+from ratelimit_redis.calls import CALL_ERRORS, MAX_LOG_LIMIT, Call, Script, decision_of, ends, failure, reserved
 from ratelimit_redis.channel import Channel
 from ratelimit_redis.cluster import ClusterServers
-from ratelimit_redis.deny_cache import DenyCache
-from ratelimit_redis.keys import digest, digest_bytes, key_bases
-from ratelimit_redis.scripts import sha, source
+from ratelimit_redis.keys import digest, digest_bytes
 from ratelimit_redis.server import Server
-from ratelimit_redis.wire import pack, pack_prefix
 
 __all__ = ["MAX_LOG_LIMIT", "RedisStore"]
 
 logger = logging.getLogger("ratelimit_redis")
 
-_EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
 _HIT, _PEEK, _CHARGE, _REFUND, _RESERVE = b"hit", b"peek", b"charge", b"refund", b"reserve"
 _ACQUIRE, _RELEASE, _RENEW = b"acquire", b"release", b"renew"
-_DEL = pack_prefix(b"DEL")
-_PACKED_LIMIT = 800_000_000  # window states pack counts in base limit + 1, below 9e8
-#: The largest sliding-log limit on Redis: one 8-byte entry per unit, so at most 8 MB per key and per hit.
-MAX_LOG_LIMIT = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """What a policy needs on Redis, computed once: keys, parameters, the packed command heads."""
-
-    bases: tuple[str, ...]
-    keys: tuple[bytes, ...]  # the bases as bytes, each with the opening brace of the hash tag
-    params: bytes  # ARGV[4]: every rate's parameters, comma-separated
-    cap: tuple[bytes, bytes] | None  # ARGV[6] and ARGV[7] with a concurrency cap: its limit and lease (µs)
-    evalsha: bytes  # the packed "EVALSHA <sha> <number of keys>"
-    eval: bytes  # the packed "EVAL <source> <number of keys>", for a server without the script
-    count: int  # arguments of the whole command
 
 
 class RedisStore:
@@ -82,9 +58,6 @@ class RedisStore:
             policy at once; after ``breaker_cooldown`` seconds one decision
             probes the server, and its success closes the breaker.
         breaker_cooldown: Seconds the breaker stays open after the last failure.
-        deny_cache: Answer a key of a one-rate limiter that Redis denied at cost 1
-            locally, until its ``retry_after``, with the answer Redis would give
-            (see :mod:`ratelimit_redis.deny_cache`); at most 10,000 denials kept.
         clock: For tests only: a callable returning seconds, sent to the scripts
             instead of the server's ``TIME``. Keys then live a day: Redis
             expires them on its own clock, which the test's does not move.
@@ -115,7 +88,6 @@ class RedisStore:
         connect_timeout: float = 2.0,
         breaker_failures: int | None = 5,
         breaker_cooldown: float = 0.5,
-        deny_cache: bool = False,
         clock: Callable[[], float] | None = None,
         observer: Observer | None = None,
     ) -> None:
@@ -139,15 +111,14 @@ class RedisStore:
             raise ValueError(f"clock must be a zero-argument callable returning seconds, got {clock!r}")
         if observer is not None and not isinstance(observer, Observer):
             raise ValueError(f"observer must be a ratelimit_core.observe.Observer, got {observer!r}")
-        self._observer = observer
+        self._observer = None if observer is None else guarded(observer)  # it never changes a decision
         self._client = client
         self._prefix = prefix
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._breaker = (breaker_failures, breaker_cooldown)
         self._clock = clock
-        self._plans: dict[tuple[str, ...], _Plan] = {}
-        self._denied = DenyCache() if deny_cache else None
+        self._scripts: dict[tuple[str, ...], Script] = {}
         self._eviction_checked = False
         self._servers: Server | ClusterServers
         if isinstance(client, RedisCluster):
@@ -163,7 +134,7 @@ class RedisStore:
         return (
             f"RedisStore({self._servers!r}, prefix={self._prefix!r}, timeout={self._timeout!r}, "
             f"connect_timeout={self._connect_timeout!r}, breaker_failures={failures!r}, "
-            f"breaker_cooldown={cooldown!r}, deny_cache={self._denied is not None}, limiters={len(self._plans)})"
+            f"breaker_cooldown={cooldown!r}, limiters={len(self._scripts)})"
         )
 
     async def __aenter__(self) -> RedisStore:
@@ -182,78 +153,50 @@ class RedisStore:
 
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.hit`."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        tag = digest_bytes(key)
-        cache = self._denied
-        if cache is None or cost != 1 or len(plan.keys) != 1:
-            return await self._run(policy, plan, tag, _HIT, cost)
-        sent = self._local_now()
-        cached = cache.get(policy.namespaces, tag, sent)
-        if cached is not None:
-            if self._observer is not None:
-                self._observer.deny_cache_hit(self.label, policy.name)
-            return cached
-        decision = await self._run(policy, plan, tag, _HIT, cost)
-        cache.put(policy.namespaces, tag, sent, decision)
-        return decision
+        return decision_of(
+            policy, await self._send(self._script(policy).call(digest_bytes(key), _HIT, cost, self._now()))
+        )
 
     async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.peek`."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        return await self._run(policy, plan, digest_bytes(key), _PEEK, cost)
+        return decision_of(
+            policy, await self._send(self._script(policy).call(digest_bytes(key), _PEEK, cost, self._now()))
+        )
 
     async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
         """See :meth:`ratelimit_core.Store.charge`. One script call, every rate."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        return await self._run(policy, plan, digest_bytes(key), _CHARGE, cost)
+        call = self._script(policy).call(digest_bytes(key), _CHARGE, cost, self._now())
+        return decision_of(policy, await self._send(call))
 
     async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
         """See :meth:`ratelimit_core.Store.refund`. One script call, every rate."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        tag = digest_bytes(key)
-        if self._denied is not None:  # the room given back makes a remembered denial wrong
-            self._denied.forget(policy.namespaces, tag, self._local_now())
-        ends = b"" if until is None else b",".join(b"%d" % end for end in until)
-        return await self._run(policy, plan, tag, _REFUND, cost, until=ends)
+        call = self._script(policy).call(digest_bytes(key), _REFUND, cost, self._now(until=ends(until)))
+        return decision_of(policy, await self._send(call))
 
     async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
         """See :meth:`ratelimit_core.Store.reserve`. One script call: a hit, and the server's time of it."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        reply = await self._call(plan, digest_bytes(key), _RESERVE, cost, b"", b"")
-        numbers, now = reply.rsplit(b" ", 1)
-        decision = _decision(policy, numbers)
-        at = int(now)
-        resets = [int(value) for value in numbers.split()[2::4]]
-        return decision, tuple(at + reset for reset in resets)
+        call = self._script(policy).call(digest_bytes(key), _RESERVE, cost, self._now())
+        return reserved(policy, await self._send(call))
+
+    async def reset(self, policy: Policy, key: str) -> None:
+        """See :meth:`ratelimit_core.Store.reset`."""
+        await self._send(self._script(policy).delete(digest_bytes(key)), "reset")
 
     # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
 
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`. One script call: the rates and the slot."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        return await self._run(policy, plan, digest_bytes(key), _ACQUIRE, cost, holder.encode())
+        call = self._script(policy).call(digest_bytes(key), _ACQUIRE, cost, self._now(holder=holder))
+        return decision_of(policy, await self._send(call))
 
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         """See :meth:`ratelimit_core.store.Holding.release`."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        await self._call(plan, digest_bytes(key), _RELEASE, 0, holder.encode(), b"")
+        await self._send(self._script(policy).call(digest_bytes(key), _RELEASE, 0, self._now(holder=holder)))
 
     async def renew(self, policy: Policy, key: str, holder: str) -> bool:
         """See :meth:`ratelimit_core.store.Holding.renew`."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        return await self._call(plan, digest_bytes(key), _RENEW, 0, holder.encode(), b"") == b"1"
-
-    async def reset(self, policy: Policy, key: str) -> None:
-        """See :meth:`ratelimit_core.Store.reset`."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
-        tag = digest_bytes(key)
-        if self._denied is not None:
-            self._denied.forget(policy.namespaces, tag, self._local_now())
-        keys = [base + tag + b"}" for base in plan.keys]
-        try:
-            await self._servers.run(keys[0], pack(1 + len(keys), _DEL, keys))
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreError(f"redis failed to reset: {type(exc).__name__}: {exc}") from exc
+        call = self._script(policy).call(digest_bytes(key), _RENEW, 0, self._now(holder=holder))
+        return await self._send(call) == b"1"
 
     def prepare(self, policy: Policy) -> None:
         """Check that ``policy`` runs exactly in Lua, and compute its keys and parameters.
@@ -262,48 +205,34 @@ class RedisStore:
             ValueError: a rate beyond exact double-precision arithmetic, or a
                 sliding log above :data:`MAX_LOG_LIMIT` units.
         """
-        if policy.signature not in self._plans:
-            self._plan(policy)
+        self._script(policy)
 
     def key_of(self, policy: Policy, key: str) -> tuple[str, ...]:
         """The Redis keys that hold ``key``'s state under ``policy``, one per rate."""
-        plan = self._plans.get(policy.signature) or self._plan(policy)
         tag = digest(key)
-        return tuple(f"{base}{{{tag}}}" for base in plan.bases)
+        return tuple(f"{base}{{{tag}}}" for base in self._script(policy).bases)
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _run(
-        self, policy: Policy, plan: _Plan, tag: bytes, mode: bytes, cost: int, holder: bytes = b"", until: bytes = b""
-    ) -> Decision:
-        return _decision(policy, await self._call(plan, tag, mode, cost, holder, until))
+    def _script(self, policy: Policy) -> Script:
+        """The policy's script call, made once (its checks too)."""
+        script = self._scripts.get(policy.signature)
+        if script is None:
+            script = self._scripts[policy.signature] = Script.of(self._prefix, policy)
+        return script
 
-    async def _call(self, plan: _Plan, tag: bytes, mode: bytes, cost: int, holder: bytes, until: bytes) -> bytes:
-        """One script call for ``mode``: the reply."""
+    def _now(self, *, until: bytes = b"", holder: str = "") -> tuple[bytes, bytes, bytes]:
+        """A call's (now, until, holder): now is a test clock's µs, or empty for the server's ``TIME``."""
         now = b"" if self._clock is None else b"%d" % round(self._clock() * 1_000_000)
-        suffix = tag + b"}"
-        items = [base + suffix for base in plan.keys]
-        items += (mode, b"%d" % cost, now, plan.params, until)
-        if plan.cap is not None:
-            items += (*plan.cap, holder)
+        return now, until, holder.encode()
+
+    async def _send(self, call: Call, doing: str = "decide") -> bytes:
+        """One call on the store's connections: the reply, or a ``StoreError``."""
         try:
-            reply = await self._servers.run(
-                items[0], pack(plan.count, plan.evalsha, items), lambda: pack(plan.count, plan.eval, items)
-            )
-        except StoreError:
-            raise
-        except ResponseError as exc:
-            text = str(exc)
-            if text.startswith("unknown command") or "engine" in text.lower():
-                raise StoreError(
-                    f"redis cannot run Lua scripts ({text!r}): the store needs EVAL and EVALSHA with a Lua "
-                    "engine (a Valkey built or started without its Lua module has none)"
-                ) from exc
-            raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreError(f"redis failed to decide: {type(exc).__name__}: {exc}") from exc
-        result: bytes = reply
-        return result
+            reply: bytes = await self._servers.run(call.first_key, call.command, call.fallback)
+        except CALL_ERRORS as exc:
+            raise failure(exc, doing) from exc
+        return reply
 
     def _server(self, address: str, factory: Callable[[], Any]) -> Server:
         failures, cooldown = self._breaker
@@ -346,49 +275,6 @@ class RedisStore:
                 policy,
             )
 
-    def _local_now(self) -> int:
-        """Microseconds of a local clock (the injected one, in tests), for the deny cache."""
-        return time.monotonic_ns() // 1000 if self._clock is None else round(self._clock() * 1_000_000)
-
-    def _plan(self, policy: Policy) -> _Plan:
-        """Key bases and parameters for ``policy``; checked once, then kept."""
-        params: list[int] = []
-        for math_ in policy.maths:
-            rate = math_.rate
-            if isinstance(math_, TokenBucket):
-                # A debt (at most MAX_DEBT, 2^52) plus a capacity of ticks must stay exact: within 2^53.
-                if math_.scale * 1_000_000_000 >= _EXACT or math_.tolerance > MAX_DEBT:
-                    raise ValueError(f"rate {rate} is too fine for exact arithmetic in Redis")
-                params += [math_.scale, math_.interval, math_.capacity, math_.tolerance]
-                continue
-            if rate.period_us >= _EXACT // 4:
-                raise ValueError(f"rate {rate}: the period must stay below 2^51 µs (71 years) in Redis")
-            if policy.algorithm is Algorithm.SLIDING_WINDOW_LOG:
-                if rate.limit > MAX_LOG_LIMIT:
-                    raise ValueError(
-                        f"rate {rate}: a sliding log keeps 8 bytes per unit; at most {MAX_LOG_LIMIT:,} units "
-                        "per window on Redis (choose the sliding window counter for larger limits)"
-                    )
-            elif rate.limit >= _PACKED_LIMIT:
-                raise ValueError(f"rate {rate}: limits of {_PACKED_LIMIT:,} or more do not fit a Redis state")
-            params += [rate.limit, rate.period_us]
-        cap = policy.cap
-        if cap is not None and cap.lease_us >= _EXACT // 4:
-            raise ValueError(f"{cap}: the lease must stay below 2^51 µs in Redis")
-        bases = key_bases(self._prefix, policy)
-        count = b"%d" % len(bases)
-        plan = _Plan(
-            bases,
-            tuple(base.encode() + b"{" for base in bases),
-            b",".join(b"%d" % p for p in params),
-            None if cap is None else (b"%d" % cap.limit, b"%d" % cap.lease_us),
-            pack_prefix(b"EVALSHA", sha(policy.algorithm).encode(), count),
-            pack_prefix(b"EVAL", source(policy.algorithm), count),
-            3 + len(bases) + 5 + (0 if cap is None else 3),
-        )
-        self._plans[policy.signature] = plan
-        return plan
-
 
 def _positive(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value > 0
@@ -412,14 +298,3 @@ def _address(pool: Any) -> str:
     if "path" in kwargs:
         return f"unix:{kwargs['path']}"
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-
-def _decision(policy: Policy, reply: bytes) -> Decision:
-    """The script's reply, ``"allowed remaining reset_us retry_us"`` per rate, as a Decision."""
-    if policy.single is not None:
-        allowed, remaining, reset, retry = reply.split()
-        return policy.decision_of(allowed == b"1", int(remaining), int(reset), None if retry == b"-1" else int(retry))
-    n = [int(x) for x in reply.split()]
-    return policy.decision(
-        [(n[i] == 1, n[i + 1], n[i + 2], None if n[i + 3] < 0 else n[i + 3]) for i in range(0, len(n), 4)]
-    )

@@ -2,6 +2,8 @@
 
 * :class:`ManualClock`: give it to a store (``MemoryStore(clock=clock)``) and
   move time with ``clock.advance(seconds)`` instead of sleeping.
+* :class:`LoopTime`: the running event loop's time on such a clock, jumping
+  to each timer instead of sleeping, for code that waits.
 * :class:`FailingStore`: every call raises, for what your code does when the
   store fails.
 * :class:`StoreTests`: subclass it to check a store against the contract
@@ -13,6 +15,7 @@ Standard library only: nothing here imports pytest.
 
 from ratelimit_core.testing.clock import ManualClock
 from ratelimit_core.testing.failing import FailingStore
+from ratelimit_core.testing.looptime import LoopTime
 from ratelimit_core.testing.suite import StoreTests
 
-__all__ = ["FailingStore", "ManualClock", "StoreTests"]
+__all__ = ["FailingStore", "LoopTime", "ManualClock", "StoreTests"]

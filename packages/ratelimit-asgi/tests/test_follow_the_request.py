@@ -150,7 +150,7 @@ def test_a_resolver_must_return_a_limiter(store: MemoryStore) -> None:
 def test_a_limiter_that_is_neither_a_limiter_nor_a_resolver_is_refused(bad: Any) -> None:
     with pytest.raises((TypeError, ValueError), match="limiter must be"):
         RateLimitMiddleware(Starlette(), limiter=bad)
-    with pytest.raises(TypeError, match="Rule limiter must be"):
+    with pytest.raises(TypeError, match="a rule.s limiter must be"):
         Rule("/", bad)
 
 

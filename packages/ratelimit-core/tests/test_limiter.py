@@ -50,7 +50,7 @@ def test_each_limiter_gets_its_own_default_store() -> None:
     ("kwargs", "fragment"),
     [
         ({"rates": "lots/second"}, "lots/second"),
-        ({"rates": []}, "No rate"),
+        ({"rates": []}, "no rate"),
         ({"rates": "1/s", "algorithm": "leaky"}, "leaky"),
         ({"rates": "1/s", "name": ""}, "name"),
         ({"rates": "1/s", "on_error": "ignore"}, "ignore"),
@@ -58,7 +58,7 @@ def test_each_limiter_gets_its_own_default_store() -> None:
         ({"rates": "1/s", "store": MemoryStore}, "store"),
         ({"rates": 5}, "5"),
         ({"rates": "1/s", "fallback": "memory"}, "fallback"),
-        ({"rates": "1/s; 1/s"}, "Duplicate"),
+        ({"rates": "1/s; 1/s"}, "duplicate"),
         ({"rates": Rate(1, 1, burst=3), "algorithm": "fixed_window"}, "burst"),
     ],
 )

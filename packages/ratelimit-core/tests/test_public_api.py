@@ -69,6 +69,7 @@ def test_observe_exports() -> None:
         "OUTCOMES",
         "Observer",
         "Observers",
+        "OutcomeLabel",
         "RequestContext",
         "guarded",
         "outcome_of",

@@ -37,7 +37,7 @@ def test_after_the_cooldown_one_probe_goes_and_its_outcome_decides() -> None:
     clock.now += 0.49
     assert not breaker.allow()
     clock.now += 0.01
-    assert breaker.state == "half-open"
+    assert breaker.state == "half_open"
     assert breaker.allow(), "the probe"
     assert breaker.probing
     assert not breaker.allow(), "only one probe at a time"

@@ -180,18 +180,18 @@ class Rule:
     def __post_init__(self) -> None:
         if not isinstance(self.limiter, Limiter) and (isinstance(self.limiter, type) or not callable(self.limiter)):
             raise TypeError(
-                "Rule limiter must be a ratelimit_core.Limiter or a function choosing one per request, "
+                "a rule's limiter must be a ratelimit_core.Limiter or a function choosing one per request, "
                 f"got {self.limiter!r}"
             )
         if isinstance(self.methods, str | bytes):
-            raise TypeError(f"Rule methods must be a list of methods, got one string: {self.methods!r}")
+            raise TypeError(f"a rule's methods must be a list of methods, got one string: {self.methods!r}")
         # Read once, whatever the iterable (a generator is used up by the first pass).
         object.__setattr__(self, "methods", tuple(self.methods))
         for method in self.methods:
             if not isinstance(method, str) or not method:
-                raise TypeError(f"Rule methods must be strings, got {method!r}")
+                raise TypeError(f"a rule's methods must be strings, got {method!r}")
         if isinstance(self.cost, bool) or not isinstance(self.cost, int) or self.cost < 0:
-            raise ValueError(f"Rule cost must be an int >= 0, got {self.cost!r}")
+            raise ValueError(f"a rule's cost must be an int >= 0, got {self.cost!r}")
         checked_outcomes(self.count, self.settle)
         object.__setattr__(self, "_regex", compile_path(self.path))
         methods = {m.upper() for m in self.methods}

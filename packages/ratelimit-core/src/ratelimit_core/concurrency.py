@@ -51,19 +51,19 @@ class Concurrency:
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
-            raise ValueError(f"Concurrency limit must be an int >= 1, got {self.limit!r}")
+            raise ValueError(f"a concurrency cap's limit must be an int >= 1, got {self.limit!r}")
         lease = self.lease
         if isinstance(lease, bool) or not isinstance(lease, int | float) or not math.isfinite(lease) or lease < 0.001:
-            raise ValueError(f"Concurrency lease must be a finite number of seconds >= 0.001, got {lease!r}")
+            raise ValueError(f"a concurrency cap's lease must be a finite number of seconds >= 0.001, got {lease!r}")
         if lease > 10**9:
-            raise ValueError(f"Concurrency lease must be at most 10**9 seconds, got {lease!r}")
+            raise ValueError(f"a concurrency cap's lease must be at most 10**9 seconds, got {lease!r}")
 
     @classmethod
     def parse(cls, text: str) -> Concurrency:
         """``"2 concurrent"``, or with a lease, ``"2 concurrent lease=30s"``."""
         match = _TEXT.match(text)
         if match is None:
-            raise ValueError(f"Not a concurrency cap: {text!r} (try '2 concurrent' or '2 concurrent lease=30s')")
+            raise ValueError(f"not a concurrency cap: {text!r} (try '2 concurrent' or '2 concurrent lease=30s')")
         if match["lease"] is None:
             return cls(int(match["limit"]))
         lease = float(match["lease"])

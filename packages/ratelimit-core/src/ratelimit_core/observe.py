@@ -37,6 +37,7 @@ __all__ = [
     "Guarded",
     "Observer",
     "Observers",
+    "OutcomeLabel",
     "RequestContext",
     "guarded",
     "outcome_of",
@@ -45,11 +46,12 @@ __all__ = [
     "store_label",
 ]
 
-Outcome = Literal["allowed", "denied", "shadow_denied", "degraded_allowed", "degraded_denied"]
+#: How a decision is labelled in metrics (``outcome``); not :data:`ratelimit_core.Outcome`, one limit's result.
+OutcomeLabel = Literal["allowed", "denied", "shadow_denied", "degraded_allowed", "degraded_denied"]
 logger = logging.getLogger("ratelimit_core")
 
 #: Every outcome a decision report may carry.
-OUTCOMES: tuple[Outcome, ...] = ("allowed", "denied", "shadow_denied", "degraded_allowed", "degraded_denied")
+OUTCOMES: tuple[OutcomeLabel, ...] = ("allowed", "denied", "shadow_denied", "degraded_allowed", "degraded_denied")
 #: A circuit breaker's states, as :meth:`Observer.breaker` names them.
 BREAKER_STATES = ("closed", "open", "half_open")
 #: Histogram boundaries for store calls, in seconds: 10 µs to 1 s (both shipped observers).
@@ -93,7 +95,7 @@ class DecisionReport:
     """
 
     policy: str
-    outcome: Outcome
+    outcome: OutcomeLabel
     algorithm: str
     store: str
     cost: int
@@ -136,7 +138,7 @@ class Observers(Observer):
     def __init__(self, *observers: Observer) -> None:
         for observer in observers:
             if not isinstance(observer, Observer):
-                raise ValueError(f"Observers takes Observer instances, got {observer!r}")
+                raise ValueError(f"observers must be Observer instances, got {observer!r}")
         self.observers = tuple(guarded(observer) for observer in observers)
 
     def decision(self, report: DecisionReport) -> None:
@@ -243,7 +245,7 @@ def store_label(store: object) -> str:
     return label if isinstance(label, str) else type(store).__name__
 
 
-def outcome_of(decision: Decision, context: RequestContext | None) -> Outcome:
+def outcome_of(decision: Decision, context: RequestContext | None) -> OutcomeLabel:
     """The outcome a decision reports, shadow mode included."""
     if decision.degraded:
         return "degraded_allowed" if decision.allowed else "degraded_denied"

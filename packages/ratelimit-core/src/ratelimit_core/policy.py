@@ -63,9 +63,9 @@ class Policy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"Limiter name must be a non-empty string, got {self.name!r}")
+            raise ValueError(f"a limiter's name must be a non-empty string, got {self.name!r}")
         if not self.rates and self.cap is None:
-            raise ValueError("A limiter needs at least one rate or a concurrency cap")
+            raise ValueError("a limiter needs at least one rate or a concurrency cap, got neither")
         if self.cap is not None and not isinstance(self.cap, Concurrency):
             raise ValueError(f"cap must be a Concurrency or None, got {self.cap!r}")
         if self.algorithm is not Algorithm.TOKEN_BUCKET:
@@ -74,7 +74,7 @@ class Policy:
                     raise ValueError(f"burst applies to the token bucket only, not to {self.algorithm}: {rate}")
         namespaces = tuple(f"{self.name}:{self.algorithm}:{_rate_id(rate)}" for rate in self.rates)
         if len(set(namespaces)) != len(namespaces):
-            raise ValueError(f"Duplicate rate in {[str(r) for r in self.rates]}")
+            raise ValueError(f"duplicate rate in {[str(r) for r in self.rates]}: each rate may appear once")
         object.__setattr__(self, "maths", tuple(math_for(self.algorithm, rate) for rate in self.rates))
         object.__setattr__(self, "namespaces", namespaces)
         object.__setattr__(self, "single", self.maths[0] if len(self.maths) == 1 and self.cap is None else None)

@@ -74,18 +74,18 @@ class Rate:
 
     def __post_init__(self) -> None:
         if not _is_int(self.limit) or self.limit < 1:
-            raise ValueError(f"Rate limit must be an int >= 1, got {self.limit!r}")
+            raise ValueError(f"a rate's limit must be an int >= 1, got {self.limit!r}")
         if (
             isinstance(self.period, bool)
             or not isinstance(self.period, int | float)
             or not _finite(self.period)
             or self.period <= 0
         ):
-            raise ValueError(f"Rate period must be a finite number of seconds > 0, got {self.period!r}")
+            raise ValueError(f"a rate's period must be a finite number of seconds > 0, got {self.period!r}")
         if round(self.period * MICROSECONDS) < 1:
-            raise ValueError(f"Rate period must be at least one microsecond, got {self.period!r}")
+            raise ValueError(f"a rate's period must be at least one microsecond, got {self.period!r}")
         if self.burst is not None and (not _is_int(self.burst) or self.burst < 1):
-            raise ValueError(f"Rate burst must be an int >= 1 or None, got {self.burst!r}")
+            raise ValueError(f"a rate's burst must be an int >= 1 or None, got {self.burst!r}")
 
     @classmethod
     def parse(cls, text: str) -> Rate:
@@ -98,17 +98,17 @@ class Rate:
         """
         match = _RATE_RE.match(text) if isinstance(text, str) else None
         if match is None:
-            raise ValueError(f"Not a rate: {text!r} (expected e.g. '10/second', '100 per minute', '5/30s')")
+            raise ValueError(f"not a rate: {text!r} (expected e.g. '10/second', '100 per minute', '5/30s')")
         unit = _UNITS.get(match["unit"].lower())
         if unit is None:
-            raise ValueError(f"Not a rate: {text!r} (unknown unit {match['unit']!r})")
+            raise ValueError(f"not a rate: {text!r} (unknown unit {match['unit']!r})")
         count = float(match["count"]) if match["count"] else 1.0
         period = count * unit
         burst = int(match["burst"]) if match["burst"] else None
         try:
             return cls(int(match["limit"]), int(period) if period.is_integer() else period, burst)
         except ValueError as exc:
-            raise ValueError(f"Not a valid rate: {text!r}: {exc}") from None
+            raise ValueError(f"not a valid rate: {text!r}: {exc}") from None
 
     @property
     def capacity(self) -> int:
@@ -148,10 +148,10 @@ def parse_rates(text: str | Rate | Sequence[str | Rate]) -> tuple[Rate, ...]:
     if isinstance(text, Sequence):
         parts: list[str | Rate] = list(text)
     else:
-        raise ValueError(f"Rates must be a string, a Rate or a sequence of them, got {text!r}")
+        raise ValueError(f"rates must be a string, a Rate or a sequence of them, got {text!r}")
     rates = tuple(p if isinstance(p, Rate) else Rate.parse(p) for p in parts)
     if not rates:
-        raise ValueError(f"No rate in {text!r}")
+        raise ValueError(f"no rate in {text!r}")
     return rates
 
 
@@ -178,7 +178,7 @@ def parse_limits(
     if isinstance(spec, str):
         return _parse_limits_text(spec)
     if not isinstance(spec, Sequence):
-        raise ValueError(f"Rates must be a string, a Rate, a Concurrency or a sequence of them, got {spec!r}")
+        raise ValueError(f"rates must be a string, a Rate, a Concurrency or a sequence of them, got {spec!r}")
     return _split([_one_limit(part) for part in spec], spec)
 
 
@@ -194,9 +194,9 @@ def _split(limits: list[Rate | Concurrency], spec: object) -> Limits:
     caps = [limit for limit in limits if isinstance(limit, Concurrency)]
     rates = tuple(limit for limit in limits if isinstance(limit, Rate))
     if len(caps) > 1:
-        raise ValueError(f"At most one concurrency cap per limiter, got {[str(c) for c in caps]}")
+        raise ValueError(f"at most one concurrency cap per limiter, got {[str(c) for c in caps]}")
     if not limits:
-        raise ValueError(f"No rate in {spec!r}")
+        raise ValueError(f"no rate in {spec!r}")
     return rates, caps[0] if caps else None
 
 
@@ -209,5 +209,5 @@ def _parse_limits_text(text: str) -> Limits:
 def _parse_text(text: str) -> tuple[Rate, ...]:
     rates = tuple(Rate.parse(p) for p in re.split(r"[;,]", text) if p.strip())
     if not rates:
-        raise ValueError(f"No rate in {text!r}")
+        raise ValueError(f"no rate in {text!r}")
     return rates

@@ -54,11 +54,11 @@ class Breaker:
 
     @property
     def state(self) -> str:
-        """``"closed"``, ``"open"`` or ``"half-open"`` (a probe may go, or is under way)."""
+        """``"closed"``, ``"open"`` or ``"half_open"`` (a probe may go, or is under way)."""
         if self._failures < self._threshold:
             return "closed"
         if self._probing or self._clock() >= self._opened_at + self._cooldown:
-            return "half-open"
+            return "half_open"
         return "open"
 
     @property
@@ -71,7 +71,7 @@ class Breaker:
         return self._last_error
 
     def allow(self) -> bool:
-        """May a call go to the server now? ``True`` in half-open state makes that call the probe."""
+        """May a call go to the server now? ``True`` in the half_open state makes that call the probe."""
         if self._failures < self._threshold:
             return True
         if self._probing or self._clock() < self._opened_at + self._cooldown:

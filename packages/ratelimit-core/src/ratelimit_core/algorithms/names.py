@@ -31,4 +31,4 @@ class Algorithm(StrEnum):
                 if member.value == name:
                     return member
         choices = ", ".join(repr(m.value) for m in cls) + ", 'gcra'"
-        raise ValueError(f"Unknown algorithm {value!r}; choose one of {choices}")
+        raise ValueError(f"unknown algorithm {value!r}; choose one of {choices}")

@@ -130,7 +130,7 @@ def test_limiters_made_per_request_share_state_and_stay_few(store: MemoryStore) 
     middleware = app.middleware_stack
     while not isinstance(middleware, RateLimitMiddleware):
         middleware = middleware.app  # type: ignore[union-attr]
-    assert len(middleware._limits._known) == 2, "one entry per policy, not per request"
+    assert len(middleware._fields._known) == 2, "one entry per policy, not per request"
 
 
 def test_a_limiter_made_per_request_without_a_store_is_an_error(store: MemoryStore) -> None:
@@ -150,7 +150,7 @@ def test_a_resolver_must_return_a_limiter(store: MemoryStore) -> None:
 def test_a_limiter_that_is_neither_a_limiter_nor_a_resolver_is_refused(bad: Any) -> None:
     with pytest.raises((TypeError, ValueError), match="limiter must be"):
         RateLimitMiddleware(Starlette(), limiter=bad)
-    with pytest.raises(TypeError, match="a rule.s limiter must be"):
+    with pytest.raises(TypeError, match="a rule's limiter must be"):
         Rule("/", bad)
 
 

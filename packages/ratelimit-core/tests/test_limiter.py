@@ -18,6 +18,7 @@ from ratelimit_core import (
     RateLimitExceeded,
     StoreError,
     failures,
+    throttled,
 )
 from ratelimit_core.limiter import OnError
 from ratelimit_core.testing import FailingStore, LoopTime, ManualClock
@@ -369,7 +370,7 @@ async def test_when_the_fallback_fails_too_on_error_applies() -> None:
 async def test_failures_are_logged_at_most_every_ten_seconds(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, clock: ManualClock
 ) -> None:
-    monkeypatch.setattr(failures, "_monotonic", clock)
+    monkeypatch.setattr(throttled, "_monotonic", clock)
     limiter = Limiter("5/s", store=FailingStore(), on_error="allow")
     with caplog.at_level(logging.WARNING, logger="ratelimit_core"):
         for _ in range(100):
@@ -378,6 +379,7 @@ async def test_failures_are_logged_at_most_every_ten_seconds(
         await limiter.hit("k")
     assert len(caplog.records) == 2
     assert "backend unreachable" in caplog.records[0].getMessage()
+    assert "(101 failures so far)" in caplog.records[1].getMessage(), "every failure is counted, logged or not"
 
 
 async def test_cancellation_is_not_a_store_failure() -> None:

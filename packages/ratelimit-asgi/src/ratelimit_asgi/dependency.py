@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ratelimit_asgi.fields import HeaderMode
+from ratelimit_asgi.keying import KeyFunction, checked_key_func
 from ratelimit_asgi.keys import client_address
-from ratelimit_asgi.limits import Limits
-from ratelimit_asgi.middleware import KeyFunction, checked_key_func
+from ratelimit_asgi.limiter_fields import FieldsByPolicy
 from ratelimit_asgi.observed import enter, leave, route_template
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, RateLimitRefusal, too_many
 from ratelimit_asgi.rules import LimiterResolver
@@ -78,7 +78,7 @@ class RateLimit:
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
         self.problem_type: ProblemType = problem_type
-        self._limits = Limits(headers)
+        self._limits = FieldsByPolicy(headers)
         self._fixed = self._limits.of(limiter) if isinstance(limiter, Limiter) else None
 
     async def __call__(self, request: Request, response: Response) -> AsyncIterator[Decision | None]:

@@ -28,12 +28,12 @@ the cap binds, no ``X-RateLimit-Reset`` (a ``0`` would invite a retry at once).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from ratelimit_core import Concurrency, Decision, Rate, RateStatus
 
-__all__ = ["Fields", "HeaderMode", "retry_after_value"]
+__all__ = ["Fields", "HeaderMode", "retry_after_value", "with_fields"]
 
 HeaderMode = Literal["both", "ietf", "x-ratelimit", "none"]
 HEADER_MODES = ("both", "ietf", "x-ratelimit", "none")
@@ -190,3 +190,16 @@ class Fields:
         if retry is not None and not status.allowed:  # a policy that denied: never earlier than Retry-After
             reset = retry if status.retry_after is None else min(retry, retry_seconds_of(status))
         return f"{self._members[status.rate]};r={min(MAX_INTEGER, status.remaining)};t={reset}"
+
+
+def with_fields(headers: Iterable[Header], fields: Sequence[Header]) -> list[Header]:
+    """The app's headers and the limit fields; a field the app set itself is the app's (sent once)."""
+    for name, _ in headers:
+        if name and name[0] in _FIELD_INITIALS:  # the app may have set one of ours: look closer
+            own = {name.lower() for name, _ in headers}
+            return [*headers, *(field for field in fields if field[0] not in own)]
+    return [*headers, *fields]
+
+
+#: The first bytes of our field names, either case (``b"xXrR"`` as ints: ``name[0]`` is an int).
+_FIELD_INITIALS = frozenset(b"xXrR")

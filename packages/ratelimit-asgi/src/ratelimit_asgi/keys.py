@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
-import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from starlette.requests import HTTPConnection
+
+from ratelimit_core.throttled import ThrottledWarning
 
 __all__ = ["ANONYMOUS", "UNIX", "KeyFunc", "api_key", "client_address", "client_ip", "header"]
 
@@ -29,6 +29,11 @@ logger = logging.getLogger("ratelimit_asgi")
 
 #: At most one warning per this many seconds about a proxy's forwarding headers.
 _WARN_EVERY = 60.0
+_MISMATCH = (
+    "rate limit: a trusted proxy's request carries %s naming client %s, while %s (the header %r reads) gives %s; "
+    "if your proxy writes %s, set forwarded_header=%r, or a client picks its own key through %s "
+    "(%d such requests so far)"
+)
 
 #: The key of every request whose peer address the server does not know
 #: (over a Unix socket, say) and that no trusted proxy vouches for.
@@ -52,35 +57,21 @@ class KeyFunc:
             named another client (``client_ip``; see there).
     """
 
-    __slots__ = ("_key", "_warned", "description", "ipv6_prefix", "mismatches")
+    __slots__ = ("_key", "_mismatch", "description", "ipv6_prefix")
 
     def __init__(self, key: Callable[[HTTPConnection], str], description: str, ipv6_prefix: int | None) -> None:
         self._key = key
         self.description = description
         self.ipv6_prefix = ipv6_prefix  # set when the key is the peer address alone
-        self.mismatches = 0
-        self._warned = -math.inf
+        self._mismatch = ThrottledWarning(logger, _MISMATCH, _WARN_EVERY)
+
+    @property
+    def mismatches(self) -> int:
+        return self._mismatch.count
 
     def mismatched(self, read: str, other: str, client: object, named: object) -> None:
         """A trusted proxy's request whose ``other`` forwarding header names ``named``, not ``client``."""
-        self.mismatches += 1
-        now = time.monotonic()
-        if now - self._warned >= _WARN_EVERY:
-            self._warned = now
-            logger.warning(
-                "rate limit: a trusted proxy's request carries %s naming client %s, while %s (the header "
-                "%r reads) gives %s; if your proxy writes %s, set forwarded_header=%r, or a client picks its "
-                "own key through %s (%d such requests so far)",
-                other,
-                named,
-                read,
-                self,
-                client,
-                other,
-                other,
-                read,
-                self.mismatches,
-            )
+        self._mismatch(other, named, read, self, client, other, other, read)
 
     def __call__(self, conn: HTTPConnection) -> str:
         return self._key(conn)

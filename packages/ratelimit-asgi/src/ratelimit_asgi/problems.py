@@ -20,7 +20,6 @@ stays the default until IANA registers the type.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -64,28 +63,20 @@ class Refusal:
         await send({"type": "http.response.body", "body": self.body})
 
 
-def refusal(
-    status: int,
-    title: str,
-    detail: str,
-    fields: Sequence[Header] = (),
-    *,
-    problem_type: ProblemType = "about:blank",
-    violated: Sequence[str] = (),
-) -> Refusal:
-    """The refusal with ``status``: a problem document, and ``fields`` among its headers."""
-    document: dict[str, object] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    if problem_type == "quota-exceeded" and status == 429:
-        document["type"] = QUOTA_EXCEEDED
-        document["violated-policies"] = list(violated)
+def refusal(status: int, title: str, detail: str) -> Refusal:
+    """The refusal with ``status``: an ``about:blank`` problem document."""
+    document = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     body = json.dumps(document).encode()
-    headers = [
+    return Refusal(status, _problem_headers(body), body)
+
+
+def _problem_headers(body: bytes) -> list[Header]:
+    """The headers every problem document goes with."""
+    return [
         (b"content-type", b"application/problem+json"),
         (b"content-length", b"%d" % len(body)),
         (b"cache-control", b"no-store"),
-        *fields,
     ]
-    return Refusal(status, headers, body)
 
 
 def too_many(decision: Decision, fields: Fields, headers: list[Header], problem_type: ProblemType) -> Refusal:
@@ -93,11 +84,7 @@ def too_many(decision: Decision, fields: Fields, headers: list[Header], problem_
     retry = retry_after_value(decision)
     violated = tuple(fields.violated(decision)) if problem_type == "quota-exceeded" else ()
     body = _too_many_document(retry, problem_type, violated)
-    headers[:0] = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", b"%d" % len(body)),
-        (b"cache-control", b"no-store"),
-    ]
+    headers[:0] = _problem_headers(body)
     if retry is not None:
         headers.append((b"retry-after", retry))
     return Refusal(429, headers, body)
@@ -109,7 +96,11 @@ def _too_many_document(retry: bytes | None, problem_type: ProblemType, violated:
         detail = f"Too many requests: retry in {retry.decode()} s."
     else:
         detail = "This request costs more than the rate limit ever allows."
-    return refusal(429, "Too Many Requests", detail, problem_type=problem_type, violated=violated).body
+    document: dict[str, object] = {"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": detail}
+    if problem_type == "quota-exceeded":
+        document["type"] = QUOTA_EXCEEDED
+        document["violated-policies"] = list(violated)
+    return json.dumps(document).encode()
 
 
 #: The answer to an outage that is not let through (``fail_open=False``, or ``on_error="deny"``).

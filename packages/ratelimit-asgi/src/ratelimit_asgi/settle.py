@@ -14,10 +14,16 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message
 
+from ratelimit_asgi.fields import Header, with_fields
 from ratelimit_core import Reservation, StoreError
+
+if TYPE_CHECKING:
+    from ratelimit_asgi.exchange import Exchange
 
 __all__ = ["MAX_HEADER_COST", "Completion", "Settle", "from_header", "report_cost", "reported"]
 
@@ -158,6 +164,35 @@ class Usage:
             await self.reservation.settle(actual)
         except StoreError as exc:
             logger.warning("rate limit: could not settle a request's cost (%s); it stays at its estimate", exc)
+
+
+async def run_settled(app: ASGIApp, exchange: Exchange, usage: Usage, fields: Sequence[Header]) -> None:
+    """Run the app with the limit ``fields``, then settle what the request really cost."""
+    scope, send = exchange.scope, exchange.send
+    if usage.settle is not None:
+        scope[USAGE] = usage  # for report_cost
+    settled = False
+
+    async def send_and_note(message: Message) -> None:
+        nonlocal settled
+        if message["type"] != "http.response.start":
+            await send(message)
+            return
+        usage.status = message["status"]
+        usage.headers = list(message.get("headers", ()))
+        if fields:
+            message["headers"] = with_fields(usage.headers, fields)
+        await send(message)
+        if usage.settles_at_start():  # counting by status: known now
+            settled = True
+            await usage.close()
+
+    try:
+        await app(scope, exchange.receive, send_and_note)
+    finally:
+        if not settled:  # finished, raised (a 500) or the client went away
+            settled = True
+            await usage.close()
 
 
 def checked_outcomes(count: object, settle: object) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import Literal, NoReturn
 
@@ -12,6 +10,7 @@ from ratelimit_core.decision import Decision, new_decision, new_rate_status
 from ratelimit_core.errors import StoreError
 from ratelimit_core.policy import Policy
 from ratelimit_core.store import Store
+from ratelimit_core.throttled import ThrottledWarning
 
 __all__ = ["BACKEND_ERRORS", "DEGRADED_RETRY_AFTER", "ON_ERROR", "Failures", "OnError", "raise_store_error"]
 
@@ -28,7 +27,6 @@ DEGRADED_RETRY_AFTER = 1.0
 _WARN_EVERY = 10.0
 
 logger = logging.getLogger("ratelimit_core")
-_monotonic = time.monotonic  # a module attribute: tests move it
 
 
 class Failures:
@@ -38,7 +36,7 @@ class Failures:
     at most every ten seconds while the store keeps failing.
     """
 
-    __slots__ = ("_last_warning", "fallback", "on_error", "policy")
+    __slots__ = ("_warning", "fallback", "on_error", "policy")
 
     def __init__(self, policy: Policy, on_error: OnError, fallback: Store | None) -> None:
         if on_error not in ON_ERROR:
@@ -46,7 +44,9 @@ class Failures:
         self.policy = policy
         self.on_error: OnError = on_error
         self.fallback = fallback
-        self._last_warning = -math.inf
+        self._warning = ThrottledWarning(
+            logger, "rate limit store failed (%r); on_error=%s, fallback=%r (%d failures so far)", _WARN_EVERY
+        )
 
     async def degraded(self, action: str, key: str, cost: int, exc: Exception) -> Decision:
         """The answer to ``action`` (hit, peek, charge or refund) after the store failed with ``exc``."""
@@ -72,10 +72,8 @@ class Failures:
         return new_decision(False, rate.limit, 0, 0.0, DEGRADED_RETRY_AFTER, rate, True, statuses)
 
     def warn(self, exc: Exception) -> None:
-        now = _monotonic()
-        if now - self._last_warning >= _WARN_EVERY:
-            self._last_warning = now
-            logger.warning("rate limit store failed (%r); on_error=%s, fallback=%r", exc, self.on_error, self.fallback)
+        """Count a failure; log it unless a warning went out in the last ten seconds."""
+        self._warning(exc, self.on_error, self.fallback)
 
 
 def raise_store_error(exc: Exception) -> NoReturn:

@@ -19,10 +19,11 @@ when asked to; it must never become a metric attribute.
 from __future__ import annotations
 
 import logging
-import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from ratelimit_core.throttled import ThrottledWarning
 
 if TYPE_CHECKING:
     from ratelimit_core.decision import Decision
@@ -180,28 +181,25 @@ class Guarded(Observer):
         errors: How many reports raised.
     """
 
-    __slots__ = ("_last_warning", "errors", "observer")
+    __slots__ = ("_warning", "observer")
 
     def __init__(self, observer: Observer) -> None:
         self.observer = observer
-        self.errors = 0
-        self._last_warning = -_WARN_EVERY
+        self._warning = ThrottledWarning(
+            logger,
+            "rate limit observer %r raised %r on %s (%d errors so far); decisions go on, unobserved by it",
+            _WARN_EVERY,
+        )
+
+    @property
+    def errors(self) -> int:
+        return self._warning.count
 
     def __repr__(self) -> str:
         return f"Guarded({self.observer!r}, errors={self.errors})"
 
     def _failed(self, report: str, error: Exception) -> None:
-        self.errors += 1
-        now = time.monotonic()
-        if now - self._last_warning >= _WARN_EVERY:
-            self._last_warning = now
-            logger.warning(
-                "rate limit observer %r raised %r on %s (%d errors so far); decisions go on, unobserved by it",
-                self.observer,
-                error,
-                report,
-                self.errors,
-            )
+        self._warning(self.observer, error, report)
 
     def decision(self, report: DecisionReport) -> None:
         try:

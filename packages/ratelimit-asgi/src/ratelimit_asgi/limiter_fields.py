@@ -11,23 +11,27 @@ from ratelimit_asgi.fields import Fields, HeaderMode
 from ratelimit_asgi.rules import LimiterResolver
 from ratelimit_core import Limiter, Policy, Rate, Store
 
-__all__ = ["MAX_RESOLVED", "Limit", "Limits"]
+__all__ = ["MAX_RESOLVED", "FieldsByPolicy", "LimiterFields"]
 
 #: The most distinct limiter policies kept (the first made go first).
 MAX_RESOLVED = 1024
 
 
 @dataclass(frozen=True, slots=True)
-class Limit:
+class LimiterFields:
     """A limiter as the middleware applies it, with its fields built once."""
 
     limiter: Limiter
     fields: Fields
     #: The limiter decides without I/O (a memory store): no coroutine per decision.
     nowait: bool
+    #: The limiter has a concurrency cap: a slot is held per request.
+    capped: bool
+    #: The limiter has an observer: decisions are made with the request's context set for it.
+    observed: bool
 
 
-class Limits:
+class FieldsByPolicy:
     """Each limiter's fields, built once per policy, for fixed limiters and those chosen per request.
 
     Bounded: a resolver may make a limiter per request (made cheaply, see
@@ -44,7 +48,7 @@ class Limits:
         self._known: OrderedDict[Policy, tuple[Fields, Store]] = OrderedDict()
         Fields("check", (Rate(1, 1),), headers)  # a bad header mode is an error now, not on a request
 
-    def of(self, limiter: Limiter) -> Limit:
+    def of(self, limiter: Limiter) -> LimiterFields:
         policy = limiter.policy
         known = self._known.get(policy)
         if known is None:
@@ -56,9 +60,9 @@ class Limits:
                 f"two limiters named {limiter.name!r} with the same rates sit on different stores: a limiter made "
                 "per request needs a store made once (store=...), or each gets a store of its own and limits nothing"
             )
-        return Limit(limiter, known[0], limiter.nowait)
+        return LimiterFields(limiter, known[0], limiter.nowait, limiter.cap is not None, limiter.observer is not None)
 
-    async def chosen(self, resolver: LimiterResolver, conn: Any) -> Limit | None:
+    async def chosen(self, resolver: LimiterResolver, conn: Any) -> LimiterFields | None:
         """The limit ``resolver`` chooses for this connection, or ``None`` (unlimited)."""
         chosen = resolver(conn)
         if inspect.isawaitable(chosen):

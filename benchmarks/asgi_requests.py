@@ -196,6 +196,30 @@ async def requests_per_second(app: Any, n: int, expect: int) -> float:
     return rate
 
 
+CASES = (
+    ("allowed", "100000000/hour", False, 200),
+    ("allowed, JSON", "100000000/hour", True, 200),
+    ("allowed, JSON, 7/s", "7/s", True, 200),
+    ("denied", "1/hour", False, 429),
+)
+
+
+async def best_rates(n: int, repeat: int) -> dict[tuple[str, str], float]:
+    """The best requests per second of each app and case, over ``repeat`` interleaved runs."""
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(repeat):
+        for name, make in APPS.items():
+            for case, limit, json, expect in CASES:
+                if (case == "denied" and name in ("bare Starlette", "inline sketch (floor)")) or (
+                    limit == "7/s" and name != "ratelimit-asgi"
+                ):
+                    continue
+                rate = await requests_per_second(make(limit, json), n, expect)
+                best[(name, case)] = max(best.get((name, case), 0.0), rate)
+                print(f"{name:28} {case:20} {rate:10,.0f}/s", file=sys.stderr)
+    return best
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests; writes nothing")
@@ -204,23 +228,7 @@ async def main() -> None:
     n = 5_000 if args.quick else 30_000
     repeat = args.repeat or (2 if args.quick else 5)
     logging.disable(logging.CRITICAL)
-    best: dict[tuple[str, str], float] = {}
-    cases = (
-        ("allowed", "100000000/hour", False, 200),
-        ("allowed, JSON", "100000000/hour", True, 200),
-        ("allowed, JSON, 7/s", "7/s", True, 200),
-        ("denied", "1/hour", False, 429),
-    )
-    for _ in range(repeat):
-        for name, make in APPS.items():
-            for case, limit, json, expect in cases:
-                if (case == "denied" and name in ("bare Starlette", "inline sketch (floor)")) or (
-                    limit == "7/s" and name != "ratelimit-asgi"
-                ):
-                    continue
-                rate = await requests_per_second(make(limit, json), n, expect)
-                best[(name, case)] = max(best.get((name, case), 0.0), rate)
-                print(f"{name:28} {case:20} {rate:10,.0f}/s", file=sys.stderr)
+    best = await best_rates(n, repeat)
     bare = {False: best[("bare Starlette", "allowed")], True: best[("bare Starlette", "allowed, JSON")]}
     rows = []
     for (name, case), rate in best.items():

@@ -99,22 +99,10 @@ def _ms(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 s per run, once; writes nothing")
-    parser.add_argument("--repeat", type=int, default=None, help="rounds, interleaved; the best run counts")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not on PATH (Debian: apt-get install wrk)")
-    seconds = 2 if args.quick else 8
-    repeat = args.repeat or (1 if args.quick else 2)
-    runs = [
-        (workers, case, app)
-        for workers in (1, 2)
-        for case in CASES
-        for app in APPS
-        if not (app == "bare" and case == "denied")
-    ]
+def measured(
+    runs: list[tuple[int, str, str]], seconds: int, repeat: int
+) -> dict[tuple[int, str, str], dict[str, float]]:
+    """The best wrk figures of each run (workers, case, app), over ``repeat`` interleaved rounds."""
     best: dict[tuple[int, str, str], dict[str, float]] = {}
     server, url, folder = start_server()
     try:
@@ -134,6 +122,26 @@ def main() -> None:
         server.kill()
         server.wait()
         folder.cleanup()
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 s per run, once; writes nothing")
+    parser.add_argument("--repeat", type=int, default=None, help="rounds, interleaved; the best run counts")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not on PATH (Debian: apt-get install wrk)")
+    seconds = 2 if args.quick else 8
+    repeat = args.repeat or (1 if args.quick else 2)
+    runs = [
+        (workers, case, app)
+        for workers in (1, 2)
+        for case in CASES
+        for app in APPS
+        if not (app == "bare" and case == "denied")
+    ]
+    best = measured(runs, seconds, repeat)
     rows: list[dict[str, str]] = []
     for workers, case, app in runs:
         figures, bare = best[(workers, case, app)], best[(workers, "allowed", "bare")]

@@ -303,18 +303,9 @@ def table(rows: list[dict[str, str]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer operations and repeats; writes nothing")
-    parser.add_argument("--ops", type=int, default=None, help="decisions per timed run")
-    parser.add_argument("--repeat", type=int, default=None, help="timed runs per case and library")
-    args = parser.parse_args()
-    ops = args.ops or (20_000 if args.quick else 100_000)
-    repeat = args.repeat or (2 if args.quick else 5)
-    logging.disable(logging.CRITICAL)  # no library's log lines reach a handler
-
+async def measured(ops: int, repeat: int) -> list[dict[str, str]]:
+    """Every library's decisions per second, per algorithm and case, and its bytes per key."""
     records: list[dict[str, str]] = []
-    print(f"ops={ops} repeat={repeat}", file=sys.stderr)
     for algorithm in ALGORITHMS:
         for case in ("hot", "hot x100", "keys", "deny"):
             results = await throughput(case, algorithm, ops, repeat)
@@ -335,7 +326,21 @@ async def main() -> None:
             records.append(
                 {"algorithm": algorithm, "case": "bytes/key", "library": library, "bytes/key": f"{size:.0f}"}
             )
+    return records
 
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer operations and repeats; writes nothing")
+    parser.add_argument("--ops", type=int, default=None, help="decisions per timed run")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per case and library")
+    args = parser.parse_args()
+    ops = args.ops or (20_000 if args.quick else 100_000)
+    repeat = args.repeat or (2 if args.quick else 5)
+    logging.disable(logging.CRITICAL)  # no library's log lines reach a handler
+
+    print(f"ops={ops} repeat={repeat}", file=sys.stderr)
+    records = await measured(ops, repeat)
     intervals = await interval_cost(ops, repeat)
     whole = intervals["100000000/hour (36 µs)"]
     interval_rows = [

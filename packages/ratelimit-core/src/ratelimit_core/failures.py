@@ -9,7 +9,7 @@ from typing import Literal, NoReturn
 from ratelimit_core.decision import Decision, new_decision, new_rate_status
 from ratelimit_core.errors import StoreError
 from ratelimit_core.policy import Policy
-from ratelimit_core.store import Store
+from ratelimit_core.store import Decide, Store
 from ratelimit_core.throttled import ThrottledWarning
 
 __all__ = ["BACKEND_ERRORS", "DEGRADED_RETRY_AFTER", "ON_ERROR", "Failures", "OnError", "raise_store_error"]
@@ -55,6 +55,16 @@ class Failures:
             try:
                 method: Callable[[Policy, str, int], Awaitable[Decision]] = getattr(self.fallback, action)
                 return (await method(self.policy, key, cost))._replace(degraded=True)
+            except BACKEND_ERRORS as fallback_exc:
+                exc = fallback_exc
+        return self.by_policy(exc)
+
+    def degraded_now(self, fallback: Decide | None, key: str, cost: int, exc: Exception) -> Decision:
+        """:meth:`degraded` for a hit without a coroutine: ``fallback`` is the fallback's bound decide."""
+        self.warn(exc)
+        if fallback is not None:
+            try:
+                return fallback(key, cost)._replace(degraded=True)
             except BACKEND_ERRORS as fallback_exc:
                 exc = fallback_exc
         return self.by_policy(exc)

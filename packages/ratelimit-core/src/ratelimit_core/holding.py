@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
+from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import RateLimitExceeded
-from ratelimit_core.waiting import nudge
+from ratelimit_core.waiting import POLL_FIRST, POLL_MAX, nudge, served
+from ratelimit_core.wrapper import capabilities
 
 if TYPE_CHECKING:
     from ratelimit_core.limiter import Limiter
@@ -76,7 +80,7 @@ class Hold:
         if self._decision is not None:
             raise RuntimeError("this acquire was already entered: call limiter.acquire(...) for each block")
         try:
-            decision, store = await self._limiter._take(self._key, self._cost, self._holder, self._timeout)
+            decision, store = await self._take()
         except asyncio.CancelledError:
             # The store may have given the slot before the answer was lost: free it (a no-op if not).
             self._release_later(cast("Holding", self._limiter.store))
@@ -88,6 +92,36 @@ class Hold:
         if store is not None:
             self._schedule()
         return decision
+
+    async def _take(self) -> tuple[Decision, Holding | None]:
+        """The acquire, waiting up to the timeout: the decision, and the store now holding the slot."""
+        limiter, key, timeout = self._limiter, self._key, self._timeout
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        cap, local, poll = cast(Concurrency, limiter.policy.cap), capabilities(limiter.store).local, POLL_FIRST
+
+        def pause(taken: tuple[Decision, Holding | None]) -> float | None:
+            nonlocal poll
+            decision = taken[0]
+            if decision.allowed or timeout == 0:
+                return None
+            left = math.inf if deadline is None else deadline - loop.time()
+            wait = decision.retry_after
+            if wait is None:  # the cap is full (else a rate that can never admit the cost)
+                if decision.rate is not cap or left <= 0:
+                    return None
+                # Only a release here frees a slot of a store of this process (or its lease lapses);
+                # one freed by another process is found by asking again.
+                wait = cap.lease if local else poll
+                poll = min(poll * 2, POLL_MAX)
+                return min(wait, left)
+            return None if wait > left else wait
+
+        ask = partial(limiter._take_once, key, self._cost, self._holder)
+        try:
+            return await served((limiter.store, limiter.policy.signature, key), deadline, ask, pause)
+        except TimeoutError:
+            return await ask()  # the turn came too late: a last ask
 
     async def __aexit__(self, *exc: object) -> None:
         store, self._store = self._store, None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Sequence
-from typing import Literal, NoReturn, cast
+from functools import partial
+from typing import Literal, cast
 
 from ratelimit_core.algorithms.names import Algorithm
+from ratelimit_core.checks import bound, check, check_store, check_timeout, use_acquire
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import RateLimitExceeded
@@ -19,14 +20,10 @@ from ratelimit_core.observed import ObservedStore, observed_decide
 from ratelimit_core.policy import Policy, policy_for
 from ratelimit_core.rate import Rate, parse_limits
 from ratelimit_core.reservation import Reservation
-from ratelimit_core.store import Binding, Decide, Holding, Preparing, Store
-from ratelimit_core.waiting import POLL_FIRST, POLL_MAX, nudge, queued, turn
-from ratelimit_core.wrapper import capabilities
+from ratelimit_core.store import Holding, Store
+from ratelimit_core.waiting import nudge, served
 
 __all__ = ["Limiter", "OnError"]
-
-_CONTRACT = ("hit", "peek", "reset", "charge", "refund", "reserve")
-_HOLDING = ("acquire", "release", "renew")
 
 
 class Limiter:
@@ -73,13 +70,13 @@ class Limiter:
         self._policy = policy = policy_for(name, Algorithm(algorithm), *parse_limits(rates))
         self._failures = Failures(policy, on_error, fallback)
         for label, candidate in (("store", store), ("fallback", fallback)):
-            _check_store(label, candidate, policy)
+            check_store(label, candidate, policy)
         self._store: Store = MemoryStore() if store is None else store
         self._given = self._store
         # A store that decides without I/O may bind: a plain decide(key, cost), called without a coroutine.
         if policy.cap is None:
-            self._decide = _bound(self._store, policy)
-            self._fallback_decide = None if fallback is None else _bound(fallback, policy)
+            self._decide = bound(self._store, policy)
+            self._fallback_decide = None if fallback is None else bound(fallback, policy)
             self._nowait = self._decide is not None and (fallback is None or self._fallback_decide is not None)
         else:  # hit is refused, at no cost to other limiters' hits
             self._decide, self._fallback_decide, self._nowait = use_acquire, None, False
@@ -97,9 +94,8 @@ class Limiter:
         if self._decide is not None and policy.cap is None:
             self._decide = observed_decide(self._decide, observer, policy, self._store, decisions=True)
         if self._fallback_decide is not None:
-            self._fallback_decide = observed_decide(
-                self._fallback_decide, observer, policy, failures.fallback, decisions=False
-            )
+            fallback = self._fallback_decide
+            self._fallback_decide = observed_decide(fallback, observer, policy, failures.fallback, decisions=False)
         self._store = ObservedStore(self._store, observer, decisions=True)
         if failures.fallback is not None:
             failures.fallback = ObservedStore(failures.fallback, observer, decisions=False)
@@ -171,7 +167,7 @@ class Limiter:
             StoreError: the store failed and ``on_error="raise"``.
         """
         if key.__class__ is not str or cost.__class__ is not int or cost < 0:
-            _check(key, cost)
+            check(key, cost)
         try:
             if self._decide is not None:
                 return self._decide(key, cost)
@@ -194,7 +190,7 @@ class Limiter:
             StoreError: the store failed and ``on_error="raise"``.
         """
         if key.__class__ is not str or cost.__class__ is not int or cost < 0:
-            _check(key, cost)
+            check(key, cost)
         decide = self._decide if self._nowait else None
         if decide is None:
             if self._policy.cap is not None:
@@ -203,13 +199,7 @@ class Limiter:
         try:
             return decide(key, cost)
         except BACKEND_ERRORS as exc:
-            self._failures.warn(exc)
-            if self._fallback_decide is not None:
-                try:
-                    return self._reported(self._fallback_decide(key, cost)._replace(degraded=True), key, cost)
-                except BACKEND_ERRORS as fallback_exc:
-                    exc = fallback_exc
-            return self._reported(self._failures.by_policy(exc), key, cost)
+            return self._reported(self._failures.degraded_now(self._fallback_decide, key, cost, exc), key, cost)
 
     async def peek(self, key: str, cost: int = 1) -> Decision:
         """Would ``hit(key, cost)`` be admitted now? Consumes nothing.
@@ -217,7 +207,7 @@ class Limiter:
         ``remaining`` is what is left now (a fresh key of ``"3/minute"`` peeks
         ``remaining == 3``); ``retry_after`` is as for a hit.
         """
-        _check(key, cost)
+        check(key, cost)
         try:
             return await self._store.peek(self._policy, key, cost)
         except BACKEND_ERRORS as exc:
@@ -231,7 +221,7 @@ class Limiter:
             StoreError: the store failed (whatever ``on_error`` says: a reset
                 that did not happen must not look as if it had).
         """
-        _check(key, 0)
+        check(key, 0)
         error: Exception | None = None
         try:
             await self._store.reset(self._policy, key)
@@ -281,7 +271,7 @@ class Limiter:
         """
         if self._policy.cap is not None:
             use_acquire(key, cost)
-        _check(key, cost)
+        check(key, cost)
         try:
             if action == "charge":
                 return await self._store.charge(self._policy, key, cost)
@@ -305,7 +295,7 @@ class Limiter:
         """
         if self._policy.cap is not None:
             use_acquire(key, estimate)
-        _check(key, estimate)
+        check(key, estimate)
         try:
             decision, until = await self._store.reserve(self._policy, key, estimate)
         except BACKEND_ERRORS as exc:
@@ -332,25 +322,23 @@ class Limiter:
                 longer than what is left of ``timeout``).
         """
         check_timeout(timeout)
-        _check(key, cost)
+        check(key, cost)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        where = (self._given, self._policy.signature, key)
-        decision: Decision | None = None
-        if not queued(*where):  # nobody of this process waits for the key: ask at once
-            decision = await self.hit(key, cost)
+
+        def pause(decision: Decision) -> float | None:
+            """``None`` once admitted, else how long to sleep; raises when it can never fit, or not in time."""
             if decision.allowed:
-                return decision
-            _wait_for(decision, cost, deadline, loop)
+                return None
+            if decision.retry_after is None:
+                raise RateLimitExceeded(decision, f"cost {cost} exceeds the capacity of {decision.rate}")
+            if deadline is not None and decision.retry_after > deadline - loop.time():
+                raise RateLimitExceeded(decision)
+            return decision.retry_after
+
+        where = (self._given, self._policy.signature, key)
         try:
-            async with turn(*where, deadline) as queue:
-                while True:
-                    if decision is None:  # the turn came, or the wait is over: ask
-                        decision = await self.hit(key, cost)
-                        if decision.allowed:
-                            return decision
-                    await queue.pause(_wait_for(decision, cost, deadline, loop))
-                    decision = None
+            return await served(where, deadline, partial(self.hit, key, cost), pause)
         except TimeoutError:
             raise RateLimitExceeded(await self.peek(key, cost), "timed out waiting behind earlier waiters") from None
 
@@ -381,48 +369,12 @@ class Limiter:
         """
         if self._policy.cap is None:
             raise TypeError(f"{self!r} has no concurrency cap: use 'await limiter.hit(...)'")
-        _check(key, cost)
+        check(key, cost)
         check_timeout(timeout)
         return Hold(self, key, cost, timeout)
 
-    async def _take(self, key: str, cost: int, holder: str, timeout: float | None) -> tuple[Decision, Holding | None]:
-        """An acquire for :class:`Hold`, waiting up to ``timeout``: the decision, and the store now holding the slot."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        where = (self._given, self._policy.signature, key)
-        decision: Decision | None = None
-        if not queued(*where):
-            decision, store = await self._take_once(key, cost, holder)
-            if decision.allowed or timeout == 0:
-                return decision, store
-        poll = POLL_FIRST
-        try:
-            async with turn(*where, deadline) as queue:
-                while True:
-                    if decision is None:  # the turn came, or the wait is over: ask
-                        decision, store = await self._take_once(key, cost, holder)
-                        if decision.allowed:
-                            return decision, store
-                    left = math.inf if deadline is None else deadline - loop.time()
-                    wait = decision.retry_after
-                    if wait is None:  # the cap is full: a release here wakes the head
-                        if decision.rate is not self._policy.cap:  # a rate that can never admit the cost
-                            return decision, None
-                        if left <= 0:
-                            return decision, None
-                        # Only a release here frees a slot of a store of this process (or its lease lapses);
-                        # one freed by another process is found by asking again.
-                        wait = self._policy.cap.lease if capabilities(self._given).local else poll
-                        poll = min(poll * 2, POLL_MAX)
-                        wait = min(wait, left)
-                    elif wait > left:
-                        return decision, None
-                    await queue.pause(wait)
-                    decision = None
-        except TimeoutError:
-            return await self._take_once(key, cost, holder)  # the turn came too late: a last ask
-
     async def _take_once(self, key: str, cost: int, holder: str) -> tuple[Decision, Holding | None]:
+        """One acquire for :class:`Hold`, with the failure policy: the decision, and the store holding the slot."""
         store = cast(Holding, self._store)  # checked at construction: it keeps slots
         try:
             decision = await store.acquire(self._policy, key, cost, holder)
@@ -441,63 +393,3 @@ class Limiter:
                     return degraded, held if decision.allowed else None
             return self._reported(failures.by_policy(exc), key, cost), None  # no store holds a slot
         return decision, store if decision.allowed else None
-
-
-def _wait_for(decision: Decision, cost: int, deadline: float | None, loop: asyncio.AbstractEventLoop) -> float:
-    """How long to sleep before asking again after ``decision``; raises when it can never fit, or not in time."""
-    delay = decision.retry_after
-    if delay is None:
-        raise RateLimitExceeded(decision, f"cost {cost} exceeds the capacity of {decision.rate}")
-    if deadline is not None and delay > deadline - loop.time():
-        raise RateLimitExceeded(decision)
-    return delay
-
-
-def use_acquire(key: object, cost: object) -> NoReturn:
-    """What ``hit`` (and ``charge``, ``refund``, ``wait``, ``reserve``) do on a limiter with a concurrency cap."""
-    raise TypeError(
-        "this limiter has a concurrency cap: hold a slot with 'async with limiter.acquire(key) as decision:'"
-    )
-
-
-def check_timeout(timeout: object) -> None:
-    """``timeout`` is ``None`` or a finite number of seconds >= 0; else a ``ValueError`` naming it."""
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (0 <= timeout < float("inf"))
-    ):
-        raise ValueError(f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}")
-
-
-def _check(key: object, cost: object) -> None:
-    """``key`` is a ``str`` (else ``TypeError``) and ``cost`` an int >= 0 (else ``ValueError``)."""
-    if key.__class__ is not str:
-        hint = " (a missing header or field gives None: choose a fallback key)" if key is None else ""
-        raise TypeError(f"key must be a str, got {type(key).__name__} {key!r}{hint}")
-    if type(cost) is not int or cost < 0:
-        raise ValueError(f"cost must be an int >= 0, got {cost!r}")
-
-
-def _check_store(label: str, candidate: object, policy: Policy) -> None:
-    """``candidate`` (``store`` or ``fallback``) can serve ``policy``: the contract, slots for a cap, its checks."""
-    if candidate is None:
-        return
-    found = None if isinstance(candidate, type) else capabilities(candidate)
-    if found is None or not found.store:
-        missing = [name for name in _CONTRACT if not callable(getattr(candidate, name, None))]
-        raise ValueError(
-            f"{label} must implement the Store contract ({', '.join(_CONTRACT)}), got {candidate!r}"
-            + (f" (it lacks {', '.join(missing)})" if missing and not isinstance(candidate, type) else "")
-        )
-    if policy.cap is not None and not found.holding:
-        raise ValueError(
-            f"{label} {candidate!r} keeps no concurrency slots ({', '.join(_HOLDING)}), which {policy.cap} needs"
-        )
-    if found.preparing:  # what it cannot do is a ValueError here, not a store failure on every decision
-        cast(Preparing, candidate).prepare(policy)
-
-
-def _bound(store: Store, policy: Policy) -> Decide | None:
-    """``store.bind(policy)`` for a store that decides without I/O, else ``None``."""
-    if not capabilities(store).binding:
-        return None
-    return cast(Binding, store).bind(policy)

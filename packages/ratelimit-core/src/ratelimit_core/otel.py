@@ -81,17 +81,7 @@ class OpenTelemetryObserver(Observer):
         near_limit: float = 0.1,
         hash_keys: bytes | None = None,
     ) -> None:
-        if spans not in ("current", "own", "none"):
-            raise ValueError(f"spans must be 'current', 'own' or 'none', got {spans!r}")
-        if isinstance(near_limit, bool) or not isinstance(near_limit, int | float) or not 0 <= near_limit <= 1:
-            raise ValueError(f"near_limit must be a fraction between 0 and 1, got {near_limit!r}")
-        if hash_keys is not None and not isinstance(hash_keys, bytes):
-            raise TypeError(
-                f"hash_keys must be a secret of 16 to 64 bytes, got {type(hash_keys).__name__}: an unkeyed "
-                "hash of a client address is reversed by hashing every address"
-            )
-        if hash_keys is not None and not 16 <= len(hash_keys) <= 64:
-            raise ValueError(f"hash_keys must be a secret of 16 to 64 bytes, got {len(hash_keys)} bytes")
+        _check_options(spans, near_limit, hash_keys)
         meter = meter or metrics.get_meter("ratelimit", __version__)
         self._tracer = tracer or trace.get_tracer("ratelimit", __version__)
         self._spans = spans
@@ -115,6 +105,12 @@ class OpenTelemetryObserver(Observer):
         self._decisions: dict[tuple[str | None, ...], int] = {}
         self._near_limit: dict[tuple[str | None, ...], int] = {}
         self._deny_hits: dict[tuple[str, str], int] = {}
+        self._breakers: dict[str, str] = {}
+        self._attributes: dict[tuple[Any, ...], dict[str, str]] = {}  # made once per label set
+        self._observe_counts(meter)
+
+    def _observe_counts(self, meter: Meter) -> None:
+        """Register the observable instruments, read from this observer's counts at each collection."""
         meter.create_observable_counter(
             "ratelimit.decisions",
             callbacks=[self._decision_counts],
@@ -133,14 +129,12 @@ class OpenTelemetryObserver(Observer):
             unit="{hit}",
             description="Denials answered from the deny cache",
         )
-        self._breakers: dict[str, str] = {}
         meter.create_observable_gauge(
             "ratelimit.breaker.state",
             callbacks=[self._breaker_states],
             unit="1",
             description="1 for a circuit breaker's current state, 0 for the others",
         )
-        self._attributes: dict[tuple[Any, ...], dict[str, str]] = {}  # made once per label set
 
     def decision(self, report: DecisionReport) -> None:
         labels = (report.policy, report.outcome, report.algorithm, report.store, report.route)
@@ -221,3 +215,17 @@ class OpenTelemetryObserver(Observer):
         span = self._tracer.start_span("ratelimit.decision", start_time=ended - round(report.seconds * 1e9))
         span.set_attributes(attributes)
         span.end(end_time=ended)
+
+
+def _check_options(spans: object, near_limit: object, hash_keys: object) -> None:
+    if spans not in ("current", "own", "none"):
+        raise ValueError(f"spans must be 'current', 'own' or 'none', got {spans!r}")
+    if isinstance(near_limit, bool) or not isinstance(near_limit, int | float) or not 0 <= near_limit <= 1:
+        raise ValueError(f"near_limit must be a fraction between 0 and 1, got {near_limit!r}")
+    if hash_keys is not None and not isinstance(hash_keys, bytes):
+        raise TypeError(
+            f"hash_keys must be a secret of 16 to 64 bytes, got {type(hash_keys).__name__}: an unkeyed "
+            "hash of a client address is reversed by hashing every address"
+        )
+    if hash_keys is not None and not 16 <= len(hash_keys) <= 64:
+        raise ValueError(f"hash_keys must be a secret of 16 to 64 bytes, got {len(hash_keys)} bytes")

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
-__all__ = ["POLL_FIRST", "POLL_MAX", "Queue", "nudge", "queued", "turn"]
+__all__ = ["POLL_FIRST", "POLL_MAX", "Queue", "nudge", "queued", "served", "turn"]
+
+T = TypeVar("T")
 
 #: How often the head of a full cap's queue asks again (seconds, doubling), when no slot is freed here.
 POLL_FIRST, POLL_MAX = 0.005, 0.1
@@ -87,6 +90,36 @@ async def turn(
                 head.set_result(None)
         elif _QUEUES.get(slot) is queue:
             del _QUEUES[slot]
+
+
+async def served(
+    where: tuple[object, tuple[str, ...], str],
+    deadline: float | None,
+    ask: Callable[[], Awaitable[T]],
+    pause: Callable[[T], float | None],
+) -> T:
+    """Ask the store, in this waiter's turn, until ``pause`` says the answer is final.
+
+    ``where`` is the key's queue (store, namespace, key). A waiter asks at
+    once when no waiter of this process waits for the key; else it waits for
+    its turn. ``pause(answer)`` is ``None`` for a final answer, else the seconds
+    to sleep (on the queue's one timer) before asking again; it raises to give
+    up. ``TimeoutError`` when the turn has not come by ``deadline``.
+    """
+    seconds: float | None = None
+    if not queued(*where):  # nobody of this process waits for the key: ask at once
+        answer = await ask()
+        seconds = pause(answer)
+        if seconds is None:
+            return answer
+    async with turn(*where, deadline) as queue:
+        while True:
+            if seconds is not None:
+                await queue.pause(seconds)
+            answer = await ask()
+            seconds = pause(answer)
+            if seconds is None:
+                return answer
 
 
 def nudge(store: object, namespace: tuple[str, ...], key: str) -> None:

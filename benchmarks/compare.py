@@ -4,6 +4,7 @@ Run from the repository root::
 
     hatch run bench:compare fdbfa8e memory          # bench:memory, that commit (A) against this tree (B)
     hatch run bench:compare main asgi --rounds 8
+    hatch run bench:compare main redis --rounds 3     # one redis-server on loopback, started by the script
 
 The earlier code is checked out into a temporary worktree and imported ahead of
 this tree's (``PYTHONPATH``), by the same interpreter and the same peers, so
@@ -29,10 +30,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SCRIPTS = {"memory": "memory_decisions.py", "asgi": "asgi_requests.py"}
+SCRIPTS = {"memory": "memory_decisions.py", "asgi": "asgi_requests.py", "redis": "redis_decisions.py"}
 PACKAGES = ("ratelimit-core", "ratelimit-redis", "ratelimit-asgi")
 
 _MEMORY_ROW = re.compile(r"^(\w+)\s+(hot x100|hot|keys|deny)\s+(.+?)\s+([\d,]+)/s$")
+_REDIS_ROW = re.compile(r"^\| (\w+) \| ([^|]+?) \| ([^|]+?) \| ([\d,]+) \| [\d.]+ \|$")
 _ASGI_ROW = re.compile(r"^\| ratelimit-asgi \| ([^|]+) \| [\d,]+ \| [\d.]+ \| [^|]* \| ([\d.]+) \|")
 
 
@@ -47,6 +49,21 @@ def memory_ratios(text: str) -> dict[str, float]:
     for (algorithm, case, library), rate in rows.items():
         if library == "ratelimit":
             yardstick = rows.get((algorithm, case, "async-ratelimit (seed)")) or rows[algorithm, case, "limits"]
+            out[f"{algorithm}, {case}"] = rate / yardstick
+    return out
+
+
+def redis_ratios(text: str) -> dict[str, float]:
+    """Our decisions per second on one Redis over the seed's (over limits' where the seed lacks the algorithm)."""
+    rows = {}
+    for line in text.splitlines():
+        match = _REDIS_ROW.match(line.strip())
+        if match:
+            rows[match[1], match[2], match[3]] = int(match[4].replace(",", ""))
+    out = {}
+    for (algorithm, case, library), rate in rows.items():
+        yardstick = rows.get((algorithm, case, "async-ratelimit (seed)")) or rows.get((algorithm, case, "limits"))
+        if library == "ratelimit" and yardstick:
             out[f"{algorithm}, {case}"] = rate / yardstick
     return out
 
@@ -70,7 +87,7 @@ def main() -> int:
     parser.add_argument("benchmark", choices=sorted(SCRIPTS))
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    parse = memory_ratios if args.benchmark == "memory" else asgi_ratios
+    parse = {"memory": memory_ratios, "asgi": asgi_ratios, "redis": redis_ratios}[args.benchmark]
     ratios: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"A": [], "B": []})
     with tempfile.TemporaryDirectory() as folder:
         before = Path(folder) / "before"
@@ -83,7 +100,7 @@ def main() -> int:
                 print(f"round {round_ + 1} of {args.rounds}", file=sys.stderr)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, check=True)
-    unit = "x the seed's decisions/s" if args.benchmark == "memory" else "x the bare app's time (lower: faster)"
+    unit = "x the bare app's time (lower: faster)" if args.benchmark == "asgi" else "x the seed's decisions/s"
     lines = [
         f"# Before and after: bench:{args.benchmark}",
         "",

@@ -111,24 +111,13 @@ class OpenTelemetryObserver(Observer):
 
     def _observe_counts(self, meter: Meter) -> None:
         """Register the observable instruments, read from this observer's counts at each collection."""
-        meter.create_observable_counter(
-            "ratelimit.decisions",
-            callbacks=[self._decision_counts],
-            unit="{decision}",
-            description="Admission decisions, by outcome",
+        counters = (
+            ("ratelimit.decisions", self._decision_counts, "{decision}", "Admission decisions, by outcome"),
+            ("ratelimit.near_limit", self._near_limit_counts, "{decision}", "Admitted decisions near the limit"),
+            ("ratelimit.deny_cache.hits", self._deny_hit_counts, "{hit}", "Denials answered from the deny cache"),
         )
-        meter.create_observable_counter(
-            "ratelimit.near_limit",
-            callbacks=[self._near_limit_counts],
-            unit="{decision}",
-            description="Admitted decisions near the limit",
-        )
-        meter.create_observable_counter(
-            "ratelimit.deny_cache.hits",
-            callbacks=[self._deny_hit_counts],
-            unit="{hit}",
-            description="Denials answered from the deny cache",
-        )
+        for name, callback, unit, description in counters:
+            meter.create_observable_counter(name, callbacks=[callback], unit=unit, description=description)
         meter.create_observable_gauge(
             "ratelimit.breaker.state",
             callbacks=[self._breaker_states],

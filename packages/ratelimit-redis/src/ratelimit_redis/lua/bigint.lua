@@ -70,3 +70,20 @@ local function big_text(a)
   end
   return table.concat(parts)
 end
+
+-- Write a window state (fixed window, sliding window counter): head, then one count (or two),
+-- packed into one integer (base limit + 1) while the counts are within the limit, else written as
+-- "head:count[:count]" text (a charge beyond the limit). It lives ttl µs.
+local function set_state(key, limit, ttl, head, first, second)
+  local text
+  if first > limit or (second and second > limit) then
+    text = int(head) .. ':' .. int(first) .. (second and ':' .. int(second) or '')
+  else
+    local packed = big_muladd(big_of(head), limit + 1, first)
+    if second then
+      big_muladd(packed, limit + 1, second)
+    end
+    text = big_text(packed)
+  end
+  redis.call('SET', key, text, 'PX', ttl_ms(ttl))
+end

@@ -11,20 +11,9 @@
 local PARAMS = 2
 local MAX_COUNT = 9007199254740991 -- 2^53 - 1
 
-local function set_window(key, limit, start, count, ttl)
-  local text
-  if count > limit then
-    text = int(start) .. ':' .. int(count)
-  else
-    text = big_text(big_muladd(big_of(start), limit + 1, count))
-  end
-  redis.call('SET', key, text, 'PX', ttl_ms(ttl))
-end
-
 -- Rate i's window at now: limit, period, start, count, and the repair to write back (or nil).
 local function read(i)
-  local at = (i - 1) * PARAMS
-  local limit, period = PARAM[at + 1], PARAM[at + 2]
+  local limit, period = unpack(PARAM, (i - 1) * PARAMS + 1, i * PARAMS)
   local key = KEYS[i]
   local state = redis.call('GET', key)
   if not state then
@@ -41,7 +30,7 @@ local function read(i)
   end
   if s > NOW then -- from the future: the clock went back
     return limit, period, NOW, c, function()
-      set_window(key, limit, NOW, c, period)
+      set_state(key, limit, period, NOW, c)
     end
   elseif NOW < s + period then
     return limit, period, s, c, nil
@@ -54,16 +43,13 @@ local function step(i, cost)
   local key = KEYS[i]
   local reset = start + period - NOW
   local full_reset = count > 0 and reset or 0
-  local remaining = limit - count
-  if remaining < 0 then
-    remaining = 0
-  end
+  local remaining = math.max(limit - count, 0)
   if cost == 0 then -- always admitted, even in an overdraft
     return true, repair, remaining, full_reset, 0
   end
   if count + cost <= limit then
     local write = function()
-      set_window(key, limit, start, count + cost, reset)
+      set_state(key, limit, reset, start, count + cost)
     end
     return true, write, limit - count - cost, reset, 0
   end
@@ -95,7 +81,7 @@ local function account(i, cost, refund, ending)
       count = MAX_COUNT
     end
   end
-  set_window(KEYS[i], limit, start, count, start + period - NOW)
+  set_state(KEYS[i], limit, start + period - NOW, start, count)
 end
 
 return decide(step, account)

@@ -66,21 +66,10 @@ local function share(k, period, d)
   return big_number(a)
 end
 
-local function set_counts(key, limit, index, prev, cur, ttl)
-  local text
-  if prev > limit or cur > limit then
-    text = int(index) .. ':' .. int(prev) .. ':' .. int(cur)
-  else
-    text = big_text(big_muladd(big_muladd(big_of(index), limit + 1, prev), limit + 1, cur))
-  end
-  redis.call('SET', key, text, 'PX', ttl_ms(ttl))
-end
-
 -- Rate i at now: limit, period, the window index, µs left in it, the previous
 -- and current counts, and the repair to write back (or nil).
 local function read(i)
-  local at = (i - 1) * PARAMS
-  local limit, period = PARAM[at + 1], PARAM[at + 2]
+  local limit, period = unpack(PARAM, (i - 1) * PARAMS + 1, i * PARAMS)
   local key = KEYS[i]
   local index = idiv(NOW, period)
   local left = period - (NOW - index * period) -- µs until this window ends
@@ -90,11 +79,11 @@ local function read(i)
   if state then
     local sindex, sprev, scur
     if string.find(state, ':', 1, true) then
-      local fields = {}
-      for field in string.gmatch(state, '[^:]+') do
-        fields[#fields + 1] = tonumber(field)
+      local parts = {}
+      for part in string.gmatch(state, '[^:]+') do
+        parts[#parts + 1] = tonumber(part)
       end
-      sindex, sprev, scur = fields[1], fields[2], fields[3]
+      sindex, sprev, scur = parts[1], parts[2], parts[3]
     else
       local packed = big_parse(state)
       scur = big_divmod(packed, limit + 1)
@@ -108,7 +97,7 @@ local function read(i)
     elseif sindex > index then -- from the future: the clock went back
       prev, cur = sprev, scur
       repair = function()
-        set_counts(key, limit, index, sprev, scur, left + period)
+        set_state(key, limit, left + period, index, sprev, scur)
       end
     end
   end
@@ -137,7 +126,7 @@ local function account(i, cost, refund, ending)
       cur = MAX_COUNT
     end
   end
-  set_counts(KEYS[i], limit, index, prev, cur, left + period)
+  set_state(KEYS[i], limit, left + period, index, prev, cur)
 end
 
 local function step(i, cost)
@@ -160,19 +149,13 @@ local function step(i, cost)
     local write = repair
     if cost > 0 then
       write = function()
-        set_counts(key, limit, index, prev, cur + cost, left + period)
+        set_state(key, limit, left + period, index, prev, cur + cost)
       end
     end
-    local remaining = free - weight
-    if remaining < 0 then
-      remaining = 0
-    end
+    local remaining = math.max(free - weight, 0)
     return true, write, remaining, reset_of(cur + cost), 0
   end
-  local remaining = limit - cur - weight
-  if remaining < 0 then
-    remaining = 0
-  end
+  local remaining = math.max(limit - cur - weight, 0)
   local retry = nil
   if cost <= limit then
     if free >= 0 then -- fits in this window once enough of the previous one has slid out

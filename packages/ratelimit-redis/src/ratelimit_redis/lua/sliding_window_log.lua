@@ -38,8 +38,7 @@ end
 -- first live entry, the first entry from the future, the newest time (nil when
 -- none is live) and the debt (0 once void).
 local function read(i)
-  local at = (i - 1) * PARAMS
-  local limit, period = PARAM[at + 1], PARAM[at + 2]
+  local limit, period = unpack(PARAM, (i - 1) * PARAMS + 1, i * PARAMS)
   local key = KEYS[i]
   local size = redis.call('STRLEN', key)
   local total, first, debt, newest = 0, 0, 0, nil
@@ -102,10 +101,7 @@ local function step(i, cost)
       repair_log(key, total, future, period)
     end
   end
-  local remaining = limit - held
-  if remaining < 0 then
-    remaining = 0
-  end
+  local remaining = math.max(limit - held, 0)
   if cost == 0 then -- always admitted, even in an overdraft
     return true, repair, remaining, reset, 0
   end

@@ -36,9 +36,7 @@ end
 -- Rate i at now: its parameters, now in ticks (hi, lo), the ticks owed, and
 -- whether that reading must be written back (the clock went back).
 local function read(i)
-  local at = (i - 1) * PARAMS
-  local scale, interval = PARAM[at + 1], PARAM[at + 2]
-  local capacity, tolerance = PARAM[at + 3], PARAM[at + 4]
+  local scale, interval, capacity, tolerance = unpack(PARAM, (i - 1) * PARAMS + 1, i * PARAMS)
   local hi, lo = ticks(a, b, scale)
   local state = redis.call('GET', KEYS[i])
   if not state then

@@ -5,6 +5,7 @@ Run from the repository root::
     hatch run bench:compare fdbfa8e memory          # bench:memory, that commit (A) against this tree (B)
     hatch run bench:compare main asgi --rounds 8
     hatch run bench:compare main redis --rounds 3     # one redis-server on loopback, started by the script
+    hatch run bench:compare ff91021 handoff --rounds 3
 
 The earlier code is checked out into a temporary worktree and imported ahead of
 this tree's (``PYTHONPATH``), by the same interpreter and the same peers, so
@@ -30,11 +31,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-SCRIPTS = {"memory": "memory_decisions.py", "asgi": "asgi_requests.py", "redis": "redis_decisions.py"}
+SCRIPTS = {
+    "memory": "memory_decisions.py",
+    "asgi": "asgi_requests.py",
+    "redis": "redis_decisions.py",
+    "handoff": "slot_handoff.py",
+}
+UNITS = {
+    "memory": "x the seed's decisions/s",
+    "redis": "x the seed's decisions/s",
+    "asgi": "x the bare app's time (lower: faster)",
+    "handoff": "median ms from a release to the next start, or asks per slot (lower: better)",
+}
 PACKAGES = ("ratelimit-core", "ratelimit-redis", "ratelimit-asgi")
 
 _MEMORY_ROW = re.compile(r"^(\w+)\s+(hot x100|hot|keys|deny)\s+(.+?)\s+([\d,]+)/s$")
 _REDIS_ROW = re.compile(r"^\| (\w+) \| ([^|]+?) \| ([^|]+?) \| ([\d,]+) \| [\d.]+ \|$")
+_HANDOFF_ROW = re.compile(r"^\| ([^|]+?) \| (\w+) \| \d+ \| ([\d.]+) \| [\d.]+ \| ([\d.]+) \|$")
 _ASGI_ROW = re.compile(r"^\| ratelimit-asgi \| ([^|]+) \| [\d,]+ \| [\d.]+ \| [^|]* \| ([\d.]+) \|")
 
 
@@ -68,6 +81,17 @@ def redis_ratios(text: str) -> dict[str, float]:
     return out
 
 
+def handoff_figures(text: str) -> dict[str, float]:
+    """Median milliseconds from a release to the next holder's start, and asks per slot taken, per case."""
+    out = {}
+    for line in text.splitlines():
+        match = _HANDOFF_ROW.match(line.strip())
+        if match:
+            out[f"{match[1]}, {match[2]}: handoff"] = float(match[3])
+            out[f"{match[1]}, {match[2]}: asks"] = float(match[4])
+    return out
+
+
 def asgi_ratios(text: str) -> dict[str, float]:
     """Our time per request over the bare app's, per case (lower is faster)."""
     return {m[1].strip(): float(m[2]) for line in text.splitlines() if (m := _ASGI_ROW.match(line))}
@@ -87,7 +111,9 @@ def main() -> int:
     parser.add_argument("benchmark", choices=sorted(SCRIPTS))
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    parse = {"memory": memory_ratios, "asgi": asgi_ratios, "redis": redis_ratios}[args.benchmark]
+    parse = {"memory": memory_ratios, "asgi": asgi_ratios, "redis": redis_ratios, "handoff": handoff_figures}[
+        args.benchmark
+    ]
     ratios: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"A": [], "B": []})
     with tempfile.TemporaryDirectory() as folder:
         before = Path(folder) / "before"
@@ -95,12 +121,15 @@ def main() -> int:
         try:
             for round_ in range(args.rounds):
                 for side, tree, sources in (("A", before, before / "packages"), ("B", ROOT, None)):
-                    for case, value in parse(run(tree / "benchmarks" / SCRIPTS[args.benchmark], sources)).items():
+                    script = tree / "benchmarks" / SCRIPTS[args.benchmark]
+                    if not script.exists():  # a benchmark newer than A: this tree's script, on A's code
+                        script = ROOT / "benchmarks" / SCRIPTS[args.benchmark]
+                    for case, value in parse(run(script, sources)).items():
                         ratios[case][side].append(value)
                 print(f"round {round_ + 1} of {args.rounds}", file=sys.stderr)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, check=True)
-    unit = "x the bare app's time (lower: faster)" if args.benchmark == "asgi" else "x the seed's decisions/s"
+    unit = UNITS[args.benchmark]
     lines = [
         f"# Before and after: bench:{args.benchmark}",
         "",

@@ -19,6 +19,7 @@ def test_top_level_exports() -> None:
         "Algorithm",
         "Concurrency",
         "Decision",
+        "DenyCachedStore",
         "Hold",
         "Limiter",
         "MemoryStore",

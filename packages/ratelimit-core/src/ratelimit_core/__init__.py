@@ -8,6 +8,7 @@ from ratelimit_core.__about__ import __version__
 from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision, RateStatus
+from ratelimit_core.deny_cache import DenyCachedStore
 from ratelimit_core.errors import RateLimitError, RateLimitExceeded, StoreError
 from ratelimit_core.holding import Hold
 from ratelimit_core.limiter import Limiter, OnError
@@ -22,6 +23,7 @@ __all__ = [
     "Algorithm",
     "Concurrency",
     "Decision",
+    "DenyCachedStore",
     "Hold",
     "Limiter",
     "MemoryStore",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import NoReturn, cast
 
 from ratelimit_core.policy import Policy
-from ratelimit_core.store import Binding, Decide, Preparing, Store
+from ratelimit_core.store import Binding, Decide, Preparing
 from ratelimit_core.wrapper import capabilities
 
 __all__ = ["bound", "check", "check_store", "check_timeout", "use_acquire"]
@@ -39,8 +40,8 @@ def check(key: object, cost: object) -> None:
         raise ValueError(f"cost must be an int >= 0, got {cost!r}")
 
 
-def check_store(label: str, candidate: object, policy: Policy) -> None:
-    """``candidate`` (``store`` or ``fallback``) can serve ``policy``: the contract, slots for a cap, its checks."""
+def check_store(label: str, candidate: object, policy: Policy, *, asynchronous: bool = True) -> None:
+    """``candidate`` (``store`` or ``fallback``) can serve ``policy``: the contract, its colour, slots for a cap."""
     if candidate is None:
         return
     found = None if isinstance(candidate, type) else capabilities(candidate)
@@ -50,6 +51,15 @@ def check_store(label: str, candidate: object, policy: Policy) -> None:
             f"{label} must implement the Store contract ({', '.join(_CONTRACT)}), got {candidate!r}"
             + (f" (it lacks {', '.join(missing)})" if missing and not isinstance(candidate, type) else "")
         )
+    if inspect.iscoroutinefunction(getattr(type(candidate), "hit", None)) != asynchronous:
+        wanted, other = (
+            ("ratelimit_core", "ratelimit_core.sync") if asynchronous else ("ratelimit_core.sync", "ratelimit_core")
+        )
+        raise TypeError(
+            f"{label} {candidate!r} is a store for {other}'s Limiter: {wanted}'s Limiter needs a store of its "
+            f"own colour ({'coroutines' if asynchronous else 'blocking calls'}); both colours share state "
+            "through the same file or server"
+        )
     if policy.cap is not None and not found.holding:
         raise ValueError(
             f"{label} {candidate!r} keeps no concurrency slots ({', '.join(_HOLDING)}), which {policy.cap} needs"
@@ -58,7 +68,7 @@ def check_store(label: str, candidate: object, policy: Policy) -> None:
         cast(Preparing, candidate).prepare(policy)
 
 
-def bound(store: Store, policy: Policy) -> Decide | None:
+def bound(store: object, policy: Policy) -> Decide | None:
     """``store.bind(policy)`` for a store that decides without I/O, else ``None``."""
     if not capabilities(store).binding:
         return None

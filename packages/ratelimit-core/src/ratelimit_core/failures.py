@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 from ratelimit_core.decision import Decision, new_decision, new_rate_status
 from ratelimit_core.errors import StoreError
 from ratelimit_core.policy import Policy
-from ratelimit_core.store import Decide, Store
+from ratelimit_core.store import Decide
 from ratelimit_core.throttled import ThrottledWarning
 
 __all__ = ["BACKEND_ERRORS", "DEGRADED_RETRY_AFTER", "ON_ERROR", "Failures", "OnError", "raise_store_error"]
@@ -38,7 +38,8 @@ class Failures:
 
     __slots__ = ("_warning", "fallback", "on_error", "policy")
 
-    def __init__(self, policy: Policy, on_error: OnError, fallback: Store | None) -> None:
+    def __init__(self, policy: Policy, on_error: OnError, fallback: Any) -> None:
+        """``fallback``: a store of the limiter's colour (coroutines, or blocking calls), or ``None``."""
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self.policy = policy

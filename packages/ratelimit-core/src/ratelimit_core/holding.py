@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import secrets
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -12,7 +11,8 @@ from typing import TYPE_CHECKING, cast
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import RateLimitExceeded
-from ratelimit_core.waiting import POLL_FIRST, POLL_MAX, nudge, served
+from ratelimit_core.pauses import SlotPauses
+from ratelimit_core.waiting import nudge, served
 from ratelimit_core.wrapper import capabilities
 
 if TYPE_CHECKING:
@@ -98,24 +98,10 @@ class Hold:
         limiter, key, timeout = self._limiter, self._key, self._timeout
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        cap, local, poll = cast(Concurrency, limiter.policy.cap), capabilities(limiter.store).local, POLL_FIRST
+        pauses = SlotPauses(cast(Concurrency, limiter.policy.cap), capabilities(limiter.store).local, timeout)
 
         def pause(taken: tuple[Decision, Holding | None]) -> float | None:
-            nonlocal poll
-            decision = taken[0]
-            if decision.allowed or timeout == 0:
-                return None
-            left = math.inf if deadline is None else deadline - loop.time()
-            wait = decision.retry_after
-            if wait is None:  # the cap is full (else a rate that can never admit the cost)
-                if decision.rate is not cap or left <= 0:
-                    return None
-                # Only a release here frees a slot of a store of this process (or its lease lapses);
-                # one freed by another process is found by asking again.
-                wait = cap.lease if local else poll
-                poll = min(poll * 2, POLL_MAX)
-                return min(wait, left)
-            return None if wait > left else wait
+            return pauses(taken[0], None if deadline is None else deadline - loop.time())
 
         ask = partial(limiter._take_once, key, self._cost, self._holder)
         try:

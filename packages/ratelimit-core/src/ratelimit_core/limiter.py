@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine
 from functools import partial
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
-from ratelimit_core.algorithms.names import Algorithm
-from ratelimit_core.checks import bound, check, check_store, check_timeout, use_acquire
-from ratelimit_core.concurrency import Concurrency
+from ratelimit_core.checks import check, check_timeout, use_acquire
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import RateLimitExceeded
-from ratelimit_core.failures import BACKEND_ERRORS, Failures, OnError, raise_store_error
+from ratelimit_core.failures import BACKEND_ERRORS, OnError, raise_store_error
 from ratelimit_core.holding import Hold
+from ratelimit_core.limiter_base import LimiterBase
 from ratelimit_core.memory import MemoryStore
-from ratelimit_core.observe import Guarded, Observer, guarded, report, store_label
-from ratelimit_core.observed import ObservedStore, observed_decide
-from ratelimit_core.policy import Policy, policy_for
-from ratelimit_core.rate import Rate, parse_limits
+from ratelimit_core.observed import ObservedStore
+from ratelimit_core.pauses import wait_pause
 from ratelimit_core.reservation import Reservation
 from ratelimit_core.store import Holding, Store
 from ratelimit_core.waiting import nudge, served
@@ -26,7 +23,7 @@ from ratelimit_core.waiting import nudge, served
 __all__ = ["Limiter", "OnError"]
 
 
-class Limiter:
+class Limiter(LimiterBase[Store]):
     """Admits or denies units of work per key, under one or several rates.
 
     Args:
@@ -54,101 +51,11 @@ class Limiter:
             (with a cap, a store that keeps no slots).
     """
 
-    __slots__ = ("_decide", "_failures", "_fallback_decide", "_given", "_guard", "_nowait", "_policy", "_store")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        rates: str | Rate | Concurrency | Sequence[str | Rate | Concurrency],
-        *,
-        algorithm: Algorithm | str = Algorithm.TOKEN_BUCKET,
-        store: Store | None = None,
-        name: str = "default",
-        on_error: OnError = "raise",
-        fallback: Store | None = None,
-        observer: Observer | None = None,
-    ) -> None:
-        self._policy = policy = policy_for(name, Algorithm(algorithm), *parse_limits(rates))
-        self._failures = Failures(policy, on_error, fallback)
-        for label, candidate in (("store", store), ("fallback", fallback)):
-            check_store(label, candidate, policy)
-        self._store: Store = MemoryStore() if store is None else store
-        self._given = self._store
-        # A store that decides without I/O may bind: a plain decide(key, cost), called without a coroutine.
-        if policy.cap is None:
-            self._decide = bound(self._store, policy)
-            self._fallback_decide = None if fallback is None else bound(fallback, policy)
-            self._nowait = self._decide is not None and (fallback is None or self._fallback_decide is not None)
-        else:  # hit is refused, at no cost to other limiters' hits
-            self._decide, self._fallback_decide, self._nowait = use_acquire, None, False
-        self._guard: Guarded | None = None
-        if observer is not None:
-            if not isinstance(observer, Observer):
-                raise ValueError(f"observer must be a ratelimit_core.observe.Observer, got {observer!r}")
-            # An observer never changes a decision: what it raises is caught, counted and logged.
-            self._guard = guarded(observer)
-            self._observe(self._guard)
-
-    def _observe(self, observer: Observer) -> None:
-        """Put the observing code where the plain code was: nothing of it runs without an observer."""
-        policy, failures = self._policy, self._failures
-        if self._decide is not None and policy.cap is None:
-            self._decide = observed_decide(self._decide, observer, policy, self._store, decisions=True)
-        if self._fallback_decide is not None:
-            fallback = self._fallback_decide
-            self._fallback_decide = observed_decide(fallback, observer, policy, failures.fallback, decisions=False)
-        self._store = ObservedStore(self._store, observer, decisions=True)
-        if failures.fallback is not None:
-            failures.fallback = ObservedStore(failures.fallback, observer, decisions=False)
-
-    def _reported(self, decision: Decision, key: str, cost: int) -> Decision:
-        """``decision`` (the failure policy's, or a fallback's), told to the observer."""
-        if self._guard is not None:
-            report(self._guard, self._policy, store_label(self._given), key, cost, decision)
-        return decision
-
-    def __repr__(self) -> str:
-        rates = "; ".join(str(r) for r in self._policy.limits)
-        failures = self._failures
-        return (
-            f"Limiter({rates!r}, algorithm={self.algorithm.value!r}, name={self.name!r}, "
-            f"store={self._store!r}, on_error={failures.on_error!r}, fallback={failures.fallback!r})"
-        )
-
-    @property
-    def name(self) -> str:
-        return self._policy.name
-
-    @property
-    def algorithm(self) -> Algorithm:
-        return self._policy.algorithm
-
-    @property
-    def rates(self) -> tuple[Rate, ...]:
-        return self._policy.rates
-
-    @property
-    def cap(self) -> Concurrency | None:
-        """The concurrency cap, or ``None``."""
-        return self._policy.cap
-
-    @property
-    def store(self) -> Store:
-        return self._given
-
-    @property
-    def policy(self) -> Policy:
-        """What stores are given: name, algorithm, rates and their arithmetic."""
-        return self._policy
-
-    @property
-    def observer(self) -> Observer | None:
-        """The observer, or ``None``."""
-        return None if self._guard is None else self._guard.observer
-
-    @property
-    def observer_errors(self) -> int:
-        """How many of the observer's reports raised (each caught and counted; decisions go on unaffected)."""
-        return 0 if self._guard is None else self._guard.errors
+    asynchronous = True
+    _memory = MemoryStore
+    _observed = ObservedStore
 
     @property
     def nowait(self) -> bool:
@@ -283,7 +190,7 @@ class Limiter:
         nudge(self._given, self._policy.signature, key)
         return refunded
 
-    async def reserve(self, key: str, estimate: int = 1) -> Reservation:
+    async def reserve(self, key: str, estimate: int = 1) -> Reservation[Coroutine[Any, Any, Decision]]:
         """Hit ``estimate`` units now and settle the real cost later (:class:`Reservation`).
 
         ``bool(reservation)`` is whether the estimate was admitted. A
@@ -327,14 +234,7 @@ class Limiter:
         deadline = None if timeout is None else loop.time() + timeout
 
         def pause(decision: Decision) -> float | None:
-            """``None`` once admitted, else how long to sleep; raises when it can never fit, or not in time."""
-            if decision.allowed:
-                return None
-            if decision.retry_after is None:
-                raise RateLimitExceeded(decision, f"cost {cost} exceeds the capacity of {decision.rate}")
-            if deadline is not None and decision.retry_after > deadline - loop.time():
-                raise RateLimitExceeded(decision)
-            return decision.retry_after
+            return wait_pause(decision, cost, None if deadline is None else deadline - loop.time())
 
         where = (self._given, self._policy.signature, key)
         try:

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Generic, Literal, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from ratelimit_core.decision import Decision
-    from ratelimit_core.limiter import Limiter
+from ratelimit_core.decision import Decision
 
 __all__ = ["Reservation"]
 
+#: What the limiter's calls give: a coroutine of a ``Decision`` (``ratelimit_core``) or a ``Decision`` (``.sync``).
+R_co = TypeVar("R_co", covariant=True)
 
-class Reservation:
+
+class _Accounts(Protocol[R_co]):
+    """The calls of a limiter, of either colour, that a reservation makes."""
+
+    def charge(self, key: str, cost: int = 1) -> R_co: ...
+
+    def peek(self, key: str, cost: int = 1) -> R_co: ...
+
+    def _account(
+        self, action: Literal["charge", "refund"], key: str, cost: int, until: tuple[int, ...] | None = None
+    ) -> R_co: ...
+
+
+class Reservation(Generic[R_co]):
     """What :meth:`Limiter.reserve` returns: a hit of an estimate, to be settled once.
+
+    One class for both colours: :meth:`settle` and :meth:`cancel` return what
+    the limiter's call returns, a coroutine to await for ``ratelimit_core``'s
+    limiter and the decision itself for ``ratelimit_core.sync``'s.
 
     ::
 
@@ -44,7 +61,7 @@ class Reservation:
     __slots__ = ("_done", "_limiter", "_until", "decision", "estimate", "key")
 
     def __init__(
-        self, limiter: Limiter, key: str, estimate: int, decision: Decision, until: tuple[int, ...] | None
+        self, limiter: _Accounts[R_co], key: str, estimate: int, decision: Decision, until: tuple[int, ...] | None
     ) -> None:
         self._limiter = limiter
         self.key = key
@@ -66,7 +83,7 @@ class Reservation:
         """The units the hit consumed: the estimate when admitted, else 0."""
         return self.estimate if self.decision.allowed else 0
 
-    async def settle(self, actual: int) -> Decision:
+    def settle(self, actual: int) -> R_co:
         """Bring what this reservation consumed to ``actual`` units, once.
 
         Above the estimate the difference is charged (an overdraft if need
@@ -83,22 +100,22 @@ class Reservation:
         self._close("settle")
         difference = actual - self.consumed
         if difference < 0:
-            return await self._give_back(-difference)
-        return await self._limiter.charge(self.key, difference)
+            return self._give_back(-difference)
+        return self._limiter.charge(self.key, difference)
 
-    async def cancel(self) -> Decision:
+    def cancel(self) -> R_co:
         """Give back everything this reservation consumed, once (the work did not happen).
 
         Raises:
             RuntimeError: the reservation was already settled or cancelled.
         """
         self._close("cancel")
-        return await self._give_back(self.consumed)
+        return self._give_back(self.consumed)
 
-    async def _give_back(self, units: int) -> Decision:
+    def _give_back(self, units: int) -> R_co:
         if self._until is None:  # the primary store never held them
-            return await self._limiter.peek(self.key)
-        return await self._limiter._account("refund", self.key, units, self._until)
+            return self._limiter.peek(self.key)
+        return self._limiter._account("refund", self.key, units, self._until)
 
     def _close(self, action: str) -> None:
         if self._done:

@@ -9,7 +9,7 @@ own. When the head is admitted (or gives up) the next one asks at once.
 A concurrency cap knows no time at which a slot frees. Within a process the
 head is woken as soon as a slot of its key is released here (:func:`nudge`);
 a slot freed by another process is found by the head's asking again,
-backing off from :data:`POLL_FIRST` to :data:`POLL_MAX`: one poll per key at
+backing off from ``pauses.POLL_FIRST`` to ``pauses.POLL_MAX``: one poll per key at
 a time, whatever the number of waiters.
 """
 
@@ -21,12 +21,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-__all__ = ["POLL_FIRST", "POLL_MAX", "Queue", "nudge", "queued", "served", "turn"]
+__all__ = ["Queue", "nudge", "queued", "served", "turn"]
 
 T = TypeVar("T")
-
-#: How often the head of a full cap's queue asks again (seconds, doubling), when no slot is freed here.
-POLL_FIRST, POLL_MAX = 0.005, 0.1
 
 #: The queue of each (loop, store, policy, key) that has waiters: gone when its last waiter leaves.
 _QUEUES: dict[tuple[object, ...], Queue] = {}

@@ -87,7 +87,7 @@ async def decide_alike(reference: Limiter, tested: Limiter, clock: Any, steps: l
     Raises:
         AssertionError: at the first step whose answers differ, naming it.
     """
-    open_: dict[str, list[tuple[Reservation, Reservation]]] = {}
+    open_: dict[str, list[tuple[Reservation[Any], Reservation[Any]]]] = {}
     for number, step in enumerate(steps):
         clock.us += step.advance
         key = KEYS[step.key]
@@ -108,7 +108,11 @@ async def decide_alike(reference: Limiter, tested: Limiter, clock: Any, steps: l
 
 
 async def _both(
-    reference: Limiter, tested: Limiter, step: Step, key: str, open_: dict[str, list[tuple[Reservation, Reservation]]]
+    reference: Limiter,
+    tested: Limiter,
+    step: Step,
+    key: str,
+    open_: dict[str, list[tuple[Reservation[Any], Reservation[Any]]]],
 ) -> tuple[Any, Any] | None:
     """The answers of both limiters to ``step`` (``None`` for a step that answers nothing)."""
     action, cost = step.action, step.cost

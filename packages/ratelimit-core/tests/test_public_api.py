@@ -11,7 +11,7 @@ from importlib.metadata import version
 import pytest
 
 import ratelimit_core
-from ratelimit_core import compat, store, testing
+from ratelimit_core import compat, store, sync, testing
 
 
 def test_top_level_exports() -> None:
@@ -86,7 +86,7 @@ def test_observe_exports() -> None:
 
 
 def test_testing_exports() -> None:
-    assert testing.__all__ == ["FailingStore", "LoopTime", "ManualClock", "StoreTests"]
+    assert testing.__all__ == ["FailingStore", "LoopTime", "ManualClock", "StoreTests", "SyncStoreTests"]
 
 
 def test_errors_share_one_base() -> None:
@@ -158,3 +158,25 @@ def test_what_stores_read_from_the_core_is_pinned() -> None:
     assert capped.limits == (ratelimit_core.Rate(3, 1), ratelimit_core.Concurrency(2))
     assert isinstance(policy.single, algorithms.TokenBucket)
     assert ratelimit_core.Rate(3, 1).period_us == 1_000_000
+
+
+def test_the_public_face_of_the_sync_colour() -> None:
+    assert sorted(sync.__all__) == [
+        "Algorithm",
+        "Concurrency",
+        "Decision",
+        "Hold",
+        "Holding",
+        "Limiter",
+        "MemoryStore",
+        "Rate",
+        "RateLimitError",
+        "RateLimitExceeded",
+        "RateStatus",
+        "Reservation",
+        "SqliteStore",
+        "Store",
+        "StoreError",
+    ]
+    assert sync.Decision is ratelimit_core.Decision
+    assert sync.RateLimitExceeded is ratelimit_core.RateLimitExceeded

@@ -61,7 +61,9 @@ class Failures:
         return self.by_policy(exc)
 
     def degraded_now(self, fallback: Decide | None, key: str, cost: int, exc: Exception) -> Decision:
-        """:meth:`degraded` for a hit without a coroutine: ``fallback`` is the fallback's bound decide."""
+        """:meth:`degraded` as a blocking call: ``fallback(key, cost)`` asks the fallback store (its bound decide,
+        or a blocking store's operation).
+        """
         self.warn(exc)
         if fallback is not None:
             try:

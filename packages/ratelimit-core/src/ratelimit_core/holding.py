@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision
+from ratelimit_core.decorating import denied_message
 from ratelimit_core.errors import RateLimitExceeded
 from ratelimit_core.pauses import SlotPauses
 from ratelimit_core.waiting import nudge, served
@@ -87,7 +88,7 @@ class Hold:
             raise
         self._decision = decision
         if not decision.allowed:
-            raise RateLimitExceeded(decision, _denied(decision))
+            raise RateLimitExceeded(decision, denied_message(decision))
         self._store = store
         if store is not None:
             self._schedule()
@@ -171,9 +172,3 @@ def _released(task: asyncio.Task[None]) -> None:
     _RELEASING.discard(task)
     if not task.cancelled() and task.exception() is not None:
         logger.warning("could not free a concurrency slot after a cancellation (%r)", task.exception())
-
-
-def _denied(decision: Decision) -> str:
-    if decision.retry_after is None:
-        return f"no room under {decision.rate}"
-    return f"rate limit exceeded (retry after {decision.retry_after!r} s)"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import functools
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
-from typing import Any, Literal, cast
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 from ratelimit_core.checks import check, check_timeout, use_acquire
 from ratelimit_core.decision import Decision
+from ratelimit_core.decorating import CostOf, KeyOf, check_decorated, check_limited, denied_message, key_and_cost
 from ratelimit_core.errors import RateLimitExceeded
 from ratelimit_core.failures import BACKEND_ERRORS, OnError, raise_store_error
 from ratelimit_core.holding import Hold
@@ -21,6 +23,9 @@ from ratelimit_core.store import Holding, Store
 from ratelimit_core.waiting import nudge, served
 
 __all__ = ["Limiter", "OnError"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Limiter(LimiterBase[Store]):
@@ -272,6 +277,58 @@ class Limiter(LimiterBase[Store]):
         check(key, cost)
         check_timeout(timeout)
         return Hold(self, key, cost, timeout)
+
+    def limited(
+        self, key: KeyOf, *, cost: CostOf = 1, timeout: float | None = 0.0
+    ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[Any, Any, T]]]:
+        """Limit every call of a coroutine function: a decorator.
+
+        ::
+
+            @limiter.limited(key=lambda tenant, **_: tenant, cost=1, timeout=0)
+            async def export(tenant: str, rows: int) -> None: ...
+
+        Args:
+            key: The key, or a function of the call's arguments (positional
+                and keyword, as they were given) that returns it.
+            cost: The units, or a function of the call's arguments.
+            timeout: As for :meth:`acquire`: ``0`` raises at once when there is
+                no room, ``None`` waits as long as needed, a number waits up to
+                that many seconds. A limiter with a cap holds its slot for the
+                whole call.
+
+        Raises:
+            TypeError: at decoration, a plain function (use
+                ``ratelimit_core.sync.Limiter``) or a bad ``key``.
+            ValueError: at decoration, a bad ``cost`` or ``timeout``.
+            RateLimitExceeded: from a call that was not admitted (the function
+                did not run).
+        """
+        check_limited(key, cost, timeout)
+
+        def decorate(function: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+            check_decorated(function, asynchronous=True)
+
+            @functools.wraps(function)
+            async def limited_call(*args: P.args, **kwargs: P.kwargs) -> T:
+                name, units = key_and_cost(key, cost, args, kwargs)
+                if self._policy.cap is not None:
+                    async with self.acquire(name, units, timeout=timeout):
+                        return await function(*args, **kwargs)
+                decision = await (self.hit(name, units) if timeout == 0 else self._waited(name, units, timeout))
+                if not decision.allowed:
+                    raise RateLimitExceeded(decision, denied_message(decision))
+                return await function(*args, **kwargs)
+
+            return limited_call
+
+        return decorate
+
+    async def _waited(self, key: str, cost: int, timeout: float | None) -> Decision:
+        try:
+            return await self.wait(key, cost, timeout=timeout)
+        except RateLimitExceeded as refused:
+            return refused.decision
 
     async def _take_once(self, key: str, cost: int, holder: str) -> tuple[Decision, Holding | None]:
         """One acquire for :class:`Hold`, with the failure policy: the decision, and the store holding the slot."""

@@ -13,7 +13,7 @@ from ratelimit_core.memory_tables import MAX_KEY_CHARS, SlotTables, Table, Table
 from ratelimit_core.policy import Policy
 from ratelimit_core.store import Decide
 
-__all__ = ["MAX_BOUND", "MemoryStore"]
+__all__ = ["MAX_BOUND", "MemoryCore", "MemoryStore"]
 
 _US = 1_000_000.0
 
@@ -21,33 +21,11 @@ _US = 1_000_000.0
 MAX_BOUND = 1024
 
 
-class MemoryStore:
-    """Limiter state in this process, for one event loop.
+class MemoryCore:
+    """What both colours of ``MemoryStore`` hold and do: bounded tables and slots, every operation a plain call.
 
-    Each decision runs from start to end without an ``await``, which makes it
-    atomic on its event loop: no lock is needed. Do not share one store
-    between threads or event loops (``ratelimit_core.sync`` has a store for threads).
-
-    Args:
-        clock: A zero-argument callable returning seconds (any origin). Default:
-            the monotonic clock. Tests inject one (see
-            :class:`~ratelimit_core.testing.ManualClock`) instead of sleeping.
-        max_keys: At most this many states are held, one per (rate, key).
-
-    Keys longer than 64 characters are held as a fixed-size digest, so a key
-    made of client text (an API key, a path) holds no more than a short one.
-
-    A state whose limit is fully restored carries no information and is
-    dropped: when its key is next written, when it is the oldest state of its
-    limiter as a new key arrives, or when the store is full. When the store is
-    full, a new key takes the place of an expired state if there is one (a
-    sweep for them runs at most once per ``max_keys // 8`` new keys), else of
-    the least recently used state of the whole store, whichever limiter holds
-    it (a denied hit uses its state too: a client hammering a denied key is
-    the last to be evicted). Evicting a state that has *not* expired forgets
-    that key's usage: it starts afresh. Choose ``max_keys`` above the number
-    of clients active within your longest period. Memory stays bounded by
-    ``max_keys`` whatever the number of limiter names.
+    Each operation runs from start to end without yielding; the async store is
+    atomic on its event loop, and the sync store holds its lock around each.
     """
 
     #: The store's label in metrics (``ratelimit.store``).
@@ -76,14 +54,9 @@ class MemoryStore:
         """How many states are held (one per rate and key)."""
         return self._tables.size
 
-    # -- the Store contract ----------------------------------------------------------
+    # -- the operations, as plain calls (each store's colour wraps them) -----------------
 
-    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
-        """See :meth:`ratelimit_core.Store.hit`."""
-        return self.bind(policy)(key, cost)
-
-    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
-        """See :meth:`ratelimit_core.Store.peek`."""
+    def _peek(self, policy: Policy, key: str, cost: int) -> Decision:
         key, now = bounded(key), self._now()
         tables = self._tables.of(policy)
         outcomes = executor.peek(policy.maths, [t.data.get(key) for t in tables], now, cost)
@@ -91,34 +64,27 @@ class MemoryStore:
             outcomes.append(room(policy.cap, len(self._slots.live(policy.cap_namespace, key, now))))
         return policy.decision(outcomes)
 
-    async def reset(self, policy: Policy, key: str) -> None:
-        """See :meth:`ratelimit_core.Store.reset`."""
+    def _reset(self, policy: Policy, key: str) -> None:
         key = bounded(key)
         for table in self._tables.of(policy):
             self._tables.drop(table, key)
         if policy.cap is not None:
             self._slots.forget(policy.cap_namespace, key)
 
-    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
-        """See :meth:`ratelimit_core.Store.charge`."""
+    def _charge(self, policy: Policy, key: str, cost: int) -> Decision:
         return self._account(policy, bounded(key), lambda states, now: executor.charge(policy.maths, states, now, cost))
 
-    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
-        """See :meth:`ratelimit_core.Store.refund`."""
+    def _refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
         return self._account(
             policy, bounded(key), lambda states, now: executor.refund(policy.maths, states, now, cost, until)
         )
 
-    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
-        """See :meth:`ratelimit_core.Store.reserve`."""
+    def _reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
         now = self._now()
         outcomes = self._hit(policy, self._tables.of(policy), bounded(key), cost, now).outcomes
         return policy.decision(outcomes), executor.until(now, outcomes)
 
-    # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
-
-    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
-        """See :meth:`ratelimit_core.store.Holding.acquire`."""
+    def _acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         cap, key, now = _cap_of(policy), bounded(key), self._now()
         tables = self._tables.of(policy)
         states = self._tables.read(tables, key, now)
@@ -129,13 +95,11 @@ class MemoryStore:
             self._slots.keep(policy.cap_namespace, key, slots)
         return policy.decision(applied.outcomes)
 
-    async def release(self, policy: Policy, key: str, holder: str) -> None:
-        """See :meth:`ratelimit_core.store.Holding.release`."""
+    def _release(self, policy: Policy, key: str, holder: str) -> None:
         _cap_of(policy)
         self._slots.release(policy.cap_namespace, bounded(key), holder)
 
-    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
-        """See :meth:`ratelimit_core.store.Holding.renew`."""
+    def _renew(self, policy: Policy, key: str, holder: str) -> bool:
         cap, key, now = _cap_of(policy), bounded(key), self._now()
         return renew(self._slots.live(policy.cap_namespace, key, now), cap, holder, now)
 
@@ -216,6 +180,74 @@ class MemoryStore:
         states = self._tables.read(tables, key, now)
         kept = self._tables.write(tables, key, states, writes_of(states, now), now)
         return policy.decision(executor.peek(policy.maths, kept, now, 1))
+
+
+class MemoryStore(MemoryCore):
+    """Limiter state in this process, for one event loop.
+
+    Each decision runs from start to end without an ``await``, which makes it
+    atomic on its event loop: no lock is needed. Do not share one store
+    between threads or event loops (``ratelimit_core.sync`` has a store for threads).
+
+    Args:
+        clock: A zero-argument callable returning seconds (any origin). Default:
+            the monotonic clock. Tests inject one (see
+            :class:`~ratelimit_core.testing.ManualClock`) instead of sleeping.
+        max_keys: At most this many states are held, one per (rate, key).
+
+    Keys longer than 64 characters are held as a fixed-size digest, so a key
+    made of client text (an API key, a path) holds no more than a short one.
+
+    A state whose limit is fully restored carries no information and is
+    dropped: when its key is next written, when it is the oldest state of its
+    limiter as a new key arrives, or when the store is full. When the store is
+    full, a new key takes the place of an expired state if there is one (a
+    sweep for them runs at most once per ``max_keys // 8`` new keys), else of
+    the least recently used state of the whole store, whichever limiter holds
+    it (a denied hit uses its state too: a client hammering a denied key is
+    the last to be evicted). Evicting a state that has *not* expired forgets
+    that key's usage: it starts afresh. Choose ``max_keys`` above the number
+    of clients active within your longest period. Memory stays bounded by
+    ``max_keys`` whatever the number of limiter names.
+    """
+
+    __slots__ = ()
+
+    async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.hit`."""
+        return self.bind(policy)(key, cost)
+
+    async def peek(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.peek`."""
+        return self._peek(policy, key, cost)
+
+    async def reset(self, policy: Policy, key: str) -> None:
+        """See :meth:`ratelimit_core.Store.reset`."""
+        self._reset(policy, key)
+
+    async def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.charge`."""
+        return self._charge(policy, key, cost)
+
+    async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
+        """See :meth:`ratelimit_core.Store.refund`."""
+        return self._refund(policy, key, cost, until)
+
+    async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
+        """See :meth:`ratelimit_core.Store.reserve`."""
+        return self._reserve(policy, key, cost)
+
+    async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+        """See :meth:`ratelimit_core.store.Holding.acquire`."""
+        return self._acquire(policy, key, cost, holder)
+
+    async def release(self, policy: Policy, key: str, holder: str) -> None:
+        """See :meth:`ratelimit_core.store.Holding.release`."""
+        self._release(policy, key, holder)
+
+    async def renew(self, policy: Policy, key: str, holder: str) -> bool:
+        """See :meth:`ratelimit_core.store.Holding.renew`."""
+        return self._renew(policy, key, holder)
 
 
 def _cap_of(policy: Policy) -> Concurrency:

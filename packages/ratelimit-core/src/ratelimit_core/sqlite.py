@@ -23,7 +23,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,7 +33,7 @@ from ratelimit_core.policy import Policy
 from ratelimit_core.sqlite_file import Checkpoints, identity, open_file
 from ratelimit_core.sqlite_rows import Op, Transactions, attempts, digest, failure
 
-__all__ = ["SqliteSettings", "SqliteStore"]
+__all__ = ["SqliteCore", "SqliteSettings", "SqliteStore", "capped"]
 
 
 class SqliteSettings:
@@ -75,34 +75,8 @@ class SqliteSettings:
         )
 
 
-class SqliteStore:
-    """Limiter state in one SQLite file (WAL mode), shared by the processes of a host.
-
-    Args:
-        path: The database file; its directory must exist and be writable.
-            ``/dev/shm`` keeps it in memory (fast, gone at reboot); a disk path
-            survives restarts.
-        max_keys: At most this many states (one per rate and key), across every
-            process: past it, expired states go first, then the least recently
-            used (recency is kept to the second), so a denied key that a client
-            keeps hitting is the last to go.
-        timeout: Seconds a decision may wait for the database another process
-            holds, retrying, before it fails with ``StoreError``.
-        clock: A zero-argument callable returning seconds; default: the wall
-            clock, which every process of the host shares.
-        mode: The permissions of a database file the store creates (its
-            ``-wal`` and ``-shm`` get the same): ``0o600`` by default, the
-            owner only. Give ``0o660`` for workers of several users in one
-            group. An existing file keeps its own.
-
-    Keys are never stored: a row holds 128 bits of the key's BLAKE2b, so API
-    keys and client addresses stay out of the file, and any ``str`` is a key.
-
-    Raises:
-        ValueError: a bad argument.
-        StoreError: the file cannot be opened or written (a missing or read-only
-            directory, a file that is not a database).
-    """
+class SqliteCore:
+    """What both colours of ``SqliteStore`` hold and do: the file, its transactions, and one attempt at each."""
 
     #: The store's label in metrics (``ratelimit.store``).
     label: ClassVar[str] = "sqlite"
@@ -134,6 +108,62 @@ class SqliteStore:
             self._con.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self._checkpoints.close()
         self._con.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        """The connection this call uses (the sync store keeps one per thread)."""
+        return self._con
+
+    def _attempts(self, key: str) -> tuple[bytes, Iterator[float]]:
+        """The key's row key, and the delays between attempts (``StoreError`` once ``timeout`` is spent)."""
+        if self._lost or identity(self._settings.path) != self._file:
+            self._lost = True
+            raise self._settings.gone()
+        return digest(key), attempts(self._settings.path, self._settings.timeout)
+
+    def _try(self, policy: Policy, row_key: bytes, op: Op, delays: Iterator[float]) -> tuple[bool, Any]:
+        """One transaction: ``(True, its answer)``, or ``(False, the delay)`` while another process holds the file."""
+        try:
+            return True, self._transactions.run(self._connection(), policy, row_key, op)
+        except sqlite3.Error as exc:
+            error = failure(self._settings.path, exc)
+            if error is not None:
+                raise error from exc
+            try:
+                return False, next(delays)
+            except StoreError as timed_out:
+                raise timed_out from exc
+
+
+class SqliteStore(SqliteCore):
+    """Limiter state in one SQLite file (WAL mode), shared by the processes of a host.
+
+    Args:
+        path: The database file; its directory must exist and be writable.
+            ``/dev/shm`` keeps it in memory (fast, gone at reboot); a disk path
+            survives restarts.
+        max_keys: At most this many states (one per rate and key), across every
+            process: past it, expired states go first, then the least recently
+            used (recency is kept to the second), so a denied key that a client
+            keeps hitting is the last to go.
+        timeout: Seconds a decision may wait for the database another process
+            holds, retrying, before it fails with ``StoreError``.
+        clock: A zero-argument callable returning seconds; default: the wall
+            clock, which every process of the host shares.
+        mode: The permissions of a database file the store creates (its
+            ``-wal`` and ``-shm`` get the same): ``0o600`` by default, the
+            owner only. Give ``0o660`` for workers of several users in one
+            group. An existing file keeps its own.
+
+    Keys are never stored: a row holds 128 bits of the key's BLAKE2b, so API
+    keys and client addresses stay out of the file, and any ``str`` is a key.
+
+    Raises:
+        ValueError: a bad argument.
+        StoreError: the file cannot be opened or written (a missing or read-only
+            directory, a file that is not a database).
+    """
+
+    __slots__ = ()
 
     async def aclose(self) -> None:
         """:meth:`close`, for ``async with`` and shutdown hooks, once a running checkpoint has ended."""
@@ -196,23 +226,12 @@ class SqliteStore:
 
     async def _run(self, policy: Policy, key: str, op: Op) -> Any:
         """One transaction, retried after short sleeps on the event loop while another process holds the database."""
-        if self._lost or identity(self._settings.path) != self._file:
-            self._lost = True
-            raise self._settings.gone()
-        row_key = digest(key)
-        delays = attempts(self._settings.path, self._settings.timeout)
+        row_key, delays = self._attempts(key)
         while True:
-            try:
-                return self._transactions.run(self._con, policy, row_key, op)
-            except sqlite3.Error as exc:
-                error = failure(self._settings.path, exc)
-                if error is not None:
-                    raise error from exc
-                try:
-                    delay = next(delays)
-                except StoreError as timed_out:
-                    raise timed_out from exc
-            await asyncio.sleep(delay)
+            done, answer = self._try(policy, row_key, op, delays)
+            if done:
+                return answer
+            await asyncio.sleep(answer)
 
 
 def capped(policy: Policy) -> Policy:

@@ -11,16 +11,22 @@ slots is refused for a limiter with a cap, as that store would be.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
 from ratelimit_core.store import Binding, Holding, Preparing, Store
 
-__all__ = ["Capabilities", "WrapperStore", "capabilities", "innermost"]
+__all__ = ["Capabilities", "WrapperStore", "Wrapping", "capabilities", "innermost"]
 
 
-class WrapperStore:
+class Wrapping:
+    """A store around ``store``, in either colour: what :func:`innermost` looks through."""
+
+    store: Any
+
+
+class WrapperStore(Wrapping):
     """Forwards every operation of the contract, and of its capabilities, to ``store``.
 
     Args:
@@ -29,6 +35,8 @@ class WrapperStore:
     Attributes:
         store: The store it wraps.
     """
+
+    store: Store
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -89,7 +97,7 @@ class WrapperStore:
 
 def innermost(store: object) -> object:
     """The store a chain of wrappers ends at (``store`` itself when it wraps nothing)."""
-    while isinstance(store, WrapperStore):
+    while isinstance(store, Wrapping):
         store = store.store
     return store
 

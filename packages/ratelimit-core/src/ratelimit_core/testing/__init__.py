@@ -9,13 +9,17 @@
 * :class:`StoreTests`: subclass it to check a store against the contract
   (docs/stores.md); :mod:`ratelimit_core.testing.timelines` drives a store and
   ``MemoryStore`` through the same random timeline.
+* :class:`SyncStoreTests`: the same suite for a blocking store
+  (``ratelimit_core.sync``); :mod:`ratelimit_core.testing.colours` shows the
+  sync colour through the async one, so one suite checks both.
 
 Standard library only: nothing here imports pytest.
 """
 
 from ratelimit_core.testing.clock import ManualClock
+from ratelimit_core.testing.colours import SyncStoreTests
 from ratelimit_core.testing.failing import FailingStore
 from ratelimit_core.testing.looptime import LoopTime
 from ratelimit_core.testing.suite import StoreTests
 
-__all__ = ["FailingStore", "LoopTime", "ManualClock", "StoreTests"]
+__all__ = ["FailingStore", "LoopTime", "ManualClock", "StoreTests", "SyncStoreTests"]

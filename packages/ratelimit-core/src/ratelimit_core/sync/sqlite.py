@@ -1,0 +1,123 @@
+"""A SQLite store for threads: the async ``SqliteStore``'s file and transactions, one connection per thread."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ratelimit_core.decision import Decision
+from ratelimit_core.policy import Policy
+from ratelimit_core.sqlite import SqliteCore, capped
+from ratelimit_core.sqlite_file import connect
+from ratelimit_core.sqlite_rows import Op
+
+__all__ = ["SqliteStore"]
+
+
+class SqliteStore(SqliteCore):
+    """Limiter state in one SQLite file, shared by the processes of a host and their threads.
+
+    The same file, layout and decisions as :class:`ratelimit_core.SqliteStore`
+    (see it for the arguments): an async app and its sync workers on one file
+    share one limit. Each thread gets a connection of its own on first use. A
+    busy database (another process writing) is retried after short sleeps of
+    the calling thread, within ``timeout``, then is a ``StoreError``.
+    """
+
+    __slots__ = ("_connections", "_local", "_opened")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_keys: int = 100_000,
+        timeout: float = 0.25,
+        clock: Callable[[], float] | None = None,
+        mode: int = 0o600,
+    ) -> None:
+        super().__init__(path, max_keys=max_keys, timeout=timeout, clock=clock, mode=mode)
+        self._local = threading.local()
+        self._local.con = self._con  # the first connection is the making thread's
+        self._connections = [self._con]
+        self._opened = threading.Lock()
+
+    def close(self) -> None:
+        """Close every thread's connection (the file and its states stay), after a last checkpoint."""
+        with self._opened:
+            others, self._connections = self._connections[1:], self._connections[:1]
+        for con in others:
+            with contextlib.suppress(sqlite3.Error):
+                con.close()
+        super().close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = connect(self._settings.path)
+            with self._opened:
+                self._connections.append(con)
+        return con
+
+    # -- the Store contract ----------------------------------------------------------
+
+    def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.hit`."""
+        decision: Decision = self._run(policy, key, Op("hit", cost))
+        return decision
+
+    def peek(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.peek`."""
+        decision: Decision = self._run(policy, key, Op("peek", cost))
+        return decision
+
+    def charge(self, policy: Policy, key: str, cost: int) -> Decision:
+        """See :meth:`ratelimit_core.Store.charge`."""
+        decision: Decision = self._run(policy, key, Op("charge", cost))
+        return decision
+
+    def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
+        """See :meth:`ratelimit_core.Store.refund`."""
+        decision: Decision = self._run(policy, key, Op("refund", cost, until=until))
+        return decision
+
+    def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
+        """See :meth:`ratelimit_core.Store.reserve`."""
+        reserved: tuple[Decision, tuple[int, ...]] = self._run(policy, key, Op("reserve", cost))
+        return reserved
+
+    def reset(self, policy: Policy, key: str) -> None:
+        """See :meth:`ratelimit_core.Store.reset`."""
+        self._run(policy, key, Op("reset", 0))
+
+    def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
+        """See :meth:`ratelimit_core.store.Holding.acquire`."""
+        decision: Decision = self._run(capped(policy), key, Op("acquire", cost, holder))
+        return decision
+
+    def release(self, policy: Policy, key: str, holder: str) -> None:
+        """See :meth:`ratelimit_core.store.Holding.release`."""
+        self._run(capped(policy), key, Op("release", 0, holder))
+
+    def renew(self, policy: Policy, key: str, holder: str) -> bool:
+        """See :meth:`ratelimit_core.store.Holding.renew`."""
+        return bool(self._run(capped(policy), key, Op("renew", 0, holder)))
+
+    def _run(self, policy: Policy, key: str, op: Op) -> Any:
+        """One transaction, retried after short sleeps of this thread while another process holds the database."""
+        row_key, delays = self._attempts(key)
+        while True:
+            done, answer = self._try(policy, row_key, op, delays)
+            if done:
+                return answer
+            time.sleep(answer)

@@ -60,7 +60,7 @@ async def drive(limiter: Limiter, clock: ManualClock, timeline: list[tuple[str, 
     period = limiter.rates[0].period_us
     fixed = limiter.algorithm is Algorithm.FIXED_WINDOW
     used: list[Used] = []
-    open_: list[tuple[Reservation, Used]] = []
+    open_: list[tuple[Reservation[Any], Used]] = []
     start: int | None = None  # the fixed window the store is in, as its decisions tell
 
     def window_of(decision: Any, now: int) -> int | None:

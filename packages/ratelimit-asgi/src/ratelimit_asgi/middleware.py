@@ -27,7 +27,7 @@ from ratelimit_asgi.plans import MAX_PATH, Plan, Planner, Plans
 from ratelimit_asgi.problems import PROBLEM_TYPES, UNAVAILABLE, ProblemType, too_many
 from ratelimit_asgi.refusing import RATE_LIMITED, TOO_LONG, handshake, refuse, refuse_handshake
 from ratelimit_asgi.rules import Rule
-from ratelimit_asgi.settle import Settle, Usage, checked_outcomes, run_settled
+from ratelimit_asgi.settle import Reserved, Settle, Usage, checked_outcomes, run_settled
 from ratelimit_asgi.slots import hold_slot
 from ratelimit_asgi.websocket import accept
 from ratelimit_core import Decision, Limiter, Reservation, StoreError
@@ -177,7 +177,7 @@ class RateLimitMiddleware:
             return
         try:
             if limit.nowait and not limit.observed and not plan.accounting:  # no coroutine of its own
-                decided: Decision | Reservation = limit.limiter.hit_nowait(exchange.key, plan.cost)
+                decided: Decision | Reserved = limit.limiter.hit_nowait(exchange.key, plan.cost)
             else:
                 decided = await self._decision(exchange)
         except StoreError as exc:
@@ -197,7 +197,7 @@ class RateLimitMiddleware:
                 return False
         return True
 
-    async def _decision(self, exchange: Exchange) -> Decision | Reservation:
+    async def _decision(self, exchange: Exchange) -> Decision | Reserved:
         """A hit of the plan's cost, or a reservation when the request is settled after its response;
         with the route template and shadow mode set for the limiter's observer."""
         if not exchange.limit.observed:  # type: ignore[union-attr]  # the limit is known before a decision
@@ -208,7 +208,7 @@ class RateLimitMiddleware:
         finally:
             leave(token)
 
-    def answer(self, exchange: Exchange, decided: Decision | Reservation) -> Awaitable[None]:
+    def answer(self, exchange: Exchange, decided: Decision | Reserved) -> Awaitable[None]:
         """Act on a decision (a reservation's, when the request is settled later): tell the hook, then
         refuse (503, 429) or run the app with the fields.
 
@@ -220,12 +220,12 @@ class RateLimitMiddleware:
             return self._told(exchange, decided, decision)
         return self._respond(exchange, decided, decision)
 
-    async def _told(self, exchange: Exchange, decided: Decision | Reservation, decision: Decision) -> None:
+    async def _told(self, exchange: Exchange, decided: Decision | Reserved, decision: Decision) -> None:
         limiter = exchange.limit.limiter  # type: ignore[union-attr]  # the limit is known before a decision
         await tell(self.on_decision, exchange.conn, DecisionEvent(decision, limiter, exchange.plan.rule))  # type: ignore[arg-type]
         await self._respond(exchange, decided, decision)
 
-    def _respond(self, exchange: Exchange, decided: Decision | Reservation, decision: Decision) -> Awaitable[None]:
+    def _respond(self, exchange: Exchange, decided: Decision | Reserved, decision: Decision) -> Awaitable[None]:
         limit = exchange.limit
         assert limit is not None  # noqa: S101 - the limit is known before a decision
         if decision.degraded and not decision.allowed and not self.shadow:  # an outage, not a limit
@@ -295,7 +295,7 @@ def _checked_limiter(limiter: Any, rules: Sequence[Rule]) -> Any:
     return core
 
 
-async def _decided(limit: LimiterFields, plan: Plan, key: str) -> Decision | Reservation:
+async def _decided(limit: LimiterFields, plan: Plan, key: str) -> Decision | Reserved:
     """A hit of the plan's cost; a reservation when the request is settled after its response."""
     limiter = limit.limiter
     if plan.accounting:

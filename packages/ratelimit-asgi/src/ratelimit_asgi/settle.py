@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message
 
 from ratelimit_asgi.fields import Header, with_fields
-from ratelimit_core import Reservation, StoreError
+from ratelimit_core import Decision, Reservation, StoreError
 
 if TYPE_CHECKING:
     from ratelimit_asgi.exchange import Exchange
 
-__all__ = ["MAX_HEADER_COST", "Completion", "Settle", "from_header", "report_cost", "reported"]
+__all__ = ["MAX_HEADER_COST", "Completion", "Reserved", "Settle", "from_header", "report_cost", "reported"]
+
+#: What an async limiter's ``reserve`` gives: its ``settle`` returns a coroutine of the decision.
+Reserved = Reservation[Coroutine[Any, Any, Decision]]
 
 logger = logging.getLogger("ratelimit_asgi")
 
@@ -120,7 +123,7 @@ class Usage:
 
     __slots__ = ("count", "headers", "reported", "reservation", "settle", "status")
 
-    def __init__(self, reservation: Reservation, count: Callable[[int], bool] | None, settle: Settle | None) -> None:
+    def __init__(self, reservation: Reserved, count: Callable[[int], bool] | None, settle: Settle | None) -> None:
         self.reservation = reservation
         self.count = count
         self.settle = settle

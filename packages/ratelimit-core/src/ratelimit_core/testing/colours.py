@@ -32,6 +32,11 @@ class AsyncOverSync(Wrapping):
     def __repr__(self) -> str:
         return f"AsyncOverSync({self.store!r})"
 
+    def prepare(self, policy: Policy) -> None:
+        prepare = getattr(self.store, "prepare", None)
+        if prepare is not None:
+            prepare(policy)
+
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         decision: Decision = self.store.hit(policy, key, cost)
         return decision

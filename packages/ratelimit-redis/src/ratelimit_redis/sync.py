@@ -241,9 +241,15 @@ class RedisStore(RedisCore):
                     breaker.failure(error)
 
 
+#: Per pool class: whether its ``get_connection`` needs the command's name (redis-py 5), read once.
+_NAMES_COMMAND: dict[type, bool] = {}
+
+
 def _get_connection(pool: Any) -> Any:
     """A connection of ``pool``: redis-py 5 names the command, later releases take no argument."""
-    parameter = inspect.signature(pool.get_connection).parameters.get("command_name")
-    if parameter is not None and parameter.default is inspect.Parameter.empty:
-        return pool.get_connection("EVALSHA")
-    return pool.get_connection()
+    cls = type(pool)
+    names = _NAMES_COMMAND.get(cls)
+    if names is None:
+        parameter = inspect.signature(pool.get_connection).parameters.get("command_name")
+        names = _NAMES_COMMAND[cls] = parameter is not None and parameter.default is inspect.Parameter.empty
+    return pool.get_connection("EVALSHA") if names else pool.get_connection()

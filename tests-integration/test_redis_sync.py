@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.cluster import RedisCluster as SyncCluster
+from redis.sentinel import Sentinel
+from test_redis_sentinel import _cli, _role
 
 from ratelimit_core import Limiter as AsyncLimiter
 from ratelimit_core import StoreError
@@ -103,3 +106,25 @@ def test_no_server_is_a_store_error_and_the_breaker_then_fails_fast() -> None:
 def test_an_asyncio_client_is_refused_naming_the_async_store() -> None:
     with pytest.raises(TypeError, match=r"ratelimit_redis\.RedisStore"):
         RedisStore(Redis())
+
+
+def test_a_sentinel_master_serves_the_sync_store_through_a_failover(sentinel_setup: Any) -> None:
+    sentinel = Sentinel([("127.0.0.1", sentinel_setup.sentinel_port)], socket_timeout=1)
+    client = sentinel.master_for("mymaster", socket_timeout=1)
+    limiter = Limiter("5/hour", store=RedisStore(client, timeout=2), name=uuid.uuid4().hex[:8], on_error="deny")
+    assert limiter.hit("k", 2).remaining == 3
+    assert _cli(sentinel_setup.master.port, "wait", "1", "2000").strip() == "1", "replicated"
+    assert _cli(sentinel_setup.sentinel_port, "sentinel", "failover", "mymaster").strip() == "OK"
+    for _ in range(200):
+        if "role:master" in _role(sentinel_setup.replica.port):
+            break
+        time.sleep(0.05)
+    decision = limiter.hit("k")
+    for _ in range(100):  # in flight during the switch: failures go to the policy
+        if not decision.degraded:
+            break
+        time.sleep(0.05)
+        decision = limiter.hit("k")
+    assert not decision.degraded
+    assert decision.remaining in (2, 1), "the new master had what the old one held"
+    client.close()

@@ -12,6 +12,7 @@ from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision
 from ratelimit_core.decorating import denied_message
 from ratelimit_core.errors import RateLimitExceeded
+from ratelimit_core.leases import release_failed, renewal_failed, still_held
 from ratelimit_core.pauses import SlotPauses
 from ratelimit_core.waiting import nudge, served
 from ratelimit_core.wrapper import capabilities
@@ -128,12 +129,7 @@ class Hold:
             self._release_later(store)
             raise
         except Exception as error:  # noqa: BLE001 - any failure: the slot lapses at its lease instead
-            logger.warning(
-                "could not free a concurrency slot of %r (%r); it lapses within %s s",
-                self._limiter.name,
-                error,
-                policy.cap and policy.cap.lease,
-            )
+            release_failed(self._limiter.name, error, policy.cap)
 
     def _release_later(self, store: Holding) -> None:
         """Release in a task of its own, kept referenced until it ends."""
@@ -155,16 +151,8 @@ class Hold:
         try:
             kept = await store.renew(self._limiter.policy, self._key, self._holder)
         except Exception as error:  # noqa: BLE001 - a failed renewal is tried again a third of a lease later
-            logger.warning("could not renew a concurrency slot of %r (%r); trying again", self._limiter.name, error)
-            kept = True
-        if not kept:
-            logger.warning(
-                "a concurrency slot of %r lapsed while held (the store lost it, or a renewal came too late): "
-                "another holder may have taken it",
-                self._limiter.name,
-            )
-            return
-        if self._store is not None:
+            kept = renewal_failed(self._limiter.name, error)
+        if still_held(self._limiter.name, kept) and self._store is not None:
             self._schedule()
 
 

@@ -49,21 +49,22 @@ from ratelimit_core.sync import Limiter, MemoryStore, SqliteStore
 from ratelimit_redis.sync import RedisStore
 
 LIMIT = 10**6  # never reached in a run (and a sliding log of it fits Redis)
-Call = Callable[[], object]
+Call = Callable[[str], object]
 ALGORITHMS = ("token_bucket", "fixed_window", "sliding_window_log")
 
 
 def rate_of(call: Call, ops: int) -> float:
-    """Calls per second of ``call`` (a ``partial`` of the library's own call: no frame of ours around it)."""
+    """Calls per second of ``call("k")``: a ``partial`` of each library's own call, ours included, so that
+    every side pays the same for the call and nothing of ours stands around it."""
     started = time.perf_counter()
     for _ in range(ops):
-        call()
+        call("k")
     return ops / (time.perf_counter() - started)
 
 
 def async_rate(limiter: AsyncLimiter, ops: int) -> float:
     async def run() -> float:
-        hit = limiter.hit
+        hit = partial(limiter.hit)  # as the sync side is called
         started = time.perf_counter()
         for _ in range(ops):
             await hit("k")
@@ -88,12 +89,12 @@ def memory_peers(algorithm: str) -> dict[str, Call]:
     }
     if algorithm in limits_names:
         strategy, item = limits_names[algorithm](MemoryStorage()), limits.RateLimitItemPerHour(LIMIT)
-        peers["limits"] = partial(strategy.hit, item, "k")
+        peers["limits"] = partial(strategy.hit, item)
     throttled_names = {"token_bucket": RateLimiterType.GCRA, "fixed_window": RateLimiterType.FIXED_WINDOW}
     if algorithm in throttled_names:
         quota = rate_limiter.per_duration(datetime.timedelta(hours=1), limit=LIMIT)
         throttle = Throttled(using=throttled_names[algorithm].value, quota=quota, store=ThrottledMemory())
-        peers["throttled-py"] = partial(throttle.limit, "k")
+        peers["throttled-py"] = throttle.limit
     rates = [p.Rate(LIMIT, 3_600_000)]
     bucket = {
         "token_bucket": lambda: p.StateBucket(rates, algorithm=p.GCRA()),
@@ -101,8 +102,16 @@ def memory_peers(algorithm: str) -> dict[str, Call]:
         "sliding_window_log": lambda: p.InMemoryBucket(rates),
     }[algorithm]()
     pyrate = p.Limiter(bucket)
-    peers["pyrate-limiter"] = partial(pyrate.try_acquire, "k", blocking=False)
+    peers["pyrate-limiter"] = partial(pyrate.try_acquire, blocking=False)
     return peers
+
+
+def _keyed(hit: Callable[..., object], item: object, suffix: str, key: str) -> object:
+    return hit(item, key + suffix)  # one Redis key per algorithm: the peers' key layouts collide otherwise
+
+
+def _suffixed(limit: Callable[[str], object], suffix: str, key: str) -> object:
+    return limit(key + suffix)
 
 
 def redis_peers(url: str, algorithm: str) -> dict[str, Call]:
@@ -120,12 +129,12 @@ def redis_peers(url: str, algorithm: str) -> dict[str, Call]:
     if algorithm in limits_names:
         strategy = limits_names[algorithm](RedisStorage(url))
         item = limits.RateLimitItemPerHour(LIMIT)
-        peers["limits"] = partial(strategy.hit, item, f"k-{algorithm}")
+        peers["limits"] = partial(_keyed, strategy.hit, item, f"-{algorithm}")
     throttled_names = {"token_bucket": RateLimiterType.GCRA, "fixed_window": RateLimiterType.FIXED_WINDOW}
     if algorithm in throttled_names:
         store = ThrottledRedis(server=url)
         throttle = Throttled(using=throttled_names[algorithm].value, quota=rate_limiter.per_hour(LIMIT), store=store)
-        peers["throttled-py"] = partial(throttle.limit, f"k-{algorithm}")
+        peers["throttled-py"] = partial(_suffixed, throttle.limit, f"-{algorithm}")
     return peers
 
 
@@ -163,7 +172,7 @@ def memory_rows(ops: int, repeat: int) -> list[dict[str, str]]:
     rows = []
     for algorithm in ALGORITHMS:
         ours = Limiter(f"{LIMIT}/hour", algorithm=algorithm, store=MemoryStore())
-        mine = max(rate_of(partial(ours.hit, "k"), ops) for _ in range(repeat))
+        mine = max(rate_of(partial(ours.hit), ops) for _ in range(repeat))
         own_async = AsyncLimiter(f"{LIMIT}/hour", algorithm=algorithm, store=AsyncMemoryStore())
         asynchronous = max(async_rate(own_async, ops) for _ in range(repeat))
         peers = {name: max(rate_of(call, ops) for _ in range(repeat)) for name, call in memory_peers(algorithm).items()}
@@ -181,7 +190,7 @@ def sqlite_rows(ops: int, repeat: int, folder: str) -> list[dict[str, str]]:
     async_store = AsyncSqliteStore(Path(folder) / "async.db")
     ours = Limiter(f"{LIMIT}/hour", store=sync_store)
     theirs = AsyncLimiter(f"{LIMIT}/hour", store=async_store)
-    mine = max(rate_of(partial(ours.hit, "k"), ops) for _ in range(repeat))
+    mine = max(rate_of(partial(ours.hit), ops) for _ in range(repeat))
     asynchronous = max(async_rate(theirs, ops) for _ in range(repeat))
     sync_store.close()
     async_store.close()
@@ -196,7 +205,7 @@ def redis_rows(ops: int, repeat: int, url: str) -> list[dict[str, str]]:
     client = Redis.from_url(url, max_connections=64)
     for algorithm in ALGORITHMS:
         ours = Limiter(f"{LIMIT}/hour", algorithm=algorithm, store=RedisStore(client), name=f"bench-{algorithm}")
-        mine = max(rate_of(partial(ours.hit, "k"), ops) for _ in range(repeat))
+        mine = max(rate_of(partial(ours.hit), ops) for _ in range(repeat))
         case = f"redis sequential, {algorithm}"
         rows.append(row(case, "ratelimit (sync)", mine, None, ""))
         for name, call in redis_peers(url, algorithm).items():
@@ -204,7 +213,7 @@ def redis_rows(ops: int, repeat: int, url: str) -> list[dict[str, str]]:
             rows.append(row(case, name, rate, mine / rate, name))
         print(rows[-1], file=sys.stderr)
     ours = Limiter(f"{LIMIT}/hour", store=RedisStore(client), name="bench-threads")
-    sequential = max(rate_of(partial(ours.hit, "k"), ops) for _ in range(repeat))
+    sequential = max(rate_of(partial(ours.hit), ops) for _ in range(repeat))
     for threads in (4, 16):
         rate = max(threaded(ours, threads, ops // threads) for _ in range(repeat))
         rows.append(row(f"redis, {threads} threads", "ratelimit (sync)", rate, rate / sequential, "one thread"))

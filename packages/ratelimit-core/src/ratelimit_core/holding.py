@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision
-from ratelimit_core.decorating import denied_message
-from ratelimit_core.errors import RateLimitExceeded
-from ratelimit_core.leases import release_failed, renewal_failed, still_held
+from ratelimit_core.leases import HoldBase, release_failed, renewal_failed, still_held
 from ratelimit_core.pauses import SlotPauses
 from ratelimit_core.waiting import nudge, served
 from ratelimit_core.wrapper import capabilities
@@ -29,7 +26,7 @@ logger = logging.getLogger("ratelimit_core")
 _RELEASING: set[asyncio.Task[None]] = set()
 
 
-class Hold:
+class Hold(HoldBase):
     """``async with limiter.acquire(key) as decision:`` holds one slot of the limiter's cap.
 
     Entering takes the rate units and a slot in one atomic step, or neither,
@@ -45,55 +42,24 @@ class Hold:
     slot; one made by the fallback store holds its slot there.
     """
 
-    __slots__ = (
-        "_cost",
-        "_decision",
-        "_holder",
-        "_key",
-        "_limiter",
-        "_renewal",
-        "_store",
-        "_timeout",
-        "_timer",
-    )
+    __slots__ = ("_renewal", "_timer")
+    _limiter: Limiter
+    _store: Holding | None
 
     def __init__(self, limiter: Limiter, key: str, cost: int, timeout: float | None) -> None:
-        self._limiter = limiter
-        self._key = key
-        self._cost = cost
-        self._timeout = timeout
-        self._holder = secrets.token_hex(8)
-        self._decision: Decision | None = None
-        self._store: Holding | None = None  # the store that holds the slot, once entered
+        super().__init__(limiter, key, cost, timeout)
         self._timer: asyncio.TimerHandle | None = None
         self._renewal: asyncio.Task[None] | None = None
 
-    @property
-    def holder(self) -> str:
-        """The token that names this slot in the store."""
-        return self._holder
-
-    @property
-    def decision(self) -> Decision | None:
-        """The decision on entering, or ``None`` before."""
-        return self._decision
-
     async def __aenter__(self) -> Decision:
-        if self._decision is not None:
-            raise RuntimeError("this acquire was already entered: call limiter.acquire(...) for each block")
+        self._entering()
         try:
             decision, store = await self._take()
         except asyncio.CancelledError:
             # The store may have given the slot before the answer was lost: free it (a no-op if not).
             self._release_later(cast("Holding", self._limiter.store))
             raise
-        self._decision = decision
-        if not decision.allowed:
-            raise RateLimitExceeded(decision, denied_message(decision))
-        self._store = store
-        if store is not None:
-            self._schedule()
-        return decision
+        return self._entered(decision, store)
 
     async def _take(self) -> tuple[Decision, Holding | None]:
         """The acquire, waiting up to the timeout: the decision, and the store now holding the slot."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from functools import partial
@@ -10,9 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 from ratelimit_core.concurrency import Concurrency
 from ratelimit_core.decision import Decision
-from ratelimit_core.decorating import denied_message
-from ratelimit_core.errors import RateLimitExceeded
-from ratelimit_core.leases import release_failed, renewal_failed, still_held
+from ratelimit_core.leases import HoldBase, release_failed, renewal_failed, still_held
 from ratelimit_core.pauses import SlotPauses
 from ratelimit_core.sync.waiting import nudge, served
 from ratelimit_core.wrapper import capabilities
@@ -24,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Hold"]
 
 
-class Hold:
+class Hold(HoldBase):
     """``with limiter.acquire(key) as decision:`` holds one slot of the limiter's cap, in this thread.
 
     As :class:`ratelimit_core.Hold`: entering takes the rate units and a slot in
@@ -34,39 +31,17 @@ class Hold:
     timer thread renews the slot's lease every third of it.
     """
 
-    __slots__ = ("_cost", "_decision", "_holder", "_key", "_limiter", "_store", "_timeout", "_timer")
+    __slots__ = ("_timer",)
+    _limiter: Limiter
+    _store: Holding | None
 
     def __init__(self, limiter: Limiter, key: str, cost: int, timeout: float | None) -> None:
-        self._limiter = limiter
-        self._key = key
-        self._cost = cost
-        self._timeout = timeout
-        self._holder = secrets.token_hex(8)
-        self._decision: Decision | None = None
-        self._store: Holding | None = None  # the store that holds the slot, once entered
+        super().__init__(limiter, key, cost, timeout)
         self._timer: threading.Timer | None = None
 
-    @property
-    def holder(self) -> str:
-        """The token that names this slot in the store."""
-        return self._holder
-
-    @property
-    def decision(self) -> Decision | None:
-        """The decision on entering, or ``None`` before."""
-        return self._decision
-
     def __enter__(self) -> Decision:
-        if self._decision is not None:
-            raise RuntimeError("this acquire was already entered: call limiter.acquire(...) for each block")
-        decision, store = self._take()
-        self._decision = decision
-        if not decision.allowed:
-            raise RateLimitExceeded(decision, denied_message(decision))
-        self._store = store
-        if store is not None:
-            self._schedule()
-        return decision
+        self._entering()
+        return self._entered(*self._take())
 
     def _take(self) -> tuple[Decision, Holding | None]:
         """The acquire, waiting up to the timeout: the decision, and the store now holding the slot."""

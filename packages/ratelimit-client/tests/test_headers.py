@@ -89,6 +89,8 @@ def test_waits_are_capped_and_unreadable_or_disagreeing_headers_are_named_not_ra
     assert naive.malformed == ("anthropic-ratelimit-tokens-reset",)
     inner = read(200, [("RateLimit", '("a" "b");r=1')], now=NOW, max_wait=MAX)
     assert inner.malformed == ("ratelimit",)
+    other = read(200, [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("X-Anything", "1")], now=NOW, max_wait=MAX)
+    assert other.malformed == (), "only the fields it reads are judged, and named"
 
 
 NAMES = st.sampled_from(
@@ -121,6 +123,7 @@ def test_hostile_headers_never_raise_and_every_wait_stays_within_max_wait(
     status: int, headers: list[tuple[str, str]]
 ) -> None:
     reading = read(status, headers, now=NOW, max_wait=MAX)
+    assert set(reading.malformed) <= {name.lower() for name, _ in headers}
     if reading.pause is not None:
         assert 0 <= reading.pause <= MAX
     for found in reading.quotas:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import subprocess
 import sys
@@ -369,3 +370,16 @@ def test_the_observer_hears_every_decision_and_store_call() -> None:
     limiter.peek("k")
     assert recorder.outcomes == ["allowed", "denied"]
     assert recorder.calls == ["memory:hit", "memory:hit", "memory:peek"]
+
+
+def test_the_sqlite_store_closes_a_thread_s_connection_when_the_thread_ends(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "churn.db")
+    limiter = Limiter("1000/hour", store=store)
+    for _ in range(30):  # a server that makes a thread per request
+        thread = threading.Thread(target=limiter.hit, args=("k",))
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(store._holders) <= 1, "the ended threads' connections were closed and forgotten"
+    assert limiter.peek("k").remaining == 970
+    store.close()

@@ -137,6 +137,8 @@ def _fields(headers: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[st
     bad: list[str] = []
     for raw_name, raw_value in headers:
         name, value = raw_name.lower(), raw_value.strip()
+        if not _known(name):  # the upstream's other headers: not ours to judge, nor to name
+            continue
         if name not in fields:
             fields[name] = value
         elif name in _LISTS:
@@ -146,6 +148,17 @@ def _fields(headers: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[st
     for name in bad:
         fields.pop(name, None)
     return fields, bad
+
+
+def _known(name: str) -> bool:
+    """Whether ``name`` is a field :func:`read` reads."""
+    return (
+        name in ("retry-after", "retry-after-ms", "x-ratelimit-resource")
+        or name in _LISTS
+        or name in _LEGACY
+        or _OPENAI.fullmatch(name) is not None
+        or _ANTHROPIC.fullmatch(name) is not None
+    )
 
 
 def _retry_after(name: str, value: str, now: float) -> float | None:

@@ -176,6 +176,11 @@ class RedisStore(RedisCore):
         except (RedisError, OSError, TimeoutError) as exc:
             self._tell(breaker, exc)
             raise
+        except BaseException:  # no answer either way (an interrupt, a bug): a probe under way may go again
+            if breaker is not None:
+                with self._lock:
+                    breaker.abandon()
+            raise
         self._tell(breaker, None)
         return reply
 

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ class SqliteStore(SqliteCore):
     the calling thread, within ``timeout``, then is a ``StoreError``.
     """
 
-    __slots__ = ("_connections", "_local", "_opened")
+    __slots__ = ("_holders", "_local", "_opened")
 
     def __init__(
         self,
@@ -42,17 +43,18 @@ class SqliteStore(SqliteCore):
     ) -> None:
         super().__init__(path, max_keys=max_keys, timeout=timeout, clock=clock, mode=mode)
         self._local = threading.local()
-        self._local.con = self._con  # the first connection is the making thread's
-        self._connections = [self._con]
+        self._local.held = _Held(self._con)  # the first connection is the making thread's
+        # The other threads' connections, each closed when its thread ends (its local goes) or at close():
+        # a server that makes a thread per request does not pile up connections.
+        self._holders: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._opened = threading.Lock()
 
     def close(self) -> None:
         """Close every thread's connection (the file and its states stay), after a last checkpoint."""
         with self._opened:
-            others, self._connections = self._connections[1:], self._connections[:1]
-        for con in others:
-            with contextlib.suppress(sqlite3.Error):
-                con.close()
+            holders = list(self._holders)
+        for held in holders:
+            _close(held.con)
         super().close()
 
     def __enter__(self) -> SqliteStore:
@@ -62,12 +64,14 @@ class SqliteStore(SqliteCore):
         self.close()
 
     def _connection(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = self._local.con = connect(self._settings.path)
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None:
+            con = connect(self._settings.path)
+            held = self._local.held = _Held(con)
+            weakref.finalize(held, _close, con)
             with self._opened:
-                self._connections.append(con)
-        return con
+                self._holders.add(held)
+        return held.con
 
     # -- the Store contract ----------------------------------------------------------
 
@@ -121,3 +125,17 @@ class SqliteStore(SqliteCore):
             if done:
                 return answer
             time.sleep(answer)
+
+
+class _Held:
+    """One thread's connection, in its ``threading.local``: gone with the thread."""
+
+    __slots__ = ("__weakref__", "con")
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+
+def _close(con: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        con.close()

@@ -17,6 +17,7 @@ async def test_every_key_of_a_decision_shares_a_slot(cluster_client: ClusterClie
     limiter = Limiter("10/second; 100/minute; 1000/hour", store=store)
     for identity in ["a", "b", "{x}", "user:42", ""]:
         await limiter.hit(identity)
+        await limiter.block(identity, 1)
         slots = {cluster_client.keyslot(k) for k in store.key_of(limiter.policy, identity)}
         assert len(slots) == 1
 
@@ -25,7 +26,7 @@ async def test_decisions_go_on_after_a_replica_takes_over(redis_cluster: Any, cl
     store = RedisStore(cluster_client, timeout=5)
     limiter = Limiter("5/hour", store=store, name="failover")
     await limiter.hit("k", 2)
-    (key,) = store.key_of(limiter.policy, "k")
+    key, _block = store.key_of(limiter.policy, "k")  # the rate's state, then the block's
     node = cluster_client.get_node_from_key(key)
     assert node is not None
     master_port = int(node.port)

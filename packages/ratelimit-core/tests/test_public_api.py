@@ -54,7 +54,7 @@ def test_compat_exports() -> None:
 
 
 def test_store_contract_exports() -> None:
-    assert sorted(store.__all__) == ["Binding", "Decide", "Holding", "Preparing", "Store"]
+    assert sorted(store.__all__) == ["Binding", "Blocking", "Decide", "Holding", "Preparing", "Store"]
     assert store.Store is ratelimit_core.Store
 
 
@@ -145,7 +145,7 @@ def test_what_stores_read_from_the_core_is_pinned() -> None:
     policy = ratelimit_core.Policy("p", ratelimit_core.Algorithm.TOKEN_BUCKET, (ratelimit_core.Rate(3, 1),))
     for name in (
         "name", "algorithm", "rates", "cap", "limits", "maths", "namespaces", "cap_namespace", "signature",
-        "single", "decision", "decision_of",
+        "single", "block_namespace", "decision", "decision_of",
     ):  # fmt: skip
         assert hasattr(policy, name), name
     assert policy.namespaces == ("p:token_bucket:3/1000000",)
@@ -154,6 +154,7 @@ def test_what_stores_read_from_the_core_is_pinned() -> None:
         "p", ratelimit_core.Algorithm.TOKEN_BUCKET, (ratelimit_core.Rate(3, 1),), ratelimit_core.Concurrency(2)
     )
     assert capped.cap_namespace == "p:concurrent:2"
+    assert policy.block_namespace == capped.block_namespace == "p:block"
     assert capped.signature == ("p:token_bucket:3/1000000", "p:concurrent:2:60000000")
     assert capped.limits == (ratelimit_core.Rate(3, 1), ratelimit_core.Concurrency(2))
     assert isinstance(policy.single, algorithms.TokenBucket)
@@ -163,6 +164,7 @@ def test_what_stores_read_from_the_core_is_pinned() -> None:
 def test_the_public_face_of_the_sync_colour() -> None:
     assert sorted(sync.__all__) == [
         "Algorithm",
+        "Blocking",
         "Concurrency",
         "Decision",
         "Hold",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import NoReturn, cast
 
 from ratelimit_core.policy import Policy
 from ratelimit_core.store import Binding, Decide, Preparing
 from ratelimit_core.wrapper import capabilities
 
-__all__ = ["bound", "check", "check_store", "check_timeout", "use_acquire"]
+__all__ = ["MAX_BLOCK", "block_us", "blocking", "bound", "check", "check_store", "check_timeout", "use_acquire"]
+
+#: The longest block, in seconds (a year): longer is a mistake, and stays exact in every store's arithmetic.
+MAX_BLOCK = 366 * 86_400
 
 #: The operations every store has, and those a store keeping concurrency slots adds.
 _CONTRACT = ("hit", "peek", "reset", "charge", "refund", "reserve")
@@ -21,6 +25,20 @@ def use_acquire(key: object, cost: object) -> NoReturn:
     raise TypeError(
         "this limiter has a concurrency cap: hold a slot with 'async with limiter.acquire(key) as decision:'"
     )
+
+
+def block_us(seconds: object) -> int:
+    """A block's ``seconds`` in whole µs (rounded up); a ``ValueError`` naming anything but 0 to :data:`MAX_BLOCK`."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not (0 <= seconds <= MAX_BLOCK):
+        raise ValueError(f"seconds must be a number from 0 to {MAX_BLOCK} (a year), got {seconds!r}")
+    return math.ceil(seconds * 1_000_000)
+
+
+def blocking(store: object) -> object:
+    """``store``, when it keeps blocks; else a ``TypeError`` naming it."""
+    if not capabilities(store).blocking:
+        raise TypeError(f"{store!r} keeps no blocks: Limiter.block needs a store that implements Blocking")
+    return store
 
 
 def check_timeout(timeout: object) -> None:

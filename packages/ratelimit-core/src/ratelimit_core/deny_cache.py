@@ -144,6 +144,10 @@ class DenyCachedStore(WrapperStore):
         self.cache.forget((policy.signature, bounded(key)), self._now())  # the room given back makes it wrong
         return await self.store.refund(policy, key, cost, until)
 
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        self.cache.forget((policy.signature, bounded(key)), self._now())  # the store's denial says how long
+        return await super().block(policy, key, duration)
+
     async def reset(self, policy: Policy, key: str) -> None:
         self.cache.forget((policy.signature, bounded(key)), self._now())
         await self.store.reset(policy, key)

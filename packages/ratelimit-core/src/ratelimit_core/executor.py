@@ -20,6 +20,17 @@ What every operation guarantees:
 * **What a rate that would admit reports.** When the decision is a denial (or
   a peek), a rate that alone would admit reports what it holds now: its step
   at cost 0.
+* **A block denies everything until it ends.** Given ``blocked``, the end
+  (µs) of the key's block (:meth:`Limiter.block <ratelimit_core.Limiter.block>`),
+  :func:`hit`, :func:`acquire` and :func:`peek` deny while ``now < blocked``,
+  consume nothing (repairs are still written), and every rate reports nothing
+  left and a ``retry_after`` of at least the block's rest (:func:`under_block`).
+  Exact: a denial consumes nothing and a rate only recovers meanwhile, so the
+  later of the block's end and the rate's own wait comes true. A store keeps a
+  block as a :data:`Block` and passes its :func:`block_end`; :func:`blocking`
+  is what a block operation writes. A clock that went back before a block was
+  set does not lengthen it: a decision (not a peek) then writes the block
+  :func:`repaired`, as it writes a rate's repair.
 * **Charge and refund, then a peek.** :func:`charge` consumes on every rate,
   room or not; :func:`refund` gives back on every rate, only what still
   weighs when ``until`` is given (see the algorithms). Both answer with
@@ -35,7 +46,23 @@ from ratelimit_core.algorithms import AlgorithmMath
 from ratelimit_core.concurrency import Concurrency, Slots, room, take, taken
 from ratelimit_core.policy import Outcome
 
-__all__ = ["Applied", "acquire", "charge", "hit", "peek", "refund", "until"]
+__all__ = [
+    "Applied",
+    "Block",
+    "acquire",
+    "block_end",
+    "blocking",
+    "charge",
+    "hit",
+    "peek",
+    "refund",
+    "repaired",
+    "under_block",
+    "until",
+]
+
+#: A key's block as a store keeps it: ``(end, start)``, µs of the store's clock (set at ``start``, to end at ``end``).
+Block = tuple[int, int]
 
 
 class Applied(NamedTuple):
@@ -53,10 +80,18 @@ class Applied(NamedTuple):
     outcomes: list[Outcome]
 
 
-def hit(maths: Sequence[AlgorithmMath], states: Sequence[Any], now: int, cost: int, room: bool = True) -> Applied:
-    """Consume ``cost`` from every rate when each admits it and ``room`` allows, else from none."""
+def hit(
+    maths: Sequence[AlgorithmMath],
+    states: Sequence[Any],
+    now: int,
+    cost: int,
+    room: bool = True,
+    blocked: int = 0,
+) -> Applied:
+    """Consume ``cost`` from every rate when each admits it, ``room`` allows and no block holds (``now >= blocked``),
+    else from none."""
     steps = [math.step(state, now, cost) for math, state in zip(maths, states, strict=True)]
-    if room and all(allowed for allowed, _, _, _, _ in steps):
+    if room and now >= blocked and all(allowed for allowed, _, _, _, _ in steps):
         writes = [write for _, write, _, _, _ in steps]
         return Applied(True, writes, [(True, remaining, reset, 0) for _, _, remaining, reset, _ in steps])
     writes, outcomes = [], []
@@ -66,7 +101,7 @@ def hit(maths: Sequence[AlgorithmMath], states: Sequence[Any], now: int, cost: i
         _, write, remaining, reset, _ = math.step(state, now, 0) if allowed and cost else step
         writes.append(write)
         outcomes.append((allowed, remaining, reset, retry))
-    return Applied(False, writes, outcomes)
+    return Applied(False, writes, outcomes if now >= blocked else under_block(outcomes, blocked - now))
 
 
 def acquire(
@@ -78,6 +113,7 @@ def acquire(
     cap: Concurrency,
     slots: Slots,
     holder: str,
+    blocked: int = 0,
 ) -> Applied:
     """:func:`hit` that also gives ``holder`` one of ``cap``'s slots, or does neither.
 
@@ -85,7 +121,7 @@ def acquire(
     :func:`ratelimit_core.concurrency.live`), changed in place; the cap's
     outcome comes after the rates'.
     """
-    applied = hit(maths, states, now, cost, len(slots) < cap.limit)
+    applied = hit(maths, states, now, cost, len(slots) < cap.limit, blocked)
     if applied.admitted:
         take(slots, cap, holder, now)
         applied.outcomes.append(taken(cap, len(slots)))
@@ -94,14 +130,51 @@ def acquire(
     return applied
 
 
-def peek(maths: Sequence[AlgorithmMath], states: Sequence[Any], now: int, cost: int) -> list[Outcome]:
-    """Whether ``cost`` fits each rate, with what each holds now; nothing is written."""
+def peek(maths: Sequence[AlgorithmMath], states: Sequence[Any], now: int, cost: int, blocked: int = 0) -> list[Outcome]:
+    """Whether ``cost`` fits each rate (none does under a block), with what each holds now; nothing is written."""
     outcomes = []
     for math, state in zip(maths, states, strict=True):
         allowed, _, _, _, retry = step = math.step(state, now, cost)
         _, _, remaining, reset, _ = math.step(state, now, 0) if allowed and cost else step
         outcomes.append((allowed, remaining, reset, retry))
-    return outcomes
+    return outcomes if now >= blocked else under_block(outcomes, blocked - now)
+
+
+def under_block(outcomes: Sequence[Outcome], wait: int) -> list[Outcome]:
+    """The rates' outcomes while a block holds for ``wait`` more µs: each denies, with nothing left and a
+    ``reset_after`` and ``retry_after`` of at least ``wait`` (a cost no rate can ever admit stays ``None``)."""
+    return [
+        (False, 0, max(reset, wait), None if retry is None else max(retry, wait)) for _, _, reset, retry in outcomes
+    ]
+
+
+def block_end(block: Block | None, now: int) -> int:
+    """When ``block`` ends, seen at ``now`` (0: there is none).
+
+    A clock that went back before the block was set does not lengthen it: the
+    block then ends its whole length from now.
+    """
+    if block is None:
+        return 0
+    end, start = block
+    return end if now >= start else now + end - start
+
+
+def repaired(block: Block | None, now: int) -> Block | None:
+    """The block to write back when ``now`` is before it was set (its whole length from now), else ``None``."""
+    if block is None or now >= block[1]:
+        return None
+    return now + block[0] - block[1], now
+
+
+def blocking(block: Block | None, now: int, duration: int) -> Block | None:
+    """The key's block after blocking it at ``now`` for ``duration`` µs: the later end stands (``None``: none)."""
+    end = max(block_end(block, now), now + duration)
+    if end <= now:
+        return None
+    if block is None or end == now + duration:
+        return end, now
+    return end, min(block[1], now)
 
 
 def charge(maths: Sequence[AlgorithmMath], states: Sequence[Any], now: int, cost: int) -> list[Any]:

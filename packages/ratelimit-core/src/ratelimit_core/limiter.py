@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any, Literal, ParamSpec, TypeVar, cast
 
-from ratelimit_core.checks import check, check_timeout, use_acquire
+from ratelimit_core.checks import block_us, blocking, check, check_timeout, use_acquire
 from ratelimit_core.decision import Decision
 from ratelimit_core.decorating import CostOf, KeyOf, check_decorated, check_limited, denied_message, key_and_cost
 from ratelimit_core.errors import RateLimitExceeded
@@ -19,7 +19,7 @@ from ratelimit_core.memory import MemoryStore
 from ratelimit_core.observed import ObservedStore
 from ratelimit_core.pauses import wait_pause
 from ratelimit_core.reservation import Reservation
-from ratelimit_core.store import Holding, Store
+from ratelimit_core.store import Blocking, Holding, Store
 from ratelimit_core.waiting import nudge, served
 
 __all__ = ["Limiter", "OnError"]
@@ -145,6 +145,40 @@ class Limiter(LimiterBase[Store]):
         nudge(self._given, self._policy.signature, key)  # room: a waiter of this key asks now
         if error is not None:
             raise_store_error(error)
+
+    async def block(self, key: str, seconds: float) -> float:
+        """Deny ``key`` for ``seconds`` from now: a penalty, or a pause an upstream announced.
+
+        Until the block ends, :meth:`hit`, :meth:`wait`, :meth:`reserve`,
+        :meth:`peek` and :meth:`acquire` deny ``key`` whatever its rates hold,
+        with ``remaining`` 0 and a ``retry_after`` of at least the block's rest
+        (a waiter sleeps through it). The store checks the block in the same
+        atomic step as each decision, so every process and thread sharing the
+        store honours it. It belongs to the limiter's name and the key: every
+        limiter of this name on the store honours it, whatever its rates.
+        A block never shortens one already set (the later end stands);
+        :meth:`reset` lifts it. A fallback store is blocked too.
+
+        Returns:
+            The seconds the key's block lasts from now.
+
+        Raises:
+            TypeError: ``key`` is not a ``str``, or the store keeps no blocks.
+            ValueError: ``seconds`` is not a number from 0 to a year.
+            StoreError: the store failed (whatever ``on_error`` says: a block
+                that did not happen must not look as if it had).
+        """
+        check(key, 0)
+        duration = block_us(seconds)
+        store = cast(Blocking, blocking(self._store))
+        fallback = self._failures.fallback
+        if fallback is not None:
+            await cast(Blocking, blocking(fallback)).block(self._policy, key, duration)
+        try:
+            lasts = await store.block(self._policy, key, duration)
+        except BACKEND_ERRORS as exc:
+            raise_store_error(exc)
+        return lasts / 1_000_000
 
     async def charge(self, key: str, cost: int = 1) -> Decision:
         """Consume ``cost`` units for ``key`` on every rate, whether they fit or not.

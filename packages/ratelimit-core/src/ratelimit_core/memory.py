@@ -7,6 +7,7 @@ from time import monotonic_ns
 from typing import ClassVar
 
 from ratelimit_core import executor
+from ratelimit_core.blocks import Blocks
 from ratelimit_core.concurrency import Concurrency, renew, room
 from ratelimit_core.decision import Decision, new_decision
 from ratelimit_core.memory_tables import MAX_KEY_CHARS, SlotTables, Table, Tables, bounded
@@ -33,7 +34,7 @@ class MemoryCore:
     #: Its state lives in this process only: a waiter for a slot is woken by a release here, never polls.
     local: ClassVar[bool] = True
 
-    __slots__ = ("_bound", "_clock", "_slots", "_tables")
+    __slots__ = ("_blocks", "_bound", "_clock", "_slots", "_tables")
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
@@ -44,6 +45,7 @@ class MemoryCore:
         self._clock: Callable[[], int] = monotonic_ns if clock is None else _seconds_to_ns(clock)
         self._tables = Tables(max_keys)
         self._slots = SlotTables()
+        self._blocks = Blocks(max_keys)
         self._bound: dict[tuple[str, ...], Decide] = {}  # bind() once per policy, the newest MAX_BOUND kept
 
     def __repr__(self) -> str:
@@ -59,7 +61,8 @@ class MemoryCore:
     def _peek(self, policy: Policy, key: str, cost: int) -> Decision:
         key, now = bounded(key), self._now()
         tables = self._tables.of(policy)
-        outcomes = executor.peek(policy.maths, [t.data.get(key) for t in tables], now, cost)
+        blocked = self._blocks.end(policy.name, key, now, repair=False)
+        outcomes = executor.peek(policy.maths, [t.data.get(key) for t in tables], now, cost, blocked)
         if policy.cap is not None:
             outcomes.append(room(policy.cap, len(self._slots.live(policy.cap_namespace, key, now))))
         return policy.decision(outcomes)
@@ -70,6 +73,10 @@ class MemoryCore:
             self._tables.drop(table, key)
         if policy.cap is not None:
             self._slots.forget(policy.cap_namespace, key)
+        self._blocks.drop(policy.name, key)
+
+    def _block(self, policy: Policy, key: str, duration: int) -> int:
+        return self._blocks.block(policy.name, bounded(key), duration, self._now())
 
     def _charge(self, policy: Policy, key: str, cost: int) -> Decision:
         return self._account(policy, bounded(key), lambda states, now: executor.charge(policy.maths, states, now, cost))
@@ -89,7 +96,10 @@ class MemoryCore:
         tables = self._tables.of(policy)
         states = self._tables.read(tables, key, now)
         slots = self._slots.live(policy.cap_namespace, key, now)
-        applied = executor.acquire(policy.maths, states, now, cost, cap=cap, slots=slots, holder=holder)
+        blocked = self._blocks.end(policy.name, key, now)
+        applied = executor.acquire(
+            policy.maths, states, now, cost, cap=cap, slots=slots, holder=holder, blocked=blocked
+        )
         self._tables.write(tables, key, states, applied.writes, now)
         if applied.admitted:
             self._slots.keep(policy.cap_namespace, key, slots)
@@ -132,13 +142,15 @@ class MemoryCore:
         (table,) = self._tables.of(policy)
         data, step, apply, clock, insert = table.data, table.math.step, table.apply, self._clock, self._tables.insert
         get, touch, touched = data.get, data.move_to_end, table.touched
-        rate = policy.rates[0]
-        limit = rate.limit
+        rate, name, blocks = policy.rates[0], policy.name, self._blocks
+        limit, blocked = rate.limit, blocks.by_name
 
         def decide(key: str, cost: int) -> Decision:
             if len(key) > MAX_KEY_CHARS:
                 key = bounded(key)
             now = clock() // 1000
+            if blocked and blocks.end(name, key, now):  # no key blocked: one test of an empty dict
+                return self._hit_blocked(policy, table, key, cost, now)
             state = get(key)
             allowed, new, remaining, reset, retry = step(state, now, cost)
             if new is not None:
@@ -169,9 +181,14 @@ class MemoryCore:
     def _hit(self, policy: Policy, tables: list[Table], key: str, cost: int, now: int) -> executor.Applied:
         """Read, decide with the executor, write: a hit on every rate or none."""
         states = self._tables.read(tables, key, now)
-        applied = executor.hit(policy.maths, states, now, cost)
+        blocked = self._blocks.end(policy.name, key, now) if self._blocks.size else 0
+        applied = executor.hit(policy.maths, states, now, cost, blocked=blocked)
         self._tables.write(tables, key, states, applied.writes, now)
         return applied
+
+    def _hit_blocked(self, policy: Policy, table: Table, key: str, cost: int, now: int) -> Decision:
+        """The one-rate fast path's hit on a blocked key: the executor's (a denial), for the rate's table."""
+        return policy.decision(self._hit(policy, [table], key, cost, now).outcomes)
 
     def _account(self, policy: Policy, key: str, writes_of: Callable[[list[object], int], list[object]]) -> Decision:
         """A charge or a refund (``writes_of(states, now)``) on every rate, then a peek of one unit."""
@@ -236,6 +253,10 @@ class MemoryStore(MemoryCore):
     async def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]:
         """See :meth:`ratelimit_core.Store.reserve`."""
         return self._reserve(policy, key, cost)
+
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        """See :meth:`ratelimit_core.store.Blocking.block`."""
+        return self._block(policy, key, duration)
 
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""

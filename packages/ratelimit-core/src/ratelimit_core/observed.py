@@ -77,6 +77,9 @@ class ObservedStore(WrapperStore):
     async def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision:
         return await self._timed("refund", super().refund(policy, key, cost, until))
 
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        return await self._timed("block", super().block(policy, key, duration))
+
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         await self._timed("release", super().release(policy, key, holder))
 

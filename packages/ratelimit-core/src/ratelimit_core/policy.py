@@ -36,6 +36,9 @@ class Policy:
             decision's statuses and of the outcomes :meth:`decision` takes.
         cap_namespace: The cap's slots' namespace, ``"<name>:concurrent:<limit>"``
             (``""`` without a cap).
+        block_namespace: The namespace of the key's block (:meth:`Limiter.block
+            <ratelimit_core.Limiter.block>`), ``"<name>:block"``: the name's
+            alone, so every limiter of one name honours it, whatever its rates.
         signature: What a store may key its per-policy caches on: the
             namespaces, and the cap with its lease. Policies of equal
             signatures run alike on a store.
@@ -56,6 +59,7 @@ class Policy:
     cap: Concurrency | None = None
     limits: tuple[Rate | Concurrency, ...] = field(init=False, repr=False, compare=False)
     cap_namespace: str = field(init=False, repr=False, compare=False)
+    block_namespace: str = field(init=False, repr=False, compare=False)
     signature: tuple[str, ...] = field(init=False, repr=False, compare=False)
     maths: tuple[AlgorithmMath, ...] = field(init=False, repr=False, compare=False)
     namespaces: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -82,6 +86,7 @@ class Policy:
         object.__setattr__(
             self, "cap_namespace", "" if self.cap is None else f"{self.name}:concurrent:{self.cap.limit}"
         )
+        object.__setattr__(self, "block_namespace", f"{self.name}:block")
         cap = self.cap
         signature = namespaces if cap is None else (*namespaces, f"{self.cap_namespace}:{cap.lease_us}")
         object.__setattr__(self, "signature", signature)

@@ -207,6 +207,11 @@ class SqliteStore(SqliteCore):
         """See :meth:`ratelimit_core.Store.reset`."""
         await self._run(policy, key, Op("reset", 0))
 
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        """See :meth:`ratelimit_core.store.Blocking.block`."""
+        lasts: int = await self._run(policy, key, Op("block", duration))
+        return lasts
+
     # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
 
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:

@@ -60,7 +60,7 @@ class _Key(NamedTuple):
 
 
 class Op(NamedTuple):
-    """One operation: its name, cost, holder (slots) and a refund's ``until``."""
+    """One operation: its name, cost (a block's: its µs), holder (slots) and a refund's ``until``."""
 
     name: str
     cost: int
@@ -147,26 +147,33 @@ class Transactions:
                     slots.pop(op.holder, None)
                 self._write_slots(at, held, slots)
                 return renewed if op.name == "renew" else None
+        if op.name in ("block", "reset"):
+            return self._block(at, op.cost) if op.name == "block" else self._reset(at, held)
         found = [con.execute(_SELECT, (ns, key)).fetchone() for ns in policy.namespaces]
-        if op.name == "reset":
-            con.executemany(_DELETE, [(ns, key) for ns in (*policy.namespaces, policy.cap_namespace) if ns])
-            _add_rows(con, -sum(row is not None for row in (*found, held)))
-            return None
         maths = policy.maths
         states = [_decode(math, row and row[0]) for math, row in zip(maths, found, strict=True)]
+        blocked = 0
+        if op.name not in ("charge", "refund"):
+            block = _decode_block(con.execute(_SELECT, (policy.block_namespace, key)).fetchone())
+            blocked = executor.block_end(block, now)
+            repair = executor.repaired(block, now)
+            if repair is not None and op.name != "peek":  # the clock went back: as a rate's repair
+                con.execute(_UPDATE_VALUE, (b"%d,%d" % repair, policy.block_namespace, key))
         if op.name == "peek":
-            outcomes = executor.peek(maths, states, now, op.cost)
+            outcomes = executor.peek(maths, states, now, op.cost, blocked)
             if policy.cap is not None:
                 outcomes.append(room(policy.cap, len(slots)))
             return policy.decision(outcomes)
         if op.name == "acquire":
             assert policy.cap is not None  # noqa: S101 - the store checked it
-            applied = executor.acquire(maths, states, now, op.cost, cap=policy.cap, slots=slots, holder=op.holder)
+            applied = executor.acquire(
+                maths, states, now, op.cost, cap=policy.cap, slots=slots, holder=op.holder, blocked=blocked
+            )
             self._write(at, states, found, applied.writes)
             self._write_slots(at, held, slots)
             return policy.decision(applied.outcomes)
         if op.name in ("hit", "reserve"):
-            applied = executor.hit(maths, states, now, op.cost)
+            applied = executor.hit(maths, states, now, op.cost, blocked=blocked)
             self._write(at, states, found, applied.writes)
             decision = policy.decision(applied.outcomes)
             return (decision, executor.until(now, applied.outcomes)) if op.name == "reserve" else decision
@@ -176,6 +183,35 @@ class Transactions:
             writes = executor.refund(maths, states, now, op.cost, op.until)
         kept = self._write(at, states, found, writes)
         return policy.decision(executor.peek(maths, kept, now, 1))
+
+    def _reset(self, at: _Key, held: Row | None) -> None:
+        """Delete every row of the key: its rates', its slots' and its block's."""
+        con, policy, key, _ = at
+        rows = [con.execute(_SELECT, (ns, key)).fetchone() for ns in (*policy.namespaces, policy.block_namespace)]
+        names = (*policy.namespaces, policy.cap_namespace, policy.block_namespace)
+        con.executemany(_DELETE, [(ns, key) for ns in names if ns])
+        _add_rows(con, -sum(row is not None for row in (*rows, held)))
+
+    def _block(self, at: _Key, duration: int) -> int:
+        """Block the key for ``duration`` µs, or longer when it already is; the µs its block lasts from now.
+
+        The row's ``touched`` is the far future, as a slot row's: eviction past
+        ``max_keys`` takes it last (a block is a penalty); it goes at its expiry.
+        """
+        con, policy, key, now = at
+        row = con.execute(_SELECT, (policy.block_namespace, key)).fetchone()
+        old = _decode_block(row)
+        block = executor.blocking(old, now, duration)
+        if block is None:
+            return 0
+        if block != old:
+            value = (b"%d,%d" % block, _to_second(block[0]))
+            if row is None:
+                con.execute(_INSERT, (policy.block_namespace, key, *value, _HELD))
+                self._make_room(con, _add_rows(con, 1) - self._max_keys, now)
+            else:
+                con.execute(_UPDATE_ROW, (*value, _HELD, policy.block_namespace, key))
+        return block[0] - now
 
     def _write(self, at: _Key, states: list[Any], found: list[Row | None], writes: list[Any]) -> list[Any]:
         """Store each rate's write (``None``: unchanged) and its recency; the states kept, in order.
@@ -269,6 +305,13 @@ def _decode_slots(row: Row | None) -> Slots:
         return {}
     slots: Slots = json.loads(row[0])
     return slots
+
+
+def _decode_block(row: Row | None) -> executor.Block | None:
+    if row is None:
+        return None
+    end, start = row[0].split(b",")
+    return int(end), int(start)
 
 
 def _encode(math: AlgorithmMath, state: Any) -> bytes:

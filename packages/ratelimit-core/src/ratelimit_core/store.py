@@ -1,8 +1,8 @@
 """The contract every store implements, and the capabilities a store may add.
 
 For store authors: see docs/stores.md. A store implements :class:`Store`; it
-may also implement :class:`Preparing`, :class:`Binding` and :class:`Holding`
-(concurrency caps), which the :class:`~ratelimit_core.Limiter` finds with
+may also implement :class:`Preparing`, :class:`Binding`, :class:`Holding`
+(concurrency caps) and :class:`Blocking` (``Limiter.block``), which the :class:`~ratelimit_core.Limiter` finds with
 ``isinstance``.
 """
 
@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
 
-__all__ = ["Binding", "Decide", "Holding", "Preparing", "Store"]
+__all__ = ["Binding", "Blocking", "Decide", "Holding", "Preparing", "Store"]
 
 #: What :meth:`Binding.bind` returns: ``decide(key, cost)``, with the meaning of :meth:`Store.hit`.
 Decide = Callable[[str, int], Decision]
@@ -143,4 +143,25 @@ class Holding(Protocol):
 
     async def renew(self, policy: Policy, key: str, holder: str) -> bool:
         """Extend ``holder``'s lease by ``cap.lease_us`` from now; ``False`` when its slot is gone."""
+        ...
+
+
+@runtime_checkable
+class Blocking(Protocol):
+    """A store that keeps blocks: :meth:`Limiter.block <ratelimit_core.Limiter.block>`.
+
+    A block belongs to the limiter's name and the key
+    (``policy.block_namespace``), so every limiter of that name honours it,
+    whatever its rates. While it holds, :meth:`Store.hit`, :meth:`Store.peek`,
+    :meth:`Store.reserve` and :meth:`Holding.acquire` deny (the executor's
+    ``blocked`` argument: nothing left, ``retry_after`` at least the block's
+    rest), in the same atomic step as the decision; :meth:`Store.reset` lifts it.
+    Charges and refunds are not affected.
+    """
+
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        """Block ``key`` for ``duration`` µs from now on the store's clock, or longer when it already is.
+
+        Returns how many µs the key's block lasts from now (0: it has none).
+        """
         ...

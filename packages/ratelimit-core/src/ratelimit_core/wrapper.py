@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
-from ratelimit_core.store import Binding, Holding, Preparing, Store
+from ratelimit_core.store import Binding, Blocking, Holding, Preparing, Store
 
 __all__ = ["Capabilities", "WrapperStore", "Wrapping", "capabilities", "innermost"]
 
@@ -89,6 +89,11 @@ class WrapperStore(Wrapping):
     async def renew(self, policy: Policy, key: str, holder: str) -> bool:
         return await self._holding().renew(policy, key, holder)
 
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        if not isinstance(self.store, Blocking):
+            raise TypeError(f"{self.store!r} keeps no blocks")
+        return await self.store.block(policy, key, duration)
+
     def _holding(self) -> Holding:
         if not isinstance(self.store, Holding):
             raise TypeError(f"{self.store!r} keeps no concurrency slots")
@@ -109,6 +114,7 @@ class Capabilities(NamedTuple):
     preparing: bool
     binding: bool
     holding: bool
+    blocking: bool
     #: Its state lives in this process only (``local = True`` on the class, as on ``MemoryStore``): nothing but
     #: this process frees its slots, so a waiter need not poll for them.
     local: bool
@@ -130,6 +136,7 @@ def capabilities(store: object) -> Capabilities:
             issubclass(cls, Preparing),
             issubclass(cls, Binding),
             issubclass(cls, Holding),
+            issubclass(cls, Blocking),
             getattr(cls, "local", False) is True,
         )
     if inner is store:

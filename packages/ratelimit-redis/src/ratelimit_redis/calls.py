@@ -16,7 +16,7 @@ from redis.exceptions import RedisError, ResponseError
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
 from ratelimit_core.algorithms import AlgorithmMath, TokenBucket
 from ratelimit_core.algorithms.token_bucket import MAX_DEBT
-from ratelimit_redis.keys import key_bases
+from ratelimit_redis.keys import block_base, key_bases
 from ratelimit_redis.scripts import sha, source
 from ratelimit_redis.wire import pack, pack_prefix
 
@@ -42,7 +42,7 @@ class Call:
 class Script:
     """What a policy needs on Redis, computed once: keys, parameters, the packed command heads."""
 
-    bases: tuple[str, ...]
+    bases: tuple[str, ...]  # one key base per rate, then the cap's, then the block's
     keys: tuple[bytes, ...]  # the bases as bytes, each with the opening brace of the hash tag
     params: bytes  # ARGV[4]: every rate's parameters, comma-separated
     cap: tuple[bytes, bytes] | None  # ARGV[6] and ARGV[7] with a concurrency cap: its limit and lease (µs)
@@ -57,7 +57,7 @@ class Script:
         cap = policy.cap
         if cap is not None and cap.lease_us >= _EXACT // 4:
             raise ValueError(f"{cap}: the lease must stay below 2^51 µs in Redis")
-        bases = key_bases(prefix, policy)
+        bases = (*key_bases(prefix, policy), block_base(prefix, policy.name))
         count = b"%d" % len(bases)
         return cls(
             bases,

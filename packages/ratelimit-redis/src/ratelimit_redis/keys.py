@@ -10,7 +10,8 @@ The identity is hashed to 16 characters (96 bits, base64url) inside one hash
 tag, so that any identity (empty, braces, ``*``, ``a:b``, 10 kB of bytes) is
 safe, distinct and short, and the keys of every rate of one decision share a
 Redis Cluster slot (a concurrency cap's slots too:
-``<prefix>:<name>:cc:<limit>:{<identity digest>}``, a sorted set). Short keys
+``<prefix>:<name>:cc:<limit>:{<identity digest>}``, a sorted set; and the
+identity's block, ``<prefix>:<name>:blk:{<identity digest>}``, the µs it ends). Short keys
 matter: in Redis 7 a key of up to 60 bytes with an integer value costs 104
 bytes, one of 61 to 76 bytes 120; hence the short algorithm codes (``tb``,
 ``fw``, ``swl``, ``swc``) and periods (``1h``).
@@ -23,7 +24,7 @@ import hashlib
 
 from ratelimit_core import Algorithm, Policy, Rate
 
-__all__ = ["MAX_KEY_BYTES", "digest", "digest_bytes", "key_bases"]
+__all__ = ["MAX_KEY_BYTES", "block_base", "digest", "digest_bytes", "key_bases"]
 
 _b64 = base64.urlsafe_b64encode
 _blake2b = hashlib.blake2b
@@ -83,6 +84,18 @@ def key_bases(prefix: str, policy: Policy) -> tuple[str, ...]:
     if "{" in name or "}" in name or max(len(b.encode()) for b in bases) + _TAG_BYTES > MAX_KEY_BYTES:
         bases = _bases(prefix, "~" + digest(name), policy)
     return bases
+
+
+def block_base(prefix: str, name: str) -> str:
+    """The base of a key's block: the limiter's name alone, so every limiter of that name finds it.
+
+    A name is replaced by its digest under the same rule as :func:`key_bases`,
+    applied to this key alone (it must not depend on a limiter's rates).
+    """
+    base = f"{prefix}:{_escape(name)}:blk:"
+    if "{" in name or "}" in name or len(base.encode()) + _TAG_BYTES > MAX_KEY_BYTES:
+        base = f"{prefix}:~{digest(_escape(name))}:blk:"
+    return base
 
 
 def _bases(prefix: str, name: str, policy: Policy) -> tuple[str, ...]:

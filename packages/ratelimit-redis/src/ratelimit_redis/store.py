@@ -149,6 +149,11 @@ class RedisStore(RedisCore):
         """See :meth:`ratelimit_core.Store.reset`."""
         await self._run(*self._reset(policy, key), doing="reset")
 
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        """See :meth:`ratelimit_core.store.Blocking.block`. One script call, on the server's clock."""
+        lasts: int = await self._run(*self._block(policy, key, duration), doing="block")
+        return lasts
+
     # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
 
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:

@@ -25,7 +25,7 @@ __all__ = ["Reader", "RedisCore"]
 logger = logging.getLogger("ratelimit_redis")
 
 _HIT, _PEEK, _CHARGE, _REFUND, _RESERVE = b"hit", b"peek", b"charge", b"refund", b"reserve"
-_ACQUIRE, _RELEASE, _RENEW = b"acquire", b"release", b"renew"
+_ACQUIRE, _RELEASE, _RENEW, _BLOCK = b"acquire", b"release", b"renew", b"block"
 
 #: A reply reader: the script's reply, read into the operation's answer.
 Reader = Callable[[bytes], Any]
@@ -107,7 +107,8 @@ class RedisCore:
         self._script(policy)
 
     def key_of(self, policy: Policy, key: str) -> tuple[str, ...]:
-        """The Redis keys that hold ``key``'s state under ``policy``, one per rate."""
+        """The Redis keys that hold ``key``'s state under ``policy``: one per rate, then the cap's slots, then
+        the key's block."""
         tag = digest(key)
         return tuple(f"{base}{{{tag}}}" for base in self._script(policy).bases)
 
@@ -127,6 +128,9 @@ class RedisCore:
 
     def _reserve(self, policy: Policy, key: str, cost: int) -> tuple[Call, Reader]:
         return self._call(policy, key, _RESERVE, cost), partial(reserved, policy)
+
+    def _block(self, policy: Policy, key: str, duration: int) -> tuple[Call, Reader]:
+        return self._call(policy, key, _BLOCK, duration), int
 
     def _reset(self, policy: Policy, key: str) -> tuple[Call, Reader]:
         return self._script(policy).delete(digest_bytes(key)), _nothing

@@ -121,6 +121,11 @@ class RedisStore(RedisCore):
         """See :meth:`ratelimit_core.Store.reset`."""
         self._run(*self._reset(policy, key), doing="reset")
 
+    def block(self, policy: Policy, key: str, duration: int) -> int:
+        """See :meth:`ratelimit_core.store.Blocking.block`."""
+        lasts: int = self._run(*self._block(policy, key, duration), doing="block")
+        return lasts
+
     def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""
         decision: Decision = self._run(*self._acquire(policy, key, cost, holder))

@@ -23,10 +23,11 @@ from ratelimit_core.sync.holding import Hold
 from ratelimit_core.sync.limiter import Limiter
 from ratelimit_core.sync.memory import MemoryStore
 from ratelimit_core.sync.sqlite import SqliteStore
-from ratelimit_core.sync.store import Holding, Store
+from ratelimit_core.sync.store import Blocking, Holding, Store
 
 __all__ = [
     "Algorithm",
+    "Blocking",
     "Concurrency",
     "Decision",
     "Hold",

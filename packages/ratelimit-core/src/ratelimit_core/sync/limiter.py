@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Literal, ParamSpec, TypeVar, cast
 
-from ratelimit_core.checks import check, check_timeout, use_acquire
+from ratelimit_core.checks import block_us, blocking, check, check_timeout, use_acquire
 from ratelimit_core.decision import Decision
 from ratelimit_core.decorating import CostOf, KeyOf, check_decorated, check_limited, denied_message, key_and_cost
 from ratelimit_core.errors import RateLimitExceeded
@@ -19,7 +19,7 @@ from ratelimit_core.reservation import Reservation
 from ratelimit_core.sync.holding import Hold
 from ratelimit_core.sync.memory import MemoryStore
 from ratelimit_core.sync.observed import ObservedStore
-from ratelimit_core.sync.store import Holding, Store
+from ratelimit_core.sync.store import Blocking, Holding, Store
 from ratelimit_core.sync.waiting import nudge, served
 
 __all__ = ["Limiter"]
@@ -82,6 +82,20 @@ class Limiter(LimiterBase[Store]):
         nudge(self._given, self._policy.signature, key)
         if error is not None:
             raise_store_error(error)
+
+    def block(self, key: str, seconds: float) -> float:
+        """See :meth:`ratelimit_core.Limiter.block`."""
+        check(key, 0)
+        duration = block_us(seconds)
+        store = cast(Blocking, blocking(self._store))
+        fallback = self._failures.fallback
+        if fallback is not None:
+            cast(Blocking, blocking(fallback)).block(self._policy, key, duration)
+        try:
+            lasts = store.block(self._policy, key, duration)
+        except BACKEND_ERRORS as exc:
+            raise_store_error(exc)
+        return lasts / 1_000_000
 
     def charge(self, key: str, cost: int = 1) -> Decision:
         """See :meth:`ratelimit_core.Limiter.charge`."""

@@ -73,6 +73,11 @@ class MemoryStore(MemoryCore):
         with self._lock:
             return self._reserve(policy, key, cost)
 
+    def block(self, policy: Policy, key: str, duration: int) -> int:
+        """See :meth:`ratelimit_core.store.Blocking.block`."""
+        with self._lock:
+            return self._block(policy, key, duration)
+
     def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""
         with self._lock:

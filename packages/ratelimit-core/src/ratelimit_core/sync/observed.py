@@ -80,6 +80,10 @@ class ObservedStore(Wrapping):
         decision: Decision = self._timed("refund", self.store.refund, policy, key, cost, until)
         return decision
 
+    def block(self, policy: Policy, key: str, duration: int) -> int:
+        lasts: int = self._timed("block", self.store.block, policy, key, duration)
+        return lasts
+
     def release(self, policy: Policy, key: str, holder: str) -> None:
         self._timed("release", self.store.release, policy, key, holder)
 

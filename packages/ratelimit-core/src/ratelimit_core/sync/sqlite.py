@@ -104,6 +104,11 @@ class SqliteStore(SqliteCore):
         """See :meth:`ratelimit_core.Store.reset`."""
         self._run(policy, key, Op("reset", 0))
 
+    def block(self, policy: Policy, key: str, duration: int) -> int:
+        """See :meth:`ratelimit_core.store.Blocking.block`."""
+        lasts: int = self._run(policy, key, Op("block", duration))
+        return lasts
+
     def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""
         decision: Decision = self._run(capped(policy), key, Op("acquire", cost, holder))

@@ -2,7 +2,7 @@
 
 A store of this colour is safe to share between threads. See
 :class:`ratelimit_core.Store` for what each operation does; only the colour
-differs. :class:`Holding` adds concurrency slots, as its async twin does.
+differs. :class:`Holding` adds concurrency slots and :class:`Blocking` blocks, as their async twins do.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
 
-__all__ = ["Holding", "Store"]
+__all__ = ["Blocking", "Holding", "Store"]
 
 
 @runtime_checkable
@@ -31,6 +31,13 @@ class Store(Protocol):
     def refund(self, policy: Policy, key: str, cost: int, until: Sequence[int] | None = None) -> Decision: ...
 
     def reserve(self, policy: Policy, key: str, cost: int) -> tuple[Decision, tuple[int, ...]]: ...
+
+
+@runtime_checkable
+class Blocking(Protocol):
+    """:class:`ratelimit_core.store.Blocking` in blocking calls."""
+
+    def block(self, policy: Policy, key: str, duration: int) -> int: ...
 
 
 @runtime_checkable

@@ -64,6 +64,10 @@ class AsyncOverSync(Wrapping):
         decision: Decision = self.store.acquire(policy, key, cost, holder)
         return decision
 
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        lasts: int = self.store.block(policy, key, duration)
+        return lasts
+
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         self.store.release(policy, key, holder)
 
@@ -123,6 +127,10 @@ class AsyncLimiterOverSync:
 
     async def reserve(self, key: str, estimate: int = 1) -> _Settling:
         return _Settling(self.limiter.reserve(key, estimate))
+
+    async def block(self, key: str, seconds: float) -> float:
+        lasts: float = self.limiter.block(key, seconds)
+        return lasts
 
 
 class SyncStoreTests(StoreTests):

@@ -63,6 +63,10 @@ class FailingStore:
         self.calls += 1
         raise self.error
 
+    async def block(self, policy: Policy, key: str, duration: int) -> int:
+        self.calls += 1
+        raise self.error
+
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         self.calls += 1
         raise self.error

@@ -17,8 +17,9 @@ names of its own, so one server can serve every test. The standard library
 only: nothing here imports pytest.
 
 The concurrency cases run on a store that keeps slots
-(:class:`~ratelimit_core.store.Holding`) and are skipped (``unittest.SkipTest``)
-on one that does not.
+(:class:`~ratelimit_core.store.Holding`), the block cases on one that keeps
+blocks (:class:`~ratelimit_core.store.Blocking`); each is skipped
+(``unittest.SkipTest``) on a store that does not.
 
 Beyond the single cases, :meth:`StoreTests.test_decides_as_the_memory_store_does`
 drives the store and a :class:`~ratelimit_core.MemoryStore` through the same
@@ -40,7 +41,7 @@ from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.errors import RateLimitExceeded
 from ratelimit_core.limiter import Limiter
 from ratelimit_core.memory import MemoryStore
-from ratelimit_core.store import Holding, Store
+from ratelimit_core.store import Blocking, Holding, Store
 from ratelimit_core.testing.clock import ManualClock
 from ratelimit_core.testing.timelines import decide_alike, timeline
 
@@ -254,6 +255,45 @@ class StoreTests:
 
         self._run(case)
 
+    # -- blocks (Limiter.block) -------------------------------------------------------------
+
+    def test_a_block_denies_every_decision_until_it_ends(self) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
+            _blocking(store)
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("5/minute; 50/hour", algorithm, store)
+                await limiter.hit("k")
+                _expect(await limiter.block("k", 10) == 10, f"{algorithm}: blocked for 10 s")
+                clock.advance(4)
+                for decision in (await limiter.hit("k"), await limiter.peek("k", 0), await limiter.hit("k", 0)):
+                    _expect(not decision.allowed and decision.remaining == 0, f"{algorithm}: denied, got {decision}")
+                    _expect(decision.retry_after == 6, f"{algorithm}: the block's rest, got {decision.retry_after}")
+                _expect(not (await limiter.reserve("k")).decision.allowed, f"{algorithm}: a reservation too")
+                _expect((await limiter.hit("other")).allowed, f"{algorithm}: another key is free")
+                same_name = Limiter("1/second", algorithm=algorithm, name=limiter.name, store=store)
+                _expect(not (await same_name.hit("k")).allowed, f"{algorithm}: every limiter of the name")
+                clock.advance(6)
+                after = await limiter.hit("k")
+                _expect(after.allowed and after.remaining == 3, f"{algorithm}: free at its end, nothing taken: {after}")
+
+        self._run(case)
+
+    def test_a_block_waits_for_the_rates_never_shortens_and_reset_lifts_it(self) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
+            _blocking(store)
+            for algorithm in ALGORITHMS:
+                limiter = _limiter("2/minute", algorithm, store)
+                await limiter.charge("k", 4)
+                own = (await limiter.peek("k")).retry_after or 0
+                await limiter.block("k", 1)
+                _expect((await limiter.hit("k")).retry_after == own, f"{algorithm}: the rates' longer wait stands")
+                _expect(await limiter.block("k", 0.25) == 1, f"{algorithm}: a shorter block leaves the longer")
+                _expect(await limiter.block("k", 0) == 1, f"{algorithm}: 0 s sets nothing and reports the block")
+                await limiter.reset("k")
+                _expect((await limiter.hit("k")).allowed, f"{algorithm}: reset lifts the block and the rates")
+
+        self._run(case)
+
     # -- one semantics: the memory store's -------------------------------------------------
 
     def test_decides_as_the_memory_store_does(self) -> None:
@@ -323,6 +363,13 @@ def _holding(store: Store) -> Holding:
     if not isinstance(store, Holding):
         raise unittest.SkipTest(f"{store!r} keeps no concurrency slots (ratelimit_core.store.Holding)")
     return cast(Holding, store)
+
+
+def _blocking(store: Store) -> Blocking:
+    """``store`` as a store that keeps blocks, or skip the test."""
+    if not isinstance(store, Blocking):
+        raise unittest.SkipTest(f"{store!r} keeps no blocks (ratelimit_core.store.Blocking)")
+    return cast(Blocking, store)
 
 
 def _name() -> str:

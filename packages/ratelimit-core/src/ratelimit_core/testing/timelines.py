@@ -10,8 +10,9 @@ integration tests let hypothesis choose the seeds, on every store.
 
 Actions: ``hit``, ``peek``, ``charge`` (past the limit too), ``refund``,
 ``reserve`` and ``settle`` (the oldest open reservation of the key, at the
-step's cost), ``reset``, ``wait`` (a hit; when denied with a ``retry_after``,
-the clock moves by exactly that and the hit must then be admitted), and for a
+step's cost), ``reset``, ``block`` (for a quarter of a second per unit of
+cost), ``wait`` (a hit; when denied with a ``retry_after``, the clock moves by
+exactly that and the hit must then be admitted), and for a
 limiter with a concurrency cap ``acquire``, ``release`` and ``renew`` of a few
 holders. Costs include ones no store can hold (they saturate). Keys include
 one with a lone surrogate. ``stepping=True`` also steps the clock back and
@@ -36,8 +37,8 @@ KEYS = ("client-0", "client-1", "\ud800 odd")
 #: Costs no store can hold: a charge of one saturates, a hit of one is never admitted.
 HUGE = (2**53, 10**30, 10**400)
 
-_RATE_ACTIONS = ("hit",) * 4 + ("peek", "reset", "charge", "refund", "reserve", "settle", "settle", "wait")
-_SLOT_ACTIONS = ("acquire", "acquire", "release", "renew", "peek", "reset")
+_RATE_ACTIONS = ("hit",) * 4 + ("peek", "reset", "charge", "refund", "reserve", "settle", "settle", "wait", "block")
+_SLOT_ACTIONS = ("acquire", "acquire", "release", "renew", "peek", "reset", "block")
 _DAY_US = 86_400_000_000
 
 
@@ -120,6 +121,8 @@ async def _both(
         for limiter in (reference, tested):
             await limiter.reset(key)
         return None
+    if action == "block":  # a quarter of a second per unit: exact in µs
+        return await reference.block(key, cost / 4), await tested.block(key, cost / 4)
     if action == "reserve":
         pair = await reference.reserve(key, cost), await tested.reserve(key, cost)
         open_.setdefault(key, []).append(pair)

@@ -1,12 +1,14 @@
 -- Shared by every script: prepended to each algorithm's file when it is registered.
 --
 -- Every algorithm script takes the same arguments:
---   KEYS[i]   the state of rate i of the limiter (all in one hash tag: one slot)
+--   KEYS[i]   the state of rate i of the limiter (all in one hash tag: one slot);
+--             the last key is the identity's block: the µs it ends, or none
 --   ARGV[1]   "hit" (consume, all rates or none), "reserve" (a hit whose reply
 --             ends with now, in µs), "peek" (consume nothing), "charge"
 --             (consume on every rate, room or not) or "refund" (give back up
 --             to cost on every rate); after a charge or a refund the reply is
---             what a peek of one unit says
+--             what a peek of one unit says; or "block" (block the identity for
+--             cost µs, or longer when it already is; replies the µs it lasts)
 --   ARGV[2]   cost, an integer >= 0 (a cost beyond 2^53 reads as huge: it
 --             never fits, and a charge of it saturates)
 --   ARGV[3]   now in microseconds, or "" to read the server's clock (TIME)
@@ -18,7 +20,7 @@
 -- and returns one string of integers separated by spaces, four per rate, in
 -- KEYS order: allowed (1/0), remaining, reset_after_us, retry_after_us (-1: never).
 --
--- A limiter with a concurrency cap adds a last key, a sorted set of its slots
+-- A limiter with a concurrency cap adds a key after the rates', a sorted set of its slots
 -- (member: the holder's token, score: the µs its lease lapses; a slot counts
 -- while now < score), and three arguments:
 --   ARGV[6]   the cap's limit    ARGV[7]   the lease in µs    ARGV[8]   the holder
@@ -75,7 +77,8 @@ end
 
 local MODE, COST, NOW = ARGV[1], tonumber(ARGV[2]), now_us()
 local CAP, LEASE, HOLDER = tonumber(ARGV[6] or ''), tonumber(ARGV[7] or ''), ARGV[8]
-local RATES = CAP and #KEYS - 1 or #KEYS -- the cap's key, when there is one, comes last
+local RATES = CAP and #KEYS - 2 or #KEYS - 1 -- then the cap's key, when there is one, then the block's
+local SLOTS, BLOCK = KEYS[RATES + 1], KEYS[#KEYS]
 local PARAM, ENDING = {}, {}
 for value in string.gmatch(ARGV[4], '[^,]+') do
   PARAM[#PARAM + 1] = tonumber(value)
@@ -91,8 +94,8 @@ end
 
 -- The live slots of the cap (lapsed ones removed), as a count.
 local function live_slots()
-  redis.call('ZREMRANGEBYSCORE', KEYS[#KEYS], '-inf', string.format('%d', NOW))
-  return redis.call('ZCARD', KEYS[#KEYS])
+  redis.call('ZREMRANGEBYSCORE', SLOTS, '-inf', string.format('%d', NOW))
+  return redis.call('ZCARD', SLOTS)
 end
 
 -- Give HOLDER a slot until now + LEASE; 1 when it held none before, else 0.
@@ -120,17 +123,18 @@ local function decide(step, account)
   local reply = {}
   -- concurrency.release and concurrency.renew: the holder's slot.
   if MODE == 'release' then
-    redis.call('ZREM', KEYS[#KEYS], HOLDER)
+    redis.call('ZREM', SLOTS, HOLDER)
     return ''
   end
   if MODE == 'renew' then
     live_slots()
-    if not redis.call('ZSCORE', KEYS[#KEYS], HOLDER) then
+    if not redis.call('ZSCORE', SLOTS, HOLDER) then
       return '0'
     end
-    hold_until(KEYS[#KEYS])
+    hold_until(SLOTS)
     return '1'
   end
+
   -- executor.charge or executor.refund, then executor.peek of one unit.
   if MODE == 'charge' or MODE == 'refund' then
     for i = 1, RATES do
@@ -141,8 +145,35 @@ local function decide(step, account)
     end
     return table.concat(reply, ' ')
   end
+  -- executor.block_end: when the key's block ends (0: none), kept as "end start"; a clock gone
+  -- back before the block was set does not lengthen it.
+  local blocked, since = 0, nil
+  local record = redis.call('GET', BLOCK)
+  if record then
+    local e, s = string.match(record, '^(-?%d+) (-?%d+)$')
+    blocked, since = tonumber(e), tonumber(s)
+    if NOW < since then
+      blocked = NOW + blocked - since
+    end
+  end
+  -- executor.blocking: the later end stands.
+  if MODE == 'block' then
+    local ends = math.max(blocked, NOW + COST)
+    if ends <= NOW then
+      return '0'
+    end
+    local start = (since == nil or ends == NOW + COST) and NOW or math.min(since, NOW)
+    redis.call('SET', BLOCK, int(ends) .. ' ' .. int(start), 'PX', ttl_ms(ends - NOW))
+    return int(ends - NOW)
+  end
+  -- executor.repaired: a decision writes back a block read from a clock that went back.
+  if since and NOW < since and MODE ~= 'peek' then
+    redis.call('SET', BLOCK, int(blocked) .. ' ' .. int(NOW), 'PX', ttl_ms(blocked - NOW))
+  end
+  -- The block's rest in µs: while it is above 0, every rate denies (executor.under_block).
+  local wait = blocked - NOW
   -- executor.hit or executor.peek for one rate and no cap: the same answers, without the tables.
-  if RATES == 1 and not CAP and MODE ~= 'reserve' then
+  if RATES == 1 and not CAP and MODE ~= 'reserve' and wait <= 0 then
     local allowed, write, remaining, reset, retry = step(1, COST)
     if allowed and COST > 0 then
       if MODE == 'hit' then
@@ -172,7 +203,7 @@ local function decide(step, account)
     all = all and allowed
   end
   local consume = MODE ~= 'peek' -- a hit, a reserve or an acquire
-  if consume and all and room then -- every rate admits, the cap has room: consume, take the slot
+  if consume and all and room and wait <= 0 then -- every rate admits, the cap has room: consume, take the slot
     for i = 1, RATES do
       local s = steps[i]
       if s[2] then
@@ -181,24 +212,28 @@ local function decide(step, account)
       reply[i] = '1 ' .. int(s[3]) .. ' ' .. int(s[4]) .. ' 0'
     end
     if CAP then
-      reply[#reply + 1] = '1 ' .. int(CAP - held - hold_until(KEYS[#KEYS])) .. ' 0 0'
+      reply[#reply + 1] = '1 ' .. int(CAP - held - hold_until(SLOTS)) .. ' 0 0'
     end
   else
     -- A peek, or a denial: nothing is consumed; rates that would admit report
     -- what they hold now (their step at cost 0). A denial still writes back the
     -- reading of a state from the future (a step's write when it denies, or at
-    -- cost 0, is only that repair).
+    -- cost 0, is only that repair). Under a block (executor.under_block) every
+    -- rate denies, with nothing left and at least the block's rest to wait.
     for i = 1, RATES do
       local s = steps[i]
-      local remaining, reset, repair = s[3], s[4], s[2]
-      if s[1] and COST > 0 then
+      local allowed, remaining, reset, retry, repair = s[1], s[3], s[4], s[5], s[2]
+      if allowed and COST > 0 then
         local _, r, r0, t0 = step(i, 0)
         remaining, reset, repair = r0, t0, r
       end
       if consume and repair then
         repair()
       end
-      reply[i] = (s[1] and '1 ' or '0 ') .. int(remaining) .. ' ' .. int(reset) .. ' ' .. (s[5] == nil and '-1' or int(s[5]))
+      if wait > 0 then
+        allowed, remaining, reset, retry = false, 0, math.max(reset, wait), retry and math.max(retry, wait)
+      end
+      reply[i] = (allowed and '1 ' or '0 ') .. int(remaining) .. ' ' .. int(reset) .. ' ' .. (retry == nil and '-1' or int(retry))
     end
     if CAP then
       reply[#reply + 1] = room and '1 ' .. int(CAP - held) .. ' 0 0' or '0 0 0 -1'

@@ -6,4 +6,27 @@ import ratelimit_client
 
 
 def test_top_level_exports() -> None:
-    assert sorted(ratelimit_client.__all__) == ["Quota", "Reading", "__version__", "read"]
+    assert sorted(ratelimit_client.__all__) == [
+        "AsyncRateLimitTransport",
+        "ClientMiddleware",
+        "IDEMPOTENT",
+        "NAME",
+        "Quota",
+        "RateLimitTransport",
+        "Reading",
+        "__version__",
+        "by_host",
+        "rate_limit_middleware",
+        "read",
+    ]
+    for name in ratelimit_client.__all__:
+        assert getattr(ratelimit_client, name) is not None
+
+
+def test_the_package_imports_neither_httpx_nor_aiohttp_until_asked() -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = "import sys, ratelimit_client; print('httpx' in sys.modules, 'aiohttp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

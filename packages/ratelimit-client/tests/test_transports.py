@@ -75,7 +75,7 @@ async def test_learns_the_limit_and_sends_no_request_the_upstream_refuses() -> N
         calls = [client.get("/", headers={"x-api-key": f"k{i % 2}"}) for i in range(60)]
         statuses = [r.status_code for r in await asyncio.gather(*calls)]
     assert statuses.count(429) == 0, "one request per key went first; the others waited for what it taught"
-    assert transport.gate.limiter_for("k0")[0].rates == (Rate(20, 1),)
+    assert transport.gate.limiter_for("k0")[0].rates == (Rate(20, 1, burst=10),)
 
 
 async def test_a_pause_holds_every_transport_that_shares_the_store() -> None:
@@ -180,7 +180,7 @@ def test_the_sync_transport_learns_and_pauses_across_threads() -> None:
             thread.join()
     assert len(statuses) == 40
     assert statuses.count(429) == 0
-    assert transport.gate.limiter_for("k")[0].rates == (Rate(10, 1),)
+    assert transport.gate.limiter_for("k")[0].rates == (Rate(10, 1, burst=5),)
 
 
 async def test_aiohttp_learns_and_pauses(unused_tcp_port: int) -> None:
@@ -207,7 +207,7 @@ async def test_aiohttp_learns_and_pauses(unused_tcp_port: int) -> None:
         await runner.cleanup()
     assert (first.status, second.status) == (429, 200)
     assert waited >= 0.95, "the second request waited out the pause"
-    assert middleware.gate.limiter_for(f"127.0.0.1:{unused_tcp_port}")[0].rates == (Rate(50, 1),)
+    assert middleware.gate.limiter_for(f"127.0.0.1:{unused_tcp_port}")[0].rates == (Rate(50, 1, burst=25),)
 
 
 @pytest.mark.parametrize(

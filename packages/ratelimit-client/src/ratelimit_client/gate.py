@@ -198,7 +198,7 @@ class Gate(Generic[L]):
             if key not in self._learned:  # nothing to learn here: the key is limited by its pauses alone
                 self._learned[key] = ((), self.pauses)
             return None
-        rates = tuple(sorted({Rate(q.limit or 0, _window(q) or 0) for q in quotas}, key=lambda r: r.period_us))
+        rates = tuple(sorted({_paced(q.limit or 0, _window(q) or 0) for q in quotas}, key=lambda r: r.period_us))
         current = self._learned.get(key)
         if current is not None and current[0] == rates:
             return None
@@ -220,6 +220,16 @@ def deficit(remaining: Sequence[int], upstream: int | None) -> int:
     if upstream is None or not remaining:
         return 0
     return max(0, min(remaining) - upstream)
+
+
+def _paced(limit: int, window: float) -> Rate:
+    """The rate adopted for an announced quota: its limit per window, with a burst of half the limit.
+
+    The other half is headroom: requests reach the upstream later than this
+    client admits them, by varying delays, and a run of delayed requests
+    arriving together must still fit the upstream's bucket.
+    """
+    return Rate(limit, window, burst=max(1, limit // 2))
 
 
 def _window(quota: Quota) -> float | None:

@@ -32,24 +32,9 @@ PROCESSES, TASKS, REQUESTS, KEYS, RATE = 4, 50, 2000, 4, 20
 def _run_clients(port: int, where: str, mode: str) -> tuple[list[dict[str, Counter[int]]], float]:
     """Start the client processes together; each one's statuses per key, and the seconds the run took."""
     start = time.time() + 3  # every process is up and waiting by then
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "client_load.py"),
-                str(port),
-                where,
-                mode,
-                str(start),
-                str(REQUESTS // PROCESSES),
-                str(TASKS),
-                str(KEYS),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for _ in range(PROCESSES)
-    ]
+    arguments = [str(port), where, mode, str(start), str(REQUESTS // PROCESSES), str(TASKS), str(KEYS)]
+    command = [sys.executable, str(HERE / "client_load.py"), *arguments]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(PROCESSES)]
     results = []
     for process in processes:
         out, _ = process.communicate(timeout=120)

@@ -78,6 +78,18 @@ async def test_learns_the_limit_and_sends_no_request_the_upstream_refuses() -> N
     assert transport.gate.limiter_for("k0")[0].rates == (Rate(20, 1, burst=10),)
 
 
+async def test_a_learned_limit_is_noted_in_the_store_for_the_other_processes() -> None:
+    store = MemoryStore()
+    teacher = AsyncRateLimitTransport(transport=httpx.ASGITransport(upstream()), key=by_api_key, store=store)
+    async with httpx.AsyncClient(transport=teacher, base_url="http://api") as client:
+        await client.get("/", headers={"x-api-key": "k"})
+    silent = Scripted()  # announces nothing: what the second transport knows, it read from the store
+    later = AsyncRateLimitTransport(transport=httpx.ASGITransport(silent), key=by_api_key, store=store)
+    async with httpx.AsyncClient(transport=later, base_url="http://api") as client:
+        await client.get("/", headers={"x-api-key": "k"})
+    assert later.gate.limiter_for("k")[0].rates == (Rate(20, 1, burst=10),)
+
+
 async def test_a_pause_holds_every_transport_that_shares_the_store() -> None:
     store = MemoryStore()
     scripted = Scripted((429, {"retry-after": "1"}))

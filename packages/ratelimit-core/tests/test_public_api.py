@@ -54,7 +54,7 @@ def test_compat_exports() -> None:
 
 
 def test_store_contract_exports() -> None:
-    assert sorted(store.__all__) == ["Binding", "Blocking", "Decide", "Holding", "Preparing", "Store"]
+    assert sorted(store.__all__) == ["Binding", "Blocking", "Decide", "Holding", "Noting", "Preparing", "Store"]
     assert store.Store is ratelimit_core.Store
 
 
@@ -145,7 +145,7 @@ def test_what_stores_read_from_the_core_is_pinned() -> None:
     policy = ratelimit_core.Policy("p", ratelimit_core.Algorithm.TOKEN_BUCKET, (ratelimit_core.Rate(3, 1),))
     for name in (
         "name", "algorithm", "rates", "cap", "limits", "maths", "namespaces", "cap_namespace", "signature",
-        "single", "block_namespace", "decision", "decision_of",
+        "single", "block_namespace", "note_namespace", "decision", "decision_of",
     ):  # fmt: skip
         assert hasattr(policy, name), name
     assert policy.namespaces == ("p:token_bucket:3/1000000",)
@@ -155,6 +155,7 @@ def test_what_stores_read_from_the_core_is_pinned() -> None:
     )
     assert capped.cap_namespace == "p:concurrent:2"
     assert policy.block_namespace == capped.block_namespace == "p:block"
+    assert policy.note_namespace == "p:note"
     assert capped.signature == ("p:token_bucket:3/1000000", "p:concurrent:2:60000000")
     assert capped.limits == (ratelimit_core.Rate(3, 1), ratelimit_core.Concurrency(2))
     assert isinstance(policy.single, algorithms.TokenBucket)
@@ -171,6 +172,7 @@ def test_the_public_face_of_the_sync_colour() -> None:
         "Holding",
         "Limiter",
         "MemoryStore",
+        "Noting",
         "Rate",
         "RateLimitError",
         "RateLimitExceeded",

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ratelimit_client.headers import Quota, Reading, read
 from ratelimit_core import Algorithm, Rate
+from ratelimit_core.wrapper import capabilities
 
 __all__ = ["IDEMPOTENT", "NAME", "Gate", "by_host"]
 
@@ -31,6 +32,8 @@ NAME = "ratelimit-client"
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: The window of a ``requests`` quota that announces none (OpenAI and Anthropic limits are per minute).
 REQUESTS_WINDOW = 60.0
+#: How long a learned limit stays noted in the store for other processes (µs): a day, renewed when it changes.
+NOTE_TTL = 86_400_000_000
 #: Keys whose local pause is remembered; the oldest go first past it.
 _MAX_PAUSES = 10_000
 
@@ -110,6 +113,9 @@ class Gate(Generic[L]):
         # Without a limiter: a limiter that only reads the key's pause (it is asked for 0 units).
         self.pauses: L = limiter if limiter is not None else limiter_type("1/second", name=NAME, store=store)
         self._learned: dict[str, tuple[tuple[Rate, ...], L]] = {}
+        # Where learned limits are noted for the other processes: the store, when it keeps notes.
+        shared: Any = self.pauses
+        self.notes: Any = shared.store if limiter is None and learn and capabilities(shared.store).noting else None
         self._paused: OrderedDict[str, float] = OrderedDict()  # key -> monotonic end of its pause
 
     # -- before the exchange ----------------------------------------------------------------
@@ -206,6 +212,24 @@ class Gate(Generic[L]):
         self._learned[key] = (rates, limiter)
         tightest = min(quotas, key=lambda q: q.remaining if q.remaining is not None else math.inf)
         return limiter, tightest
+
+    def note(self, key: str) -> bytes:
+        """``key``'s learned limit as noted in the store: ``limit/period µs/burst`` per rate, comma-separated."""
+        return ",".join(f"{r.limit}/{r.period_us}/{r.burst}" for r in self._learned[key][0]).encode()
+
+    def adopt_note(self, key: str, text: bytes) -> bool:
+        """Adopt the limit another process noted for ``key``; whether it could be read (else it is ignored)."""
+        try:
+            rates = tuple(
+                Rate(int(limit), int(period) / 1_000_000, burst=int(burst))
+                for limit, period, burst in (part.split("/") for part in text.decode("ascii").split(","))
+            )
+            limiter = self._make(list(rates), name=NAME, store=self._store, algorithm=Algorithm.TOKEN_BUCKET)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            logger.debug("ignored a learned limit noted in the store that could not be read: %r", text)
+            return False
+        self._learned[key] = (rates, limiter)
+        return True
 
     def retry(self, method: str, status: int, reading: Reading, attempt: int, deadline: float | None) -> bool:
         """Whether to send the request again once its pause ends."""

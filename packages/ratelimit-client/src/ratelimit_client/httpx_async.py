@@ -3,18 +3,15 @@ each response (``ratelimit-client[httpx]``)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
 
-from ratelimit_client.exchange import Body, exceeded, log_store_failure
-from ratelimit_client.gate import IDEMPOTENT, Gate, deficit
-from ratelimit_client.headers import Reading
-from ratelimit_core import Limiter, RateLimitExceeded, Reservation, StoreError
-from ratelimit_core.holding import Hold
+from ratelimit_client.exchange import Body
+from ratelimit_client.flow import Flow, Ticket
+from ratelimit_client.gate import IDEMPOTENT, Gate
+from ratelimit_core import Limiter
 
 __all__ = ["AsyncRateLimitTransport"]
 
@@ -97,139 +94,56 @@ class AsyncRateLimitTransport(httpx.AsyncBaseTransport):
             failed_cost=failed_cost,
         )
         self._inner = httpx.AsyncHTTPTransport() if transport is None else transport
-        self._teaching: dict[str, asyncio.Event] = {}
+        self._flow = Flow(self.gate)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        gate = self.gate
+        gate, flow = self.gate, self._flow
         key, cost = gate.key_of(request, str(request.url)), gate.cost_of(request)
         deadline = gate.deadline()
         if gate.retries:
             await request.aread()  # a retry sends the body again
         attempt = 0
         while True:
-            teaching = await self._turn(key, deadline)
+            teaching = await flow.turn(key, deadline)
             try:
-                ticket = await self._admit(key, cost, deadline)
+                ticket = await flow.admit(key, cost, deadline)
                 try:
                     response = await self._inner.handle_async_request(request)
                 except BaseException:
                     await ticket.aclose(gate.failed_cost)
                     raise
-                reading = await self._learn(key, response)
+                reading = await flow.learn(key, response.status_code, response.headers.multi_items())
             finally:
                 if teaching:
-                    self._teaching.pop(key).set()
+                    flow.taught(key)
             if gate.retry(request.method, response.status_code, reading, attempt, deadline):
                 await response.aclose()
                 await ticket.aclose(gate.failed_cost)  # refused: the failed call's cost
                 attempt += 1
                 continue
-            return ticket.wrap(response, request, gate)
+            return _wrap(ticket, response, request, gate)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
-    # -- internals ---------------------------------------------------------------------
 
-    async def _turn(self, key: str, deadline: float | None) -> bool:
-        """Wait while another request teaches ``key``'s limit; whether this request is the one that teaches it."""
-        while not self.gate.knows(key):
-            teacher = self._teaching.get(key)
-            if teacher is None:
-                self._teaching[key] = asyncio.Event()
-                return True
-            left = None if deadline is None else deadline - time.monotonic()
-            try:
-                await asyncio.wait_for(teacher.wait(), left)
-            except TimeoutError:
-                why = "timed out waiting for the first response to teach the limit"
-                raise exceeded(None, why, self.gate.pauses.policy.limits[0]) from None
-        return False
+def _wrap(ticket: Ticket, response: httpx.Response, request: httpx.Request, gate: Gate[Limiter]) -> httpx.Response:
+    """``response``, whose stream settles and frees ``ticket`` when closed."""
+    if ticket.hold is None and ticket.reservation is None:
+        return response
+    refused = response.status_code in (429, 503)  # a failed call: it settles at failed_cost
+    body = Body(gate.settle is not None and not refused)
 
-    async def _admit(self, key: str, cost: int, deadline: float | None) -> _Ticket:
-        """Take the request's turn: its key's pause, then the limiter (waiting within ``deadline``)."""
-        gate = self.gate
-        limiter, counts = gate.limiter_for(key)
-        pause = gate.paused(key)
-        if pause:  # known here: no round trip until it ends
-            if deadline is not None and time.monotonic() + pause > deadline:
-                why = "the upstream paused this key for longer than the timeout"
-                raise exceeded(pause, why, limiter.policy.limits[0])
-            await asyncio.sleep(pause)
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not counts:
-            await limiter.wait(key, 0, timeout=left)
-            return _Ticket()
-        if limiter.cap is not None:
-            hold = limiter.acquire(key, cost, timeout=left)
-            await hold.__aenter__()
-            return _Ticket(hold=hold)
-        if gate.settle is None:
-            await limiter.wait(key, cost, timeout=left)
-            return _Ticket()
-        while True:
-            reservation = await limiter.reserve(key, cost)
-            if reservation:
-                return _Ticket(reservation=reservation)
-            wait = reservation.decision.retry_after
-            if wait is None or (deadline is not None and time.monotonic() + wait > deadline):
-                raise RateLimitExceeded(reservation.decision, "no room for the request within the timeout")
-            await asyncio.sleep(wait)
+    async def finish() -> None:
+        await ticket.aclose(gate.failed_cost if refused else body.cost(gate.settle, response, request))
 
-    async def _learn(self, key: str, response: httpx.Response) -> Reading:
-        """Read the response: block the key for the pause it says, adopt the limits it announces."""
-        gate = self.gate
-        reading = gate.read(response.status_code, response.headers.multi_items())
-        try:
-            if reading.pause and gate.remember_pause(key, reading.pause):
-                await gate.limiter_for(key)[0].block(key, reading.pause)
-            adopted = gate.adopt(key, reading)
-            if adopted is not None:
-                limiter, quota = adopted
-                now = await limiter.peek(key, 0)
-                units = deficit([s.remaining for s in now.statuses] or [now.remaining], quota.remaining)
-                if units:
-                    await limiter.charge(key, units)
-        except StoreError as exc:  # the response is the caller's all the same; the pause is kept here
-            log_store_failure(exc)
-        return reading
-
-
-class _Ticket:
-    """What a request took: a slot held for the exchange, or units reserved until its response is settled."""
-
-    __slots__ = ("hold", "reservation")
-
-    def __init__(self, hold: Hold | None = None, reservation: Reservation[Any] | None = None) -> None:
-        self.hold = hold
-        self.reservation = reservation
-
-    async def aclose(self, actual: int | None) -> None:
-        """Settle the reservation at ``actual`` units (``None``: leave it at its estimate), free the slot."""
-        try:
-            if self.reservation is not None and actual is not None:
-                await self.reservation.settle(actual)
-        finally:
-            if self.hold is not None:
-                await self.hold.__aexit__(None, None, None)
-
-    def wrap(self, response: httpx.Response, request: httpx.Request, gate: Gate[Limiter]) -> httpx.Response:
-        """``response``, whose stream settles and frees this ticket when closed."""
-        if self.hold is None and self.reservation is None:
-            return response
-        refused = response.status_code in (429, 503)  # a failed call: it settles at failed_cost
-        body = Body(gate.settle is not None and not refused)
-
-        async def finish() -> None:
-            await self.aclose(gate.failed_cost if refused else body.cost(gate.settle, response, request))
-
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=_Closing(response.stream, body, finish),  # type: ignore[arg-type]
-            extensions=response.extensions,
-            request=request,
-        )
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=_Closing(response.stream, body, finish),  # type: ignore[arg-type]
+        extensions=response.extensions,
+        request=request,
+    )
 
 
 class _Closing(httpx.AsyncByteStream):

@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
 
-from ratelimit_client.exchange import Body, exceeded, log_store_failure
-from ratelimit_client.gate import IDEMPOTENT, Gate, deficit
-from ratelimit_client.headers import Reading
-from ratelimit_core import RateLimitExceeded, Reservation, StoreError
-from ratelimit_core.sync import Hold, Limiter
+from ratelimit_client.exchange import Body
+from ratelimit_client.gate import IDEMPOTENT, Gate
+from ratelimit_client.sync_flow import Flow, Ticket
+from ratelimit_core.sync import Limiter
 
 __all__ = ["RateLimitTransport"]
 
@@ -101,140 +98,56 @@ class RateLimitTransport(httpx.BaseTransport):
             failed_cost=failed_cost,
         )
         self._inner = httpx.HTTPTransport() if transport is None else transport
-        self._teaching: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()  # guards _teaching
+        self._flow = Flow(self.gate)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        gate = self.gate
+        gate, flow = self.gate, self._flow
         key, cost = gate.key_of(request, str(request.url)), gate.cost_of(request)
         deadline = gate.deadline()
         if gate.retries:
             request.read()  # a retry sends the body again
         attempt = 0
         while True:
-            teaching = self._turn(key, deadline)
+            teaching = flow.turn(key, deadline)
             try:
-                ticket = self._admit(key, cost, deadline)
+                ticket = flow.admit(key, cost, deadline)
                 try:
                     response = self._inner.handle_request(request)
                 except BaseException:
                     ticket.close(gate.failed_cost)
                     raise
-                reading = self._learn(key, response)
+                reading = flow.learn(key, response.status_code, response.headers.multi_items())
             finally:
                 if teaching:
-                    with self._lock:
-                        self._teaching.pop(key).set()
+                    flow.taught(key)
             if gate.retry(request.method, response.status_code, reading, attempt, deadline):
                 response.close()
                 ticket.close(gate.failed_cost)  # refused: the failed call's cost
                 attempt += 1
                 continue
-            return ticket.wrap(response, request, gate)
+            return _wrap(ticket, response, request, gate)
 
     def close(self) -> None:
         self._inner.close()
 
-    # -- internals ---------------------------------------------------------------------
 
-    def _turn(self, key: str, deadline: float | None) -> bool:
-        """Wait while another request teaches ``key``'s limit; whether this request is the one that teaches it."""
-        while not self.gate.knows(key):
-            with self._lock:
-                teacher = self._teaching.get(key)
-                if teacher is None:
-                    self._teaching[key] = threading.Event()
-                    return True
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not teacher.wait(left):
-                why = "timed out waiting for the first response to teach the limit"
-                raise exceeded(None, why, self.gate.pauses.policy.limits[0])
-        return False
+def _wrap(ticket: Ticket, response: httpx.Response, request: httpx.Request, gate: Gate[Limiter]) -> httpx.Response:
+    """``response``, whose stream settles and frees ``ticket`` when closed."""
+    if ticket.hold is None and ticket.reservation is None:
+        return response
+    refused = response.status_code in (429, 503)  # a failed call: it settles at failed_cost
+    body = Body(gate.settle is not None and not refused)
 
-    def _admit(self, key: str, cost: int, deadline: float | None) -> _Ticket:
-        """Take the request's turn: its key's pause, then the limiter (waiting within ``deadline``)."""
-        gate = self.gate
-        limiter, counts = gate.limiter_for(key)
-        pause = gate.paused(key)
-        if pause:  # known here: no round trip until it ends
-            if deadline is not None and time.monotonic() + pause > deadline:
-                why = "the upstream paused this key for longer than the timeout"
-                raise exceeded(pause, why, limiter.policy.limits[0])
-            time.sleep(pause)
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not counts:
-            limiter.wait(key, 0, timeout=left)
-            return _Ticket()
-        if limiter.cap is not None:
-            hold = limiter.acquire(key, cost, timeout=left)
-            hold.__enter__()
-            return _Ticket(hold=hold)
-        if gate.settle is None:
-            limiter.wait(key, cost, timeout=left)
-            return _Ticket()
-        while True:
-            reservation = limiter.reserve(key, cost)
-            if reservation:
-                return _Ticket(reservation=reservation)
-            wait = reservation.decision.retry_after
-            if wait is None or (deadline is not None and time.monotonic() + wait > deadline):
-                raise RateLimitExceeded(reservation.decision, "no room for the request within the timeout")
-            time.sleep(wait)
+    def finish() -> None:
+        ticket.close(gate.failed_cost if refused else body.cost(gate.settle, response, request))
 
-    def _learn(self, key: str, response: httpx.Response) -> Reading:
-        """Read the response: block the key for the pause it says, adopt the limits it announces."""
-        gate = self.gate
-        reading = gate.read(response.status_code, response.headers.multi_items())
-        try:
-            if reading.pause and gate.remember_pause(key, reading.pause):
-                gate.limiter_for(key)[0].block(key, reading.pause)
-            adopted = gate.adopt(key, reading)
-            if adopted is not None:
-                limiter, quota = adopted
-                now = limiter.peek(key, 0)
-                units = deficit([s.remaining for s in now.statuses] or [now.remaining], quota.remaining)
-                if units:
-                    limiter.charge(key, units)
-        except StoreError as exc:  # the response is the caller's all the same; the pause is kept here
-            log_store_failure(exc)
-        return reading
-
-
-class _Ticket:
-    """What a request took: a slot held for the exchange, or units reserved until its response is settled."""
-
-    __slots__ = ("hold", "reservation")
-
-    def __init__(self, hold: Hold | None = None, reservation: Reservation[Any] | None = None) -> None:
-        self.hold = hold
-        self.reservation = reservation
-
-    def close(self, actual: int | None) -> None:
-        """Settle the reservation at ``actual`` units (``None``: leave it at its estimate), free the slot."""
-        try:
-            if self.reservation is not None and actual is not None:
-                self.reservation.settle(actual)
-        finally:
-            if self.hold is not None:
-                self.hold.__exit__(None, None, None)
-
-    def wrap(self, response: httpx.Response, request: httpx.Request, gate: Gate[Limiter]) -> httpx.Response:
-        """``response``, whose stream settles and frees this ticket when closed."""
-        if self.hold is None and self.reservation is None:
-            return response
-        refused = response.status_code in (429, 503)  # a failed call: it settles at failed_cost
-        body = Body(gate.settle is not None and not refused)
-
-        def finish() -> None:
-            self.close(gate.failed_cost if refused else body.cost(gate.settle, response, request))
-
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=_Closing(response.stream, body, finish),  # type: ignore[arg-type]
-            extensions=response.extensions,
-            request=request,
-        )
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=_Closing(response.stream, body, finish),  # type: ignore[arg-type]
+        extensions=response.extensions,
+        request=request,
+    )
 
 
 class _Closing(httpx.SyncByteStream):

@@ -11,6 +11,7 @@ from ratelimit_core.blocks import Blocks
 from ratelimit_core.concurrency import Concurrency, renew, room
 from ratelimit_core.decision import Decision, new_decision
 from ratelimit_core.memory_tables import MAX_KEY_CHARS, SlotTables, Table, Tables, bounded
+from ratelimit_core.notes import Notes, check_note
 from ratelimit_core.policy import Policy
 from ratelimit_core.store import Decide
 
@@ -34,7 +35,7 @@ class MemoryCore:
     #: Its state lives in this process only: a waiter for a slot is woken by a release here, never polls.
     local: ClassVar[bool] = True
 
-    __slots__ = ("_blocks", "_bound", "_clock", "_slots", "_tables")
+    __slots__ = ("_blocks", "_bound", "_clock", "_notes", "_slots", "_tables")
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
@@ -46,6 +47,7 @@ class MemoryCore:
         self._tables = Tables(max_keys)
         self._slots = SlotTables()
         self._blocks = Blocks(max_keys)
+        self._notes = Notes(max_keys)
         self._bound: dict[tuple[str, ...], Decide] = {}  # bind() once per policy, the newest MAX_BOUND kept
 
     def __repr__(self) -> str:
@@ -90,6 +92,13 @@ class MemoryCore:
         now = self._now()
         outcomes = self._hit(policy, self._tables.of(policy), bounded(key), cost, now).outcomes
         return policy.decision(outcomes), executor.until(now, outcomes)
+
+    def _write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        check_note(text, ttl)
+        self._notes.write(policy.name, bounded(key), text, self._now() + ttl)
+
+    def _read_note(self, policy: Policy, key: str) -> bytes | None:
+        return self._notes.read(policy.name, bounded(key), self._now())
 
     def _acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         cap, key, now = _cap_of(policy), bounded(key), self._now()
@@ -257,6 +266,14 @@ class MemoryStore(MemoryCore):
     async def block(self, policy: Policy, key: str, duration: int) -> int:
         """See :meth:`ratelimit_core.store.Blocking.block`."""
         return self._block(policy, key, duration)
+
+    async def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        """See :meth:`ratelimit_core.store.Noting.write_note`."""
+        self._write_note(policy, key, text, ttl)
+
+    async def read_note(self, policy: Policy, key: str) -> bytes | None:
+        """See :meth:`ratelimit_core.store.Noting.read_note`."""
+        return self._read_note(policy, key)
 
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""

@@ -80,6 +80,12 @@ class ObservedStore(WrapperStore):
     async def block(self, policy: Policy, key: str, duration: int) -> int:
         return await self._timed("block", super().block(policy, key, duration))
 
+    async def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        await self._timed("write_note", super().write_note(policy, key, text, ttl))
+
+    async def read_note(self, policy: Policy, key: str) -> bytes | None:
+        return await self._timed("read_note", super().read_note(policy, key))
+
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         await self._timed("release", super().release(policy, key, holder))
 

@@ -39,6 +39,8 @@ class Policy:
         block_namespace: The namespace of the key's block (:meth:`Limiter.block
             <ratelimit_core.Limiter.block>`), ``"<name>:block"``: the name's
             alone, so every limiter of one name honours it, whatever its rates.
+        note_namespace: The namespace of the key's note (:class:`~ratelimit_core.store.Noting`),
+            ``"<name>:note"``, the name's alone too.
         signature: What a store may key its per-policy caches on: the
             namespaces, and the cap with its lease. Policies of equal
             signatures run alike on a store.
@@ -60,6 +62,7 @@ class Policy:
     limits: tuple[Rate | Concurrency, ...] = field(init=False, repr=False, compare=False)
     cap_namespace: str = field(init=False, repr=False, compare=False)
     block_namespace: str = field(init=False, repr=False, compare=False)
+    note_namespace: str = field(init=False, repr=False, compare=False)
     signature: tuple[str, ...] = field(init=False, repr=False, compare=False)
     maths: tuple[AlgorithmMath, ...] = field(init=False, repr=False, compare=False)
     namespaces: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -87,6 +90,7 @@ class Policy:
             self, "cap_namespace", "" if self.cap is None else f"{self.name}:concurrent:{self.cap.limit}"
         )
         object.__setattr__(self, "block_namespace", f"{self.name}:block")
+        object.__setattr__(self, "note_namespace", f"{self.name}:note")
         cap = self.cap
         signature = namespaces if cap is None else (*namespaces, f"{self.cap_namespace}:{cap.lease_us}")
         object.__setattr__(self, "signature", signature)

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from ratelimit_core.decision import Decision
 from ratelimit_core.errors import StoreError
+from ratelimit_core.notes import check_note
 from ratelimit_core.policy import Policy
 from ratelimit_core.sqlite_file import Checkpoints, identity, open_file
 from ratelimit_core.sqlite_rows import Op, Transactions, attempts, digest, failure
@@ -211,6 +212,16 @@ class SqliteStore(SqliteCore):
         """See :meth:`ratelimit_core.store.Blocking.block`."""
         lasts: int = await self._run(policy, key, Op("block", duration))
         return lasts
+
+    async def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        """See :meth:`ratelimit_core.store.Noting.write_note`."""
+        check_note(text, ttl)
+        await self._run(policy, key, Op("write_note", ttl, text=text))
+
+    async def read_note(self, policy: Policy, key: str) -> bytes | None:
+        """See :meth:`ratelimit_core.store.Noting.read_note`."""
+        note: bytes | None = await self._run(policy, key, Op("read_note", 0))
+        return note
 
     # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
 

@@ -60,12 +60,14 @@ class _Key(NamedTuple):
 
 
 class Op(NamedTuple):
-    """One operation: its name, cost (a block's: its µs), holder (slots) and a refund's ``until``."""
+    """One operation: its name, cost (a block's or a note's: its µs), holder (slots), a refund's ``until``, a
+    note's text."""
 
     name: str
     cost: int
     holder: str = ""
     until: Sequence[int] | None = None
+    text: bytes = b""
 
 
 def digest(key: str) -> bytes:
@@ -147,6 +149,8 @@ class Transactions:
                     slots.pop(op.holder, None)
                 self._write_slots(at, held, slots)
                 return renewed if op.name == "renew" else None
+        if op.name in ("write_note", "read_note"):
+            return self._note(at, op)
         if op.name in ("block", "reset"):
             return self._block(at, op.cost) if op.name == "block" else self._reset(at, held)
         found = [con.execute(_SELECT, (ns, key)).fetchone() for ns in policy.namespaces]
@@ -191,6 +195,19 @@ class Transactions:
         names = (*policy.namespaces, policy.cap_namespace, policy.block_namespace)
         con.executemany(_DELETE, [(ns, key) for ns in names if ns])
         _add_rows(con, -sum(row is not None for row in (*rows, held)))
+
+    def _note(self, at: _Key, op: Op) -> bytes | None:
+        """Read the key's note (``None``: none, or expired), or write it to expire ``op.cost`` µs from now."""
+        con, policy, key, now = at
+        row = con.execute(_SELECT, (policy.note_namespace, key)).fetchone()
+        if op.name == "read_note":
+            return None if row is None or row[1] <= now else bytes(row[0])
+        if row is None:
+            con.execute(_INSERT, (policy.note_namespace, key, op.text, now + op.cost, now))
+            self._make_room(con, _add_rows(con, 1) - self._max_keys, now)
+        else:
+            con.execute(_UPDATE_ROW, (op.text, now + op.cost, now, policy.note_namespace, key))
+        return None
 
     def _block(self, at: _Key, duration: int) -> int:
         """Block the key for ``duration`` µs, or longer when it already is; the µs its block lasts from now.

@@ -2,8 +2,8 @@
 
 For store authors: see docs/stores.md. A store implements :class:`Store`; it
 may also implement :class:`Preparing`, :class:`Binding`, :class:`Holding`
-(concurrency caps) and :class:`Blocking` (``Limiter.block``), which the :class:`~ratelimit_core.Limiter` finds with
-``isinstance``.
+(concurrency caps), :class:`Blocking` (``Limiter.block``) and :class:`Noting`,
+which the :class:`~ratelimit_core.Limiter` finds with ``isinstance``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
 
-__all__ = ["Binding", "Blocking", "Decide", "Holding", "Preparing", "Store"]
+__all__ = ["Binding", "Blocking", "Decide", "Holding", "Noting", "Preparing", "Store"]
 
 #: What :meth:`Binding.bind` returns: ``decide(key, cost)``, with the meaning of :meth:`Store.hit`.
 Decide = Callable[[str, int], Decision]
@@ -164,4 +164,24 @@ class Blocking(Protocol):
 
         Returns how many µs the key's block lasts from now (0: it has none).
         """
+        ...
+
+
+@runtime_checkable
+class Noting(Protocol):
+    """A store that keeps short notes per limiter name and key, for every process sharing it.
+
+    What a limiter's user learns about a key and other processes should start
+    from (``ratelimit-client`` notes the limits an upstream announced). A note
+    belongs to ``policy.note_namespace`` (the limiter's name alone) and the key,
+    lives ``ttl`` µs on the store's clock, and is not part of the key's state:
+    decisions never read it and ``reset`` leaves it.
+    """
+
+    async def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        """Keep ``text`` (at most 1,024 bytes) for ``key`` for ``ttl`` µs from now, in place of any note before."""
+        ...
+
+    async def read_note(self, policy: Policy, key: str) -> bytes | None:
+        """The note kept for ``key``, or ``None`` (none written, or it has expired)."""
         ...

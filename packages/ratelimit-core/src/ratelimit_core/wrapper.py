@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
-from ratelimit_core.store import Binding, Blocking, Holding, Preparing, Store
+from ratelimit_core.store import Binding, Blocking, Holding, Noting, Preparing, Store
 
 __all__ = ["Capabilities", "WrapperStore", "Wrapping", "capabilities", "innermost"]
 
@@ -94,6 +94,17 @@ class WrapperStore(Wrapping):
             raise TypeError(f"{self.store!r} keeps no blocks")
         return await self.store.block(policy, key, duration)
 
+    async def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        await self._noting().write_note(policy, key, text, ttl)
+
+    async def read_note(self, policy: Policy, key: str) -> bytes | None:
+        return await self._noting().read_note(policy, key)
+
+    def _noting(self) -> Noting:
+        if not isinstance(self.store, Noting):
+            raise TypeError(f"{self.store!r} keeps no notes")
+        return self.store
+
     def _holding(self) -> Holding:
         if not isinstance(self.store, Holding):
             raise TypeError(f"{self.store!r} keeps no concurrency slots")
@@ -115,6 +126,7 @@ class Capabilities(NamedTuple):
     binding: bool
     holding: bool
     blocking: bool
+    noting: bool
     #: Its state lives in this process only (``local = True`` on the class, as on ``MemoryStore``): nothing but
     #: this process frees its slots, so a waiter need not poll for them.
     local: bool
@@ -137,6 +149,7 @@ def capabilities(store: object) -> Capabilities:
             issubclass(cls, Binding),
             issubclass(cls, Holding),
             issubclass(cls, Blocking),
+            issubclass(cls, Noting),
             getattr(cls, "local", False) is True,
         )
     if inner is store:

@@ -16,8 +16,8 @@ from redis.exceptions import RedisError, ResponseError
 from ratelimit_core import Algorithm, Decision, Policy, StoreError
 from ratelimit_core.algorithms import AlgorithmMath, TokenBucket
 from ratelimit_core.algorithms.token_bucket import MAX_DEBT
-from ratelimit_redis.keys import block_base, key_bases
-from ratelimit_redis.scripts import sha, source
+from ratelimit_redis.keys import block_base, key_bases, note_base
+from ratelimit_redis.scripts import NOTE_SHA, NOTE_SOURCE, sha, source
 from ratelimit_redis.wire import pack, pack_prefix
 
 __all__ = ["CALL_ERRORS", "MAX_LOG_LIMIT", "Call", "Script", "decision_of", "ends", "failure", "reserved"]
@@ -25,6 +25,7 @@ __all__ = ["CALL_ERRORS", "MAX_LOG_LIMIT", "Call", "Script", "decision_of", "end
 _EXACT = 2**53  # Lua numbers are doubles: integers are exact below this
 _PACKED_LIMIT = 800_000_000  # window states pack counts in base limit + 1, below 9e8
 _DEL = pack_prefix(b"DEL")
+_NOTE_EVALSHA, _NOTE_EVAL = pack_prefix(b"EVALSHA", NOTE_SHA.encode(), b"1"), pack_prefix(b"EVAL", NOTE_SOURCE, b"1")
 #: The largest sliding-log limit on Redis: one 8-byte entry per unit, so at most 8 MB per key and per hit.
 MAX_LOG_LIMIT = 1_000_000
 
@@ -46,6 +47,7 @@ class Script:
     keys: tuple[bytes, ...]  # the bases as bytes, each with the opening brace of the hash tag
     params: bytes  # ARGV[4]: every rate's parameters, comma-separated
     cap: tuple[bytes, bytes] | None  # ARGV[6] and ARGV[7] with a concurrency cap: its limit and lease (µs)
+    note: bytes  # the base of the key's note, with the opening brace (note.lua)
     evalsha: bytes  # the packed "EVALSHA <sha> <number of keys>"
     eval: bytes  # the packed "EVAL <source> <number of keys>", for a server without the script
     count: int  # arguments of the whole command
@@ -64,6 +66,7 @@ class Script:
             tuple(base.encode() + b"{" for base in bases),
             b",".join(b"%d" % p for p in params),
             None if cap is None else (b"%d" % cap.limit, b"%d" % cap.lease_us),
+            note_base(prefix, policy.name).encode() + b"{",
             pack_prefix(b"EVALSHA", sha(policy.algorithm).encode(), count),
             pack_prefix(b"EVAL", source(policy.algorithm), count),
             3 + len(bases) + 5 + (0 if cap is None else 3),
@@ -82,6 +85,13 @@ class Script:
         if self.cap is not None:
             items += (*self.cap, holder)
         return Call(items[0], pack(self.count, self.evalsha, items), lambda: pack(self.count, self.eval, items))
+
+    def note_call(self, tag: bytes, now: bytes, text: bytes | None = None, ttl: int = 0) -> Call:
+        """The note script's call: a read, or with ``text`` a write that lives ``ttl`` µs (``now`` as for
+        :meth:`call`)."""
+        key = self.note + tag + b"}"
+        items = [key, b"read" if text is None else b"write", now, text or b"", b"%d" % ttl]
+        return Call(key, pack(3 + len(items), _NOTE_EVALSHA, items), lambda: pack(3 + len(items), _NOTE_EVAL, items))
 
     def delete(self, tag: bytes) -> Call:
         """The ``DEL`` of every key of ``tag`` (a reset)."""

@@ -11,7 +11,8 @@ tag, so that any identity (empty, braces, ``*``, ``a:b``, 10 kB of bytes) is
 safe, distinct and short, and the keys of every rate of one decision share a
 Redis Cluster slot (a concurrency cap's slots too:
 ``<prefix>:<name>:cc:<limit>:{<identity digest>}``, a sorted set; and the
-identity's block, ``<prefix>:<name>:blk:{<identity digest>}``, the µs it ends). Short keys
+identity's block, ``<prefix>:<name>:blk:{<identity digest>}``, the µs it ends;
+its note, ``<prefix>:<name>:note:{<identity digest>}``, outside decisions). Short keys
 matter: in Redis 7 a key of up to 60 bytes with an integer value costs 104
 bytes, one of 61 to 76 bytes 120; hence the short algorithm codes (``tb``,
 ``fw``, ``swl``, ``swc``) and periods (``1h``).
@@ -24,7 +25,7 @@ import hashlib
 
 from ratelimit_core import Algorithm, Policy, Rate
 
-__all__ = ["MAX_KEY_BYTES", "block_base", "digest", "digest_bytes", "key_bases"]
+__all__ = ["MAX_KEY_BYTES", "block_base", "digest", "digest_bytes", "key_bases", "note_base"]
 
 _b64 = base64.urlsafe_b64encode
 _blake2b = hashlib.blake2b
@@ -92,9 +93,18 @@ def block_base(prefix: str, name: str) -> str:
     A name is replaced by its digest under the same rule as :func:`key_bases`,
     applied to this key alone (it must not depend on a limiter's rates).
     """
-    base = f"{prefix}:{_escape(name)}:blk:"
+    return _name_base(prefix, name, "blk")
+
+
+def note_base(prefix: str, name: str) -> str:
+    """The base of a key's note (``ratelimit_core.store.Noting``): the limiter's name alone, as a block's."""
+    return _name_base(prefix, name, "note")
+
+
+def _name_base(prefix: str, name: str, kind: str) -> str:
+    base = f"{prefix}:{_escape(name)}:{kind}:"
     if "{" in name or "}" in name or len(base.encode()) + _TAG_BYTES > MAX_KEY_BYTES:
-        base = f"{prefix}:~{digest(_escape(name))}:blk:"
+        base = f"{prefix}:~{digest(_escape(name))}:{kind}:"
     return base
 
 

@@ -8,7 +8,7 @@ from importlib.resources import files
 
 from ratelimit_core import Algorithm
 
-__all__ = ["sha", "source"]
+__all__ = ["NOTE_SHA", "NOTE_SOURCE", "sha", "source"]
 
 #: The algorithms whose states are packed into big integers (``bigint.lua``).
 _PACKED = {Algorithm.FIXED_WINDOW, Algorithm.SLIDING_WINDOW_COUNTER}
@@ -29,4 +29,14 @@ def source(algorithm: Algorithm) -> bytes:
 @cache
 def sha(algorithm: Algorithm) -> str:
     """The ``SHA1`` by which ``EVALSHA`` names the script of ``algorithm``."""
-    return hashlib.sha1(source(algorithm), usedforsecurity=False).hexdigest()
+    return _sha(source(algorithm))
+
+
+def _sha(text: bytes) -> str:
+    return hashlib.sha1(text, usedforsecurity=False).hexdigest()
+
+
+#: The notes' script (``note.lua``): a script of its own, since notes are no part of a decision.
+NOTE_SOURCE = (files("ratelimit_redis") / "lua" / "note.lua").read_bytes()
+#: The ``SHA1`` that names it.
+NOTE_SHA = _sha(NOTE_SOURCE)

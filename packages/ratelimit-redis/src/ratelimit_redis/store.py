@@ -154,6 +154,15 @@ class RedisStore(RedisCore):
         lasts: int = await self._run(*self._block(policy, key, duration), doing="block")
         return lasts
 
+    async def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        """See :meth:`ratelimit_core.store.Noting.write_note`."""
+        await self._run(*self._write_note(policy, key, text, ttl), doing="write a note")
+
+    async def read_note(self, policy: Policy, key: str) -> bytes | None:
+        """See :meth:`ratelimit_core.store.Noting.read_note`."""
+        note: bytes | None = await self._run(*self._read_note(policy, key), doing="read a note")
+        return note
+
     # -- concurrency slots (ratelimit_core.store.Holding) ---------------------------------
 
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from ratelimit_core import Policy
+from ratelimit_core.notes import check_note
 from ratelimit_core.observe import Observer, guarded
 from ratelimit_redis.breaker import Breaker
 from ratelimit_redis.calls import Call, Script, decision_of, ends, reserved
@@ -37,6 +38,10 @@ def _renewed(reply: bytes) -> bool:
 
 def _nothing(reply: bytes) -> None:
     return None
+
+
+def _note(reply: bytes | None) -> bytes | None:
+    return reply
 
 
 class RedisCore:
@@ -132,6 +137,13 @@ class RedisCore:
     def _block(self, policy: Policy, key: str, duration: int) -> tuple[Call, Reader]:
         return self._call(policy, key, _BLOCK, duration), int
 
+    def _write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> tuple[Call, Reader]:
+        check_note(text, ttl)
+        return self._script(policy).note_call(digest_bytes(key), self._now(), text, ttl), _nothing
+
+    def _read_note(self, policy: Policy, key: str) -> tuple[Call, Reader]:
+        return self._script(policy).note_call(digest_bytes(key), self._now()), _note
+
     def _reset(self, policy: Policy, key: str) -> tuple[Call, Reader]:
         return self._script(policy).delete(digest_bytes(key)), _nothing
 
@@ -146,8 +158,11 @@ class RedisCore:
 
     def _call(self, policy: Policy, key: str, mode: bytes, cost: int, *, until: bytes = b"", holder: str = "") -> Call:
         """The script call of ``mode``; its now is a test clock's µs, or empty for the server's ``TIME``."""
-        now = b"" if self._clock is None else b"%d" % round(self._clock() * 1_000_000)
-        return self._script(policy).call(digest_bytes(key), mode, cost, (now, until, holder.encode()))
+        return self._script(policy).call(digest_bytes(key), mode, cost, (self._now(), until, holder.encode()))
+
+    def _now(self) -> bytes:
+        """A test clock's µs for a script's ``now``, or empty for the server's ``TIME``."""
+        return b"" if self._clock is None else b"%d" % round(self._clock() * 1_000_000)
 
     def _script(self, policy: Policy) -> Script:
         """The policy's script call, made once (its checks too)."""

@@ -126,6 +126,15 @@ class RedisStore(RedisCore):
         lasts: int = self._run(*self._block(policy, key, duration), doing="block")
         return lasts
 
+    def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        """See :meth:`ratelimit_core.store.Noting.write_note`."""
+        self._run(*self._write_note(policy, key, text, ttl), doing="write a note")
+
+    def read_note(self, policy: Policy, key: str) -> bytes | None:
+        """See :meth:`ratelimit_core.store.Noting.read_note`."""
+        note: bytes | None = self._run(*self._read_note(policy, key), doing="read a note")
+        return note
+
     def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""
         decision: Decision = self._run(*self._acquire(policy, key, cost, holder))

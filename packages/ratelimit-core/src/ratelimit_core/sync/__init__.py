@@ -23,7 +23,7 @@ from ratelimit_core.sync.holding import Hold
 from ratelimit_core.sync.limiter import Limiter
 from ratelimit_core.sync.memory import MemoryStore
 from ratelimit_core.sync.sqlite import SqliteStore
-from ratelimit_core.sync.store import Blocking, Holding, Store
+from ratelimit_core.sync.store import Blocking, Holding, Noting, Store
 
 __all__ = [
     "Algorithm",
@@ -34,6 +34,7 @@ __all__ = [
     "Holding",
     "Limiter",
     "MemoryStore",
+    "Noting",
     "Rate",
     "RateLimitError",
     "RateLimitExceeded",

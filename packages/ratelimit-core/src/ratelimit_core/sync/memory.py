@@ -78,6 +78,16 @@ class MemoryStore(MemoryCore):
         with self._lock:
             return self._block(policy, key, duration)
 
+    def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        """See :meth:`ratelimit_core.store.Noting.write_note`."""
+        with self._lock:
+            self._write_note(policy, key, text, ttl)
+
+    def read_note(self, policy: Policy, key: str) -> bytes | None:
+        """See :meth:`ratelimit_core.store.Noting.read_note`."""
+        with self._lock:
+            return self._read_note(policy, key)
+
     def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""
         with self._lock:

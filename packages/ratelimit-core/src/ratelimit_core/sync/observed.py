@@ -84,6 +84,13 @@ class ObservedStore(Wrapping):
         lasts: int = self._timed("block", self.store.block, policy, key, duration)
         return lasts
 
+    def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        self._timed("write_note", self.store.write_note, policy, key, text, ttl)
+
+    def read_note(self, policy: Policy, key: str) -> bytes | None:
+        note: bytes | None = self._timed("read_note", self.store.read_note, policy, key)
+        return note
+
     def release(self, policy: Policy, key: str, holder: str) -> None:
         self._timed("release", self.store.release, policy, key, holder)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ratelimit_core.decision import Decision
+from ratelimit_core.notes import check_note
 from ratelimit_core.policy import Policy
 from ratelimit_core.sqlite import SqliteCore, capped
 from ratelimit_core.sqlite_file import connect
@@ -108,6 +109,16 @@ class SqliteStore(SqliteCore):
         """See :meth:`ratelimit_core.store.Blocking.block`."""
         lasts: int = self._run(policy, key, Op("block", duration))
         return lasts
+
+    def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        """See :meth:`ratelimit_core.store.Noting.write_note`."""
+        check_note(text, ttl)
+        self._run(policy, key, Op("write_note", ttl, text=text))
+
+    def read_note(self, policy: Policy, key: str) -> bytes | None:
+        """See :meth:`ratelimit_core.store.Noting.read_note`."""
+        note: bytes | None = self._run(policy, key, Op("read_note", 0))
+        return note
 
     def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         """See :meth:`ratelimit_core.store.Holding.acquire`."""

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 from ratelimit_core.decision import Decision
 from ratelimit_core.policy import Policy
 
-__all__ = ["Blocking", "Holding", "Store"]
+__all__ = ["Blocking", "Holding", "Noting", "Store"]
 
 
 @runtime_checkable
@@ -38,6 +38,15 @@ class Blocking(Protocol):
     """:class:`ratelimit_core.store.Blocking` in blocking calls."""
 
     def block(self, policy: Policy, key: str, duration: int) -> int: ...
+
+
+@runtime_checkable
+class Noting(Protocol):
+    """:class:`ratelimit_core.store.Noting` in blocking calls."""
+
+    def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None: ...
+
+    def read_note(self, policy: Policy, key: str) -> bytes | None: ...
 
 
 @runtime_checkable

@@ -68,6 +68,13 @@ class AsyncOverSync(Wrapping):
         lasts: int = self.store.block(policy, key, duration)
         return lasts
 
+    async def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        self.store.write_note(policy, key, text, ttl)
+
+    async def read_note(self, policy: Policy, key: str) -> bytes | None:
+        note: bytes | None = self.store.read_note(policy, key)
+        return note
+
     async def release(self, policy: Policy, key: str, holder: str) -> None:
         self.store.release(policy, key, holder)
 

@@ -67,6 +67,14 @@ class FailingStore:
         self.calls += 1
         raise self.error
 
+    async def write_note(self, policy: Policy, key: str, text: bytes, ttl: int) -> None:
+        self.calls += 1
+        raise self.error
+
+    async def read_note(self, policy: Policy, key: str) -> bytes | None:
+        self.calls += 1
+        raise self.error
+
     async def acquire(self, policy: Policy, key: str, cost: int, holder: str) -> Decision:
         self.calls += 1
         raise self.error

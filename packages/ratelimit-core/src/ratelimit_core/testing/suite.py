@@ -41,7 +41,7 @@ from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.errors import RateLimitExceeded
 from ratelimit_core.limiter import Limiter
 from ratelimit_core.memory import MemoryStore
-from ratelimit_core.store import Blocking, Holding, Store
+from ratelimit_core.store import Blocking, Holding, Noting, Store
 from ratelimit_core.testing.clock import ManualClock
 from ratelimit_core.testing.timelines import decide_alike, timeline
 
@@ -291,6 +291,26 @@ class StoreTests:
                 _expect(await limiter.block("k", 0) == 1, f"{algorithm}: 0 s sets nothing and reports the block")
                 await limiter.reset("k")
                 _expect((await limiter.hit("k")).allowed, f"{algorithm}: reset lifts the block and the rates")
+
+        self._run(case)
+
+    # -- notes (ratelimit_core.store.Noting) -------------------------------------------------
+
+    def test_a_note_is_kept_for_its_name_and_key_until_it_expires(self) -> None:
+        async def case(store: Store, clock: ManualClock) -> None:
+            if not isinstance(store, Noting):
+                raise unittest.SkipTest(f"{store!r} keeps no notes (ratelimit_core.store.Noting)")
+            limiter = _limiter("5/second", Algorithm.TOKEN_BUCKET, store)
+            other = Limiter("9/minute", name=limiter.name, store=store).policy  # the same name, other rates
+            _expect(await store.read_note(limiter.policy, "k") is None, "no note yet")
+            await store.write_note(limiter.policy, "k", b"20/1s", 10_000_000)
+            await store.write_note(limiter.policy, "k", b"30/1s \x00", 10_000_000)
+            _expect(await store.read_note(other, "k") == b"30/1s \x00", "the newest, for every limiter of the name")
+            _expect(await store.read_note(limiter.policy, "other") is None, "another key has none")
+            await limiter.reset("k")
+            _expect(await store.read_note(limiter.policy, "k") is not None, "a reset leaves the note")
+            clock.advance(10)
+            _expect(await store.read_note(limiter.policy, "k") is None, "gone at its ttl")
 
         self._run(case)
 

@@ -1,0 +1,129 @@
+"""What both async shells (the httpx transport, the aiohttp middleware) do around an exchange: the I/O of a
+:class:`~ratelimit_client.gate.Gate`'s decisions, on an event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ratelimit_client.exchange import exceeded, log_store_failure
+from ratelimit_client.gate import NOTE_TTL, Gate, deficit
+from ratelimit_client.headers import Reading
+from ratelimit_core import Limiter, RateLimitExceeded, Reservation
+from ratelimit_core.failures import BACKEND_ERRORS
+from ratelimit_core.holding import Hold
+
+__all__ = ["Flow", "Ticket"]
+
+
+class Flow:
+    """A gate, and the requests of this process that are teaching their key's limit (one per key)."""
+
+    def __init__(self, gate: Gate[Limiter]) -> None:
+        self.gate = gate
+        self._teaching: dict[str, asyncio.Event] = {}
+
+    async def turn(self, key: str, deadline: float | None) -> bool:
+        """Wait while another request teaches ``key``'s limit; whether this request is the one that teaches it
+        (then :meth:`taught` must follow its response).
+
+        The first request of an unknown key reads the limit another process
+        noted in the store, if any: then nobody needs to teach it here.
+        """
+        while not self.gate.knows(key):
+            teacher = self._teaching.get(key)
+            if teacher is None:
+                self._teaching[key] = asyncio.Event()
+                if await self._recall(key):
+                    self.taught(key)
+                    return False
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            try:
+                await asyncio.wait_for(teacher.wait(), left)
+            except TimeoutError:
+                why = "timed out waiting for the first response to teach the limit"
+                raise exceeded(None, why, self.gate.pauses.policy.limits[0]) from None
+        return False
+
+    def taught(self, key: str) -> None:
+        """The teaching request of ``key`` is done (answered or failed): the others go on."""
+        self._teaching.pop(key).set()
+
+    async def admit(self, key: str, cost: int, deadline: float | None) -> Ticket:
+        """Take the request's turn: its key's pause, then the limiter (waiting within ``deadline``)."""
+        gate = self.gate
+        limiter, counts = gate.limiter_for(key)
+        pause = gate.paused(key)
+        if pause:  # known here: no round trip until it ends
+            if deadline is not None and time.monotonic() + pause > deadline:
+                why = "the upstream paused this key for longer than the timeout"
+                raise exceeded(pause, why, limiter.policy.limits[0])
+            await asyncio.sleep(pause)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not counts or (limiter.cap is None and gate.settle is None):
+            await limiter.wait(key, cost if counts else 0, timeout=left)
+            return Ticket()
+        if limiter.cap is not None:
+            hold = limiter.acquire(key, cost, timeout=left)
+            await hold.__aenter__()
+            return Ticket(hold=hold)
+        while True:
+            reservation = await limiter.reserve(key, cost)
+            if reservation:
+                return Ticket(reservation=reservation)
+            wait = reservation.decision.retry_after
+            if wait is None or (deadline is not None and time.monotonic() + wait > deadline):
+                raise RateLimitExceeded(reservation.decision, "no room for the request within the timeout")
+            await asyncio.sleep(wait)
+
+    async def learn(self, key: str, status: int, headers: Any) -> Reading:
+        """Read a response: block the key for the pause it says, adopt (and note) the limits it announces."""
+        gate = self.gate
+        reading = gate.read(status, headers)
+        try:
+            if reading.pause and gate.remember_pause(key, reading.pause):
+                await gate.limiter_for(key)[0].block(key, reading.pause)
+            adopted = gate.adopt(key, reading)
+            if adopted is not None:
+                limiter, quota = adopted
+                now = await limiter.peek(key, 0)
+                units = deficit([s.remaining for s in now.statuses], quota.remaining)
+                if units:
+                    await limiter.charge(key, units)
+                if gate.notes is not None:
+                    await gate.notes.write_note(gate.pauses.policy, key, gate.note(key), NOTE_TTL)
+        except BACKEND_ERRORS as exc:  # the response is the caller's all the same; the pause is kept here
+            log_store_failure(exc)
+        return reading
+
+    async def _recall(self, key: str) -> bool:
+        gate = self.gate
+        if gate.notes is None:
+            return False
+        try:
+            text = await gate.notes.read_note(gate.pauses.policy, key)
+        except BACKEND_ERRORS as exc:
+            log_store_failure(exc)
+            return False
+        return text is not None and gate.adopt_note(key, text)
+
+
+class Ticket:
+    """What a request took: a slot held for the exchange, or units reserved until its response is settled."""
+
+    __slots__ = ("hold", "reservation")
+
+    def __init__(self, hold: Hold | None = None, reservation: Reservation[Any] | None = None) -> None:
+        self.hold = hold
+        self.reservation = reservation
+
+    async def aclose(self, actual: int | None) -> None:
+        """Settle the reservation at ``actual`` units (``None``: leave it at its estimate), free the slot."""
+        try:
+            if self.reservation is not None and actual is not None:
+                await self.reservation.settle(actual)
+        finally:
+            if self.hold is not None:
+                await self.hold.__aexit__(None, None, None)

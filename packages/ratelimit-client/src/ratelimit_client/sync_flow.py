@@ -1,5 +1,8 @@
 """What the sync httpx transport does around an exchange: the I/O of a :class:`~ratelimit_client.gate.Gate`'s
-decisions, in blocking calls from any thread; the twin of :mod:`ratelimit_client.flow`."""
+decisions, in blocking calls from any thread; the twin of :mod:`ratelimit_client.flow`.
+
+Written from flow.py by scripts/unasync_client.py: edit flow.py, then run ``hatch run client:unasync``.
+"""
 
 from __future__ import annotations
 

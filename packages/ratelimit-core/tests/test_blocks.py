@@ -6,15 +6,17 @@ Every store runs the contract's block cases and the timelines with blocks
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratelimit_core import Algorithm, Limiter, MemoryStore, StoreError, executor, sync
+from ratelimit_core import Algorithm, Decision, Limiter, MemoryStore, Policy, StoreError, executor, sync
 from ratelimit_core.checks import MAX_BLOCK
-from ratelimit_core.testing import FailingStore, ManualClock
+from ratelimit_core.testing import FailingStore, LoopTime, ManualClock
+from ratelimit_core.wrapper import WrapperStore
 
 ALGORITHMS = st.sampled_from(list(Algorithm))
 HISTORY = st.lists(st.tuples(st.sampled_from(["hit", "charge"]), st.integers(0, 8), st.integers(0, 3_000_000)))
@@ -108,3 +110,24 @@ def test_the_sync_limiter_blocks_alike() -> None:
     assert denied.retry_after == 2.5
     clock.advance(2.5)
     assert limiter.hit("k").remaining == 2
+
+
+async def test_waiters_behind_a_block_all_go_when_it_ends(clock: ManualClock, loop_time: LoopTime) -> None:
+    class Remote(WrapperStore):
+        """A store that answers after a turn of the loop, as one over the network does."""
+
+        async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
+            await asyncio.sleep(0)
+            return await super().hit(policy, key, cost)
+
+    limiter = Limiter("100/second", store=Remote(MemoryStore(clock=clock)))
+    await limiter.block("k", 0.5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def waiter() -> float:
+        await limiter.wait("k")
+        return loop.time() - started
+
+    waited = await asyncio.gather(*(waiter() for _ in range(5)))
+    assert all(0.5 <= w < 0.6 for w in waited), f"each waited out the block once, not one after another: {waited}"

@@ -103,18 +103,22 @@ async def served(
     to sleep (on the queue's one timer) before asking again; it raises to give
     up. ``TimeoutError`` when the turn has not come by ``deadline``.
     """
+    loop = asyncio.get_running_loop()
     seconds: float | None = None
+    answered = 0.0  # loop time of the answer that said ``seconds``
     if not queued(*where):  # nobody of this process waits for the key: ask at once
         answer = await ask()
-        seconds = pause(answer)
+        seconds, answered = pause(answer), loop.time()
         if seconds is None:
             return answer
     async with turn(*where, deadline) as queue:
         while True:
-            if seconds is not None:
-                await queue.pause(seconds)
+            # What is left of the wait: the turn may have come after waiters ahead were served.
+            rest = 0.0 if seconds is None else seconds - (loop.time() - answered)
+            if rest > 0:
+                await queue.pause(rest)
             answer = await ask()
-            seconds = pause(answer)
+            seconds, answered = pause(answer), loop.time()
             if seconds is None:
                 return answer
 

@@ -78,6 +78,15 @@ async def test_learns_the_limit_and_sends_no_request_the_upstream_refuses() -> N
     assert transport.gate.limiter_for("k0")[0].rates == (Rate(20, 1, burst=10),)
 
 
+async def test_an_upstream_that_announces_nothing_is_held_by_its_pauses_alone() -> None:
+    scripted = Scripted()
+    transport = AsyncRateLimitTransport(transport=httpx.ASGITransport(scripted), timeout=0)
+    async with httpx.AsyncClient(transport=transport) as client:
+        statuses = [(await client.get("http://api/")).status_code for _ in range(5)]
+    assert statuses == [200] * 5, "no limit was learned, so none is applied (a timeout of 0 would raise)"
+    assert transport.gate.limiter_for("api") == (transport.gate.pauses, False)
+
+
 async def test_a_learned_limit_is_noted_in_the_store_for_the_other_processes() -> None:
     store = MemoryStore()
     teacher = AsyncRateLimitTransport(transport=httpx.ASGITransport(upstream()), key=by_api_key, store=store)

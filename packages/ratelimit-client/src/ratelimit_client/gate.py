@@ -141,7 +141,9 @@ class Gate(Generic[L]):
         if self.limiter is not None:
             return self.limiter, True
         learned = self._learned.get(key)
-        return (self.pauses, False) if learned is None else (learned[1], True)
+        if learned is None or not learned[0]:  # unknown, or it announces nothing: only its pauses hold it
+            return self.pauses, False
+        return learned[1], True
 
     def knows(self, key: str) -> bool:
         """Whether ``key``'s limit is learned (or nothing is to learn: a limiter is given, or ``learn`` is off)."""

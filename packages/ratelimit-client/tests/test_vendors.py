@@ -112,7 +112,7 @@ async def test_each_vendors_pause_is_honoured_and_its_limit_learned(
         await client.get(f"/{vendor}")
         answered = time.monotonic()
         assert (await client.get(f"/{vendor}")).status_code == 200
-    first, second = seen[vendor]
+    _, second = seen[vendor]
     assert second - answered >= shortest, f"{vendor}: sent {second - answered:.3f} s after the pause was announced"
     limiter, counts = transport.gate.limiter_for(f"/{vendor}")
     assert (limiter.rates if counts else None) == learned

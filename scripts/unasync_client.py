@@ -24,6 +24,12 @@ Written from flow.py by scripts/unasync_client.py: edit flow.py, then run ``hatc
 """''',
     ),
     ("import asyncio\nimport time\n", "import threading\nimport time\n"),
+    (  # the sync limiter's calls block already: no path without a coroutine to take first
+        """        if limiter.nowait and gate.settle is None and limiter.hit_nowait(key, units).allowed:
+            return _NOTHING  # admitted at once by a store of this process: no coroutine, no queue
+""",
+        "",
+    ),
     (
         "from ratelimit_core import Limiter, RateLimitExceeded, Reservation\n",
         "from ratelimit_core import RateLimitExceeded, Reservation\n",

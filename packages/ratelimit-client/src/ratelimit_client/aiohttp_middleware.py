@@ -10,7 +10,7 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
 
 from ratelimit_client.exchange import settled
 from ratelimit_client.flow import Flow, Ticket
-from ratelimit_client.gate import IDEMPOTENT, Gate
+from ratelimit_client.gate import IDEMPOTENT, Gate, by_host
 from ratelimit_core import Limiter
 
 __all__ = ["ClientMiddleware", "rate_limit_middleware"]
@@ -63,6 +63,10 @@ def rate_limit_middleware(
     return ClientMiddleware(gate)
 
 
+def _host(request: ClientRequest) -> str:
+    return by_host(str(request.url))
+
+
 class ClientMiddleware:
     """What :func:`rate_limit_middleware` makes: call it as aiohttp calls a middleware.
 
@@ -77,11 +81,11 @@ class ClientMiddleware:
 
     async def __call__(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         gate, flow = self.gate, self._flow
-        key, cost = gate.key_of(request, str(request.url)), gate.cost_of(request)
+        key, cost = gate.key_of(request, _host), gate.cost_of(request)
         deadline = gate.deadline()
         attempt = 0
         while True:
-            teaching = await flow.turn(key, deadline)
+            teaching = not gate.knows(key) and await flow.turn(key, deadline)
             try:
                 ticket = await flow.admit(key, cost, deadline)
                 response = await self._exchange(request, handler, ticket)

@@ -61,10 +61,13 @@ class Flow:
                 why = "the upstream paused this key for longer than the timeout"
                 raise exceeded(pause, why, limiter.policy.limits[0])
             await asyncio.sleep(pause)
+        units = cost if counts else 0
+        if limiter.nowait and gate.settle is None and limiter.hit_nowait(key, units).allowed:
+            return _NOTHING  # admitted at once by a store of this process: no coroutine, no queue
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         if not counts or (limiter.cap is None and gate.settle is None):
-            await limiter.wait(key, cost if counts else 0, timeout=left)
-            return Ticket()
+            await limiter.wait(key, units, timeout=left)
+            return _NOTHING
         if limiter.cap is not None:
             hold = limiter.acquire(key, cost, timeout=left)
             await hold.__aenter__()
@@ -82,6 +85,8 @@ class Flow:
         """Read a response: block the key for the pause it says, adopt (and note) the limits it announces."""
         gate = self.gate
         reading = gate.read(status, headers)
+        if not (reading.pause or reading.quotas) and gate.knows(key):
+            return reading  # most responses: nothing to keep
         try:
             if reading.pause and gate.remember_pause(key, reading.pause):
                 await gate.limiter_for(key)[0].block(key, reading.pause)
@@ -127,3 +132,7 @@ class Ticket:
         finally:
             if self.hold is not None:
                 await self.hold.__aexit__(None, None, None)
+
+
+#: The ticket of a request that holds nothing: nothing to settle or free.
+_NOTHING = Ticket()

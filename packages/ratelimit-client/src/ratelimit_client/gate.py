@@ -120,9 +120,12 @@ class Gate(Generic[L]):
 
     # -- before the exchange ----------------------------------------------------------------
 
-    def key_of(self, request: Any, url: str) -> str:
-        """The request's key; a key function that gives no ``str`` is a ``TypeError`` naming it."""
-        key = by_host(url) if self.key is None else self.key(request)
+    def key_of(self, request: Any, host: Callable[[Any], str]) -> str:
+        """The request's key: ``key(request)``, or without a key function ``host(request)`` (the shell's
+        reading of :func:`by_host`); a key function that gives no ``str`` is a ``TypeError`` naming it."""
+        if self.key is None:
+            return host(request)
+        key = self.key(request)
         if key.__class__ is not str:
             raise TypeError(f"the key function {self.key!r} gave {key!r}, not a str")
         return key

@@ -85,9 +85,15 @@ class Reading:
     malformed: tuple[str, ...] = field(default=())
 
 
+#: What a response without any of the fields says.
+_NOTHING = Reading()
+
+
 def read(status: int, headers: Iterable[tuple[str, str]], *, now: float, max_wait: float) -> Reading:
     """What ``status`` and ``headers`` say, at Unix time ``now``, waits capped at ``max_wait`` seconds."""
     fields, bad = _fields(headers)
+    if not fields and not bad:  # most responses: nothing to read
+        return _NOTHING
     parts: dict[str, dict[str, float]] = {}  # quota -> limit, window, remaining, reset
     pause: float | None = None
     for name, value in fields.items():

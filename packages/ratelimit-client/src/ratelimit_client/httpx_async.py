@@ -98,13 +98,13 @@ class AsyncRateLimitTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         gate, flow = self.gate, self._flow
-        key, cost = gate.key_of(request, str(request.url)), gate.cost_of(request)
+        key, cost = gate.key_of(request, _host), gate.cost_of(request)
         deadline = gate.deadline()
         if gate.retries:
             await request.aread()  # a retry sends the body again
         attempt = 0
         while True:
-            teaching = await flow.turn(key, deadline)
+            teaching = not gate.knows(key) and await flow.turn(key, deadline)
             try:
                 ticket = await flow.admit(key, cost, deadline)
                 try:
@@ -125,6 +125,11 @@ class AsyncRateLimitTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _host(request: httpx.Request) -> str:
+    """:func:`~ratelimit_client.by_host` from httpx's parsed URL (its host is lower case already)."""
+    return request.url.netloc.decode("ascii")
 
 
 def _wrap(ticket: Ticket, response: httpx.Response, request: httpx.Request, gate: Gate[Limiter]) -> httpx.Response:

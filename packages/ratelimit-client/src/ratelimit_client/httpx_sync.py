@@ -102,13 +102,13 @@ class RateLimitTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         gate, flow = self.gate, self._flow
-        key, cost = gate.key_of(request, str(request.url)), gate.cost_of(request)
+        key, cost = gate.key_of(request, _host), gate.cost_of(request)
         deadline = gate.deadline()
         if gate.retries:
             request.read()  # a retry sends the body again
         attempt = 0
         while True:
-            teaching = flow.turn(key, deadline)
+            teaching = not gate.knows(key) and flow.turn(key, deadline)
             try:
                 ticket = flow.admit(key, cost, deadline)
                 try:
@@ -129,6 +129,11 @@ class RateLimitTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _host(request: httpx.Request) -> str:
+    """:func:`~ratelimit_client.by_host` from httpx's parsed URL (its host is lower case already)."""
+    return request.url.netloc.decode("ascii")
 
 
 def _wrap(ticket: Ticket, response: httpx.Response, request: httpx.Request, gate: Gate[Limiter]) -> httpx.Response:

@@ -66,10 +66,11 @@ class Flow:
                 why = "the upstream paused this key for longer than the timeout"
                 raise exceeded(pause, why, limiter.policy.limits[0])
             time.sleep(pause)
+        units = cost if counts else 0
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         if not counts or (limiter.cap is None and gate.settle is None):
-            limiter.wait(key, cost if counts else 0, timeout=left)
-            return Ticket()
+            limiter.wait(key, units, timeout=left)
+            return _NOTHING
         if limiter.cap is not None:
             hold = limiter.acquire(key, cost, timeout=left)
             hold.__enter__()
@@ -87,6 +88,8 @@ class Flow:
         """Read a response: block the key for the pause it says, adopt (and note) the limits it announces."""
         gate = self.gate
         reading = gate.read(status, headers)
+        if not (reading.pause or reading.quotas) and gate.knows(key):
+            return reading  # most responses: nothing to keep
         try:
             if reading.pause and gate.remember_pause(key, reading.pause):
                 gate.limiter_for(key)[0].block(key, reading.pause)
@@ -132,3 +135,7 @@ class Ticket:
         finally:
             if self.hold is not None:
                 self.hold.__exit__(None, None, None)
+
+
+#: The ticket of a request that holds nothing: nothing to settle or free.
+_NOTHING = Ticket()

@@ -43,7 +43,7 @@ print(json.dumps({
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("wheels")
     built = {}
-    for name in ("ratelimit-core", "ratelimit-redis", "ratelimit-asgi"):
+    for name in ("ratelimit-core", "ratelimit-redis", "ratelimit-asgi", "ratelimit-client"):
         subprocess.run([*UV, "build", "--wheel", "--out-dir", str(out), str(ROOT / "packages" / name)], check=True)
         (wheel,) = out.glob(name.replace("-", "_") + "-*.whl")
         built[name] = wheel
@@ -129,16 +129,44 @@ def test_asgi_wheel_installs_with_core_starlette_and_pydantic(wheels: dict[str, 
     assert not modules["redis"]
 
 
-@pytest.mark.parametrize("name", ["ratelimit-core", "ratelimit-redis", "ratelimit-asgi"])
+CLIENT_SMOKE = """
+import json, ratelimit_client
+reading = ratelimit_client.read(429, [("Retry-After", "3")], now=0.0, max_wait=600.0)
+try:
+    ratelimit_client.AsyncRateLimitTransport
+except ImportError as exc:
+    missing = str(exc)
+print(json.dumps({"pause": reading.pause, "missing": missing}))
+"""
+
+
+def test_client_wheel_installs_with_core_only_and_names_the_extra_a_transport_needs(
+    wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    python = venv_with(tmp_path, wheels["ratelimit-core"], wheels["ratelimit-client"])
+    result = subprocess.run([str(python), "-c", CLIENT_SMOKE], capture_output=True, text=True, check=True)
+    data = json.loads(result.stdout)
+    assert data["pause"] == 3.0
+    assert "pip install 'ratelimit-client[httpx]'" in data["missing"]
+
+
+@pytest.mark.parametrize("name", ["ratelimit-core", "ratelimit-redis", "ratelimit-asgi", "ratelimit-client"])
 def test_wheel_ships_its_type_marker(wheels: dict[str, Path], name: str) -> None:
     names = zipfile.ZipFile(wheels[name]).namelist()
     assert f"{name.replace('-', '_')}/py.typed" in names
     if name == "ratelimit-redis":
-        for script in ("common", "token_bucket", "fixed_window", "sliding_window_log", "sliding_window_counter"):
+        for script in (
+            "common",
+            "token_bucket",
+            "fixed_window",
+            "sliding_window_log",
+            "sliding_window_counter",
+            "note",
+        ):
             assert f"ratelimit_redis/lua/{script}.lua" in names
 
 
-@pytest.mark.parametrize("name", ["ratelimit-redis", "ratelimit-asgi"])
+@pytest.mark.parametrize("name", ["ratelimit-redis", "ratelimit-asgi", "ratelimit-client"])
 def test_each_range_of_ratelimit_core_starts_at_the_core_in_this_repository(name: str) -> None:
     """The oldest core a package allows is the one its tests run against: this repository's."""
     import tomllib  # noqa: PLC0415

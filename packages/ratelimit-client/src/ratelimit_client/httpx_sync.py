@@ -24,42 +24,11 @@ class RateLimitTransport(httpx.BaseTransport):
         client = httpx.Client(transport=RateLimitTransport(limiter, key=by_api_key))
 
     The blocking twin of :class:`~ratelimit_client.AsyncRateLimitTransport`,
-    safe to share between threads, on a ``ratelimit_core.sync.Limiter`` and
-    store: what follows is the same.
-
-    Before each request, the request's key waits for its turn on the limiter
-    (and for any pause the upstream announced, in any process sharing the
-    store); after each response, a ``Retry-After`` on a 429 or a 503, or a
-    quota with nothing left, blocks the key on the store until then
-    (``Limiter.block``), and without a limiter the limits the upstream
-    announces are adopted. See docs/client.md.
-
-    Args:
-        limiter: A :class:`ratelimit_core.sync.Limiter`, or ``None`` to learn the
-            limits from the upstream (``learn``).
-        key: A function of the ``httpx.Request`` giving its key; default: the
-            host (with its port when the URL names one).
-        cost: A function of the request giving its units (default 1); only
-            with a limiter.
-        settle: A function of the finished response (an ``httpx.Response``
-            whose body is read) giving the units it really cost: the request
-            reserves ``cost`` and settles when the response is closed (a stream
-            when it ends). Only with a limiter without a concurrency cap.
-        timeout: Seconds a request may wait for its turn; past it the request
-            raises :class:`~ratelimit_core.RateLimitExceeded` without being
-            sent. ``None``: no bound.
-        store: Where pauses and learned limits live without a limiter (default:
-            a ``ratelimit_core.sync.MemoryStore`` of this transport); with one, its store.
-        learn: Adopt the limits the upstream announces when no limiter is
-            given. Pauses are honoured either way.
-        max_wait: The longest pause an upstream may announce, in seconds.
-        retries: How many times a request refused with a 429 or a 503 is sent
-            again once its pause ends (default: none).
-        retry_methods: The methods that may be retried: the idempotent ones
-            by default. Add ``"POST"`` only for calls safe to repeat.
-        failed_cost: What a reserved request that failed (an exception, no
-            response) settles at (default 0: nothing spent).
-        transport: The transport that sends (default: ``httpx.HTTPTransport()``).
+    safe to share between threads: the same arguments and behaviour, with a
+    :class:`ratelimit_core.sync.Limiter` (or ``None`` to learn the limits), a
+    store of ``ratelimit_core.sync`` (default: a ``MemoryStore`` of this
+    transport) and an inner ``httpx.BaseTransport`` (default:
+    ``httpx.HTTPTransport()``). See docs/client.md.
 
     Raises:
         TypeError, ValueError: a bad argument, at once.

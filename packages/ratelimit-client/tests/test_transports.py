@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import ClientSession, web
-from ratelimit_client import AsyncRateLimitTransport, RateLimitTransport, rate_limit_middleware
+from ratelimit_client import AsyncRateLimitTransport, RateLimitTransport, rate_limit_middleware, read
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -112,6 +112,13 @@ async def test_a_pause_holds_every_transport_that_shares_the_store() -> None:
     assert refused.status_code == 429
     assert later.status_code == 200
     assert scripted.seen[1][1] - started >= 0.95, "sent only once the pause had ended"
+
+
+def test_learned_limits_and_pauses_share_one_store_when_none_is_given() -> None:
+    transport = AsyncRateLimitTransport()
+    learned = transport.gate.adopt("k", read(200, [("RateLimit-Policy", '"p";q=5;w=1')], now=0.0, max_wait=60.0))
+    assert learned is not None
+    assert learned[0].store is transport.gate.pauses.store, "a block written for a pause is the one hits read"
 
 
 async def test_a_paused_key_raises_without_being_sent_past_the_timeout() -> None:

@@ -109,12 +109,13 @@ class Gate(Generic[L]):
         self.failed_cost = failed_cost
         self.malformed = 0  # headers ignored because they could not be read
         self._make = limiter_type
-        self._store = store
-        # Without a limiter: a limiter that only reads the key's pause (it is asked for 0 units).
+        # Without a limiter: a limiter that only reads the key's pause (it is asked for 0 units), on the
+        # store every learned limit of this transport uses too (the colour's MemoryStore when none is given).
         self.pauses: L = limiter if limiter is not None else limiter_type("1/second", name=NAME, store=store)
+        shared: Any = self.pauses
+        self._store = shared.store
         self._learned: dict[str, tuple[tuple[Rate, ...], L]] = {}
         # Where learned limits are noted for the other processes: the store, when it keeps notes.
-        shared: Any = self.pauses
         self.notes: Any = shared.store if limiter is None and learn and capabilities(shared.store).noting else None
         self._paused: OrderedDict[str, float] = OrderedDict()  # key -> monotonic end of its pause
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import ClientSession, web
-from ratelimit_client import AsyncRateLimitTransport, RateLimitTransport, rate_limit_middleware, read
+from ratelimit_client import AsyncRateLimitTransport, Quota, RateLimitTransport, Reading, rate_limit_middleware, read
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -119,6 +119,14 @@ def test_learned_limits_and_pauses_share_one_store_when_none_is_given() -> None:
     learned = transport.gate.adopt("k", read(200, [("RateLimit-Policy", '"p";q=5;w=1')], now=0.0, max_wait=60.0))
     assert learned is not None
     assert learned[0].store is transport.gate.pauses.store, "a block written for a pause is the one hits read"
+
+
+def test_an_announced_limit_no_limiter_can_hold_is_ignored_and_counted_never_raised() -> None:
+    transport = AsyncRateLimitTransport()
+    absurd = Reading(quotas=(Quota("p", limit=5, window=1e-9),))  # a window shorter than a microsecond
+    assert transport.gate.adopt("k", absurd) is None
+    assert transport.gate.malformed == 1
+    assert transport.gate.limiter_for("k") == (transport.gate.pauses, False)
 
 
 async def test_a_paused_key_raises_without_being_sent_past_the_timeout() -> None:

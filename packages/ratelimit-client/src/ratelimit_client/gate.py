@@ -36,6 +36,8 @@ REQUESTS_WINDOW = 60.0
 NOTE_TTL = 86_400_000_000
 #: Keys whose local pause is remembered; the oldest go first past it.
 _MAX_PAUSES = 10_000
+#: Keys whose learned limit is remembered in the process; the oldest go first past it.
+_MAX_KEYS = 10_000
 
 #: The limiter type of a colour (``ratelimit_core.Limiter`` or ``ratelimit_core.sync.Limiter``).
 L = TypeVar("L")
@@ -114,7 +116,8 @@ class Gate(Generic[L]):
         self.pauses: L = limiter if limiter is not None else limiter_type("1/second", name=NAME, store=store)
         shared: Any = self.pauses
         self._store = shared.store
-        self._learned: dict[str, tuple[tuple[Rate, ...], L]] = {}
+        # key -> its learned rates and their limiter (no rates: it announces none), the oldest first out.
+        self._learned: OrderedDict[str, tuple[tuple[Rate, ...], L]] = OrderedDict()
         # Where learned limits are noted for the other processes: the store, when it keeps notes.
         self.notes: Any = shared.store if limiter is None and learn and capabilities(shared.store).noting else None
         self._paused: OrderedDict[str, float] = OrderedDict()  # key -> monotonic end of its pause
@@ -208,14 +211,21 @@ class Gate(Generic[L]):
         quotas = [q for q in reading.quotas if q.limit and _window(q) and "token" not in q.name]
         if not quotas:
             if key not in self._learned:  # nothing to learn here: the key is limited by its pauses alone
-                self._learned[key] = ((), self.pauses)
+                self._keep(key, (), self.pauses)
             return None
-        rates = tuple(sorted({_paced(q.limit or 0, _window(q) or 0) for q in quotas}, key=lambda r: r.period_us))
-        current = self._learned.get(key)
-        if current is not None and current[0] == rates:
+        try:
+            rates = tuple(sorted({_paced(q.limit or 0, _window(q) or 0) for q in quotas}, key=lambda r: r.period_us))
+            current = self._learned.get(key)
+            if current is not None and current[0] == rates:
+                return None
+            limiter = self._make(list(rates), name=NAME, store=self._store, algorithm=Algorithm.TOKEN_BUCKET)
+        except ValueError as exc:  # a limit the store cannot run (a window below a µs, a count past its arithmetic)
+            self.malformed += 1
+            logger.warning("ignored a limit the upstream announced for a key, which no limiter can hold: %s", exc)
+            if key not in self._learned:
+                self._keep(key, (), self.pauses)
             return None
-        limiter = self._make(list(rates), name=NAME, store=self._store, algorithm=Algorithm.TOKEN_BUCKET)
-        self._learned[key] = (rates, limiter)
+        self._keep(key, rates, limiter)
         tightest = min(quotas, key=lambda q: q.remaining if q.remaining is not None else math.inf)
         return limiter, tightest
 
@@ -234,8 +244,16 @@ class Gate(Generic[L]):
         except (ValueError, TypeError, UnicodeDecodeError):
             logger.debug("ignored a learned limit noted in the store that could not be read: %r", text)
             return False
-        self._learned[key] = (rates, limiter)
+        self._keep(key, rates, limiter)
         return True
+
+    def _keep(self, key: str, rates: tuple[Rate, ...], limiter: L) -> None:
+        """Remember ``key``'s learned limit; past :data:`_MAX_KEYS` keys the oldest learned is forgotten (its
+        next request learns again, from the store's note when there is one)."""
+        self._learned[key] = (rates, limiter)
+        if len(self._learned) > _MAX_KEYS:
+            with contextlib.suppress(KeyError):  # another thread took it first
+                self._learned.popitem(last=False)
 
     def retry(self, method: str, status: int, reading: Reading, attempt: int, deadline: float | None) -> bool:
         """Whether to send the request again once its pause ends."""

@@ -64,6 +64,7 @@ def test_the_demo_with_two_workers_holds_the_limit_across_both(backend: str, red
         env=env,
     )
     assert "under uvicorn with 2 workers" in result.stdout
+    assert "rows print as answers come,\nnot in request order" in result.stdout, "the order is explained"
     assert ("state in SQLite" in result.stdout) == (backend == "sqlite")
     rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     burst = [row for row in rows if row[1] == "burst"]

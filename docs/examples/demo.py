@@ -105,6 +105,12 @@ async def burst(base: str, workers: int = 1) -> None:
     """
     connections = await connect_to_each(base, workers, 1 if workers == 1 else 8 // workers + 1)
     started = time.monotonic()
+    if workers > 1:
+        print(
+            "The eight burst requests go at once, each worker taking its share: rows print as answers come,\n"
+            "not in request order; 'worker' is the process (pid) that answered. Between them the workers\n"
+            "admit five, the shared limit, whichever answered first.\n"
+        )
     print(f"{'t (s)':>6}  {'request':<10} {'status':>6}  {'worker':>7}  {'Retry-After':>11}  RateLimit")
 
     async def request(label: str, worker: str, client: httpx.AsyncClient) -> None:

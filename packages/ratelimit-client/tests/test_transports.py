@@ -121,6 +121,18 @@ def test_learned_limits_and_pauses_share_one_store_when_none_is_given() -> None:
     assert learned[0].store is transport.gate.pauses.store, "a block written for a pause is the one hits read"
 
 
+def test_a_reader_that_fails_leaves_the_response_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ratelimit_client.gate as gate_module  # noqa: PLC0415
+
+    def broken(*args: object, **kwargs: object) -> Reading:
+        raise OverflowError("a date past the year 9999")
+
+    monkeypatch.setattr(gate_module, "read", broken)
+    transport = AsyncRateLimitTransport()
+    assert transport.gate.read(429, [("Retry-After", "Fri, 31 Dec 99999 23:59:59 GMT")]) == Reading()
+    assert transport.gate.malformed == 1
+
+
 def test_an_announced_limit_no_limiter_can_hold_is_ignored_and_counted_never_raised() -> None:
     transport = AsyncRateLimitTransport()
     absurd = Reading(quotas=(Quota("p", limit=5, window=1e-9),))  # a window shorter than a microsecond

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ratelimit_client.headers import Quota, Reading, read
 from ratelimit_core import Algorithm, Rate
+from ratelimit_core.checks import check_timeout
 from ratelimit_core.wrapper import capabilities
 
 __all__ = ["IDEMPOTENT", "NAME", "Gate", "by_host"]
@@ -75,8 +76,7 @@ class Gate(Generic[L]):
         for name, function in (("key", key), ("cost", cost), ("settle", settle)):
             if function is not None and not callable(function):
                 raise TypeError(f"{name} must be a function of the request (or of the response), got {function!r}")
-        if timeout is not None and not _seconds(timeout):
-            raise ValueError(f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}")
+        check_timeout(timeout)
         if not _seconds(max_wait) or max_wait == 0:
             raise ValueError(f"max_wait must be a finite number of seconds > 0, got {max_wait!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -191,7 +191,12 @@ class Gate(Generic[L]):
 
     def read(self, status: int, headers: Iterable[tuple[str, str]]) -> Reading:
         """What the response says; its unreadable headers are counted (and logged at debug level)."""
-        reading = read(status, headers, now=time.time(), max_wait=self.max_wait)
+        try:
+            reading = read(status, headers, now=time.time(), max_wait=self.max_wait)
+        except Exception:  # a reader's bug must not fail the caller's request: the response goes on, unread
+            self.malformed += 1
+            logger.exception("could not read a response's rate limit headers; they are ignored")
+            return Reading()
         if reading.malformed:
             self.malformed += len(reading.malformed)
             logger.debug("ignored rate limit headers that could not be read: %s", ", ".join(reading.malformed))

@@ -6,12 +6,13 @@ import importlib.util
 import os
 import subprocess
 import sys
-from importlib.metadata import version
+from importlib.metadata import entry_points, version
 
 import pytest
 
 import ratelimit_core
 from ratelimit_core import compat, store, sync, testing
+from ratelimit_core.testing import pytest_plugin
 
 
 def test_top_level_exports() -> None:
@@ -86,7 +87,23 @@ def test_observe_exports() -> None:
 
 
 def test_testing_exports() -> None:
-    assert testing.__all__ == ["FailingStore", "LoopTime", "ManualClock", "StoreTests", "SyncStoreTests"]
+    assert testing.__all__ == [
+        "FailingStore",
+        "LimitsOffWarning",
+        "LoopTime",
+        "ManualClock",
+        "StoreTests",
+        "SyncStoreTests",
+        "limits_off",
+        "reset_limits",
+        "use_clock",
+    ]
+
+
+def test_the_pytest_plugin_is_registered_and_gives_its_fixtures() -> None:
+    (plugin,) = [e for e in entry_points(group="pytest11") if e.name == "ratelimit"]
+    assert plugin.value == "ratelimit_core.testing.pytest_plugin"
+    assert pytest_plugin.__all__ == ["ratelimit_clock", "ratelimit_off", "ratelimit_reset"]
 
 
 def test_errors_share_one_base() -> None:

@@ -24,6 +24,11 @@ class Blocks:
         #: name -> key -> block, the block set longest ago first: empty while no key is blocked.
         self.by_name: dict[str, OrderedDict[str, Block]] = {}
 
+    def clear(self) -> None:
+        """Lift every block (``by_name`` stays the same dict: the fast path holds it)."""
+        self.by_name.clear()
+        self.size = 0
+
     def end(self, name: str, key: str, now: int, *, repair: bool = True) -> int:
         r"""When ``key``'s block ends (:func:`~ratelimit_core.executor.block_end`); 0 when it has none.
 

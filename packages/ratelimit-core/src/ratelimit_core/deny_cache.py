@@ -57,6 +57,11 @@ class DenyCache:
         """How many denials are kept."""
         return len(self._denials)
 
+    def clear(self) -> None:
+        """Forget every denial."""
+        self._denials.clear()
+        self._forgotten.clear()
+
     def get(self, slot: Slot, now_us: int) -> Decision | None:
         """The denial the store would give now to a hit of cost 1, if it is known; else ``None``."""
         cached = self._denials.get(slot)
@@ -122,6 +127,7 @@ class DenyCachedStore(WrapperStore):
         super().__init__(store)
         self.cache = DenyCache(size)
         self._clock = clock
+        self._given_clock = clock is not None
         self._observer = None if observer is None else guarded(observer)
 
     def __repr__(self) -> str:
@@ -151,6 +157,18 @@ class DenyCachedStore(WrapperStore):
     async def reset(self, policy: Policy, key: str) -> None:
         self.cache.forget((policy.signature, bounded(key)), self._now())
         await self.store.reset(policy, key)
+
+    def _follow_clock(self, clock: Callable[[], float] | None) -> bool:
+        """Measure with ``clock`` (``None``: the monotonic clock again); a given clock is kept (``False``)."""
+        if self._given_clock:
+            return False
+        self._clock = clock
+        self.cache.clear()  # its denials were timed on the other clock
+        return True
+
+    def _forget_all(self) -> None:
+        """Forget every denial (the wrapped store is reset on its own)."""
+        self.cache.clear()
 
     def _now(self) -> int:
         """Microseconds of the local clock."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
+from ratelimit_core import tracking
 from ratelimit_core.algorithms.names import Algorithm
 from ratelimit_core.checks import bound, check_store, use_acquire
 from ratelimit_core.concurrency import Concurrency
@@ -37,7 +38,17 @@ class LimiterBase(Generic[S]):
     _memory: ClassVar[type[Any]]
     _observed: ClassVar[type[Any]]
 
-    __slots__ = ("_decide", "_failures", "_fallback_decide", "_given", "_guard", "_nowait", "_policy", "_store")
+    __slots__ = (
+        "__weakref__",  # ratelimit_core.tracking holds limiters weakly
+        "_decide",
+        "_failures",
+        "_fallback_decide",
+        "_given",
+        "_guard",
+        "_nowait",
+        "_policy",
+        "_store",
+    )
 
     def __init__(
         self,
@@ -70,6 +81,7 @@ class LimiterBase(Generic[S]):
             # An observer never changes a decision: what it raises is caught, counted and logged.
             self._guard = guarded(observer)
             self._observe(self._guard)
+        tracking.made(self)
 
     def _observe(self, observer: Observer) -> None:
         """Put the observing code where the plain code was: nothing of it runs without an observer."""
@@ -82,6 +94,24 @@ class LimiterBase(Generic[S]):
         self._store = self._observed(self._store, observer, decisions=True)
         if failures.fallback is not None:
             failures.fallback = self._observed(failures.fallback, observer, decisions=False)
+
+    def _stores(self) -> tuple[Any, ...]:
+        """The store and the fallback it was given (as wrapped for an observer): where its state is."""
+        fallback = self._failures.fallback
+        return (self._given,) if fallback is None else (self._given, fallback)
+
+    def _unlimit(self, store: S) -> tuple[Any, ...]:
+        """Decide with ``store`` (``ratelimit_core.testing``'s store that admits everything); the wiring it replaced."""
+        saved = (self._store, self._decide, self._fallback_decide, self._nowait)
+        self._store = store
+        if self._policy.cap is None:
+            self._decide, self._nowait = bound(store, self._policy), True
+        self._fallback_decide = None
+        return saved
+
+    def _rewire(self, saved: tuple[Any, ...]) -> None:
+        """Put back the wiring :meth:`_unlimit` replaced."""
+        self._store, self._decide, self._fallback_decide, self._nowait = saved
 
     def _reported(self, decision: Decision, key: str, cost: int) -> Decision:
         """``decision`` (the failure policy's, or a fallback's), told to the observer."""

@@ -35,7 +35,7 @@ class MemoryCore:
     #: Its state lives in this process only: a waiter for a slot is woken by a release here, never polls.
     local: ClassVar[bool] = True
 
-    __slots__ = ("_blocks", "_bound", "_clock", "_notes", "_slots", "_tables")
+    __slots__ = ("_blocks", "_bound", "_clock", "_given_clock", "_notes", "_slots", "_tables")
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
@@ -44,6 +44,7 @@ class MemoryCore:
             raise ValueError(f"clock must be a zero-argument callable returning seconds, got {clock!r}")
         # Nanoseconds; an injected clock's seconds are rounded to the microsecond.
         self._clock: Callable[[], int] = monotonic_ns if clock is None else _seconds_to_ns(clock)
+        self._given_clock = clock is not None
         self._tables = Tables(max_keys)
         self._slots = SlotTables()
         self._blocks = Blocks(max_keys)
@@ -122,6 +123,22 @@ class MemoryCore:
         cap, key, now = _cap_of(policy), bounded(key), self._now()
         return renew(self._slots.live(policy.cap_namespace, key, now), cap, holder, now)
 
+    # -- what ratelimit_core.testing's switches use -------------------------------------
+
+    def _follow_clock(self, clock: Callable[[], float] | None) -> bool:
+        """Read ``clock`` (``None``: the monotonic clock again); a store given a clock keeps it (``False``)."""
+        if self._given_clock:
+            return False
+        self._clock = monotonic_ns if clock is None else _seconds_to_ns(clock)
+        return True
+
+    def _forget_all(self) -> None:
+        """Forget every state, slot, block and note (in place: bound functions hold the tables)."""
+        self._tables.clear()
+        self._slots.clear()
+        self._blocks.clear()
+        self._notes.clear()
+
     # -- the limiter's fast path --------------------------------------------------------
 
     def bind(self, policy: Policy) -> Decide:
@@ -149,7 +166,7 @@ class MemoryCore:
     def _bind_one(self, policy: Policy) -> Decide:
         """One rate: :func:`ratelimit_core.executor.hit` written out for it, with every lookup done once."""
         (table,) = self._tables.of(policy)
-        data, step, apply, clock, insert = table.data, table.math.step, table.apply, self._clock, self._tables.insert
+        data, step, apply, insert = table.data, table.math.step, table.apply, self._tables.insert
         get, touch, touched = data.get, data.move_to_end, table.touched
         rate, name, blocks = policy.rates[0], policy.name, self._blocks
         limit, blocked = rate.limit, blocks.by_name
@@ -157,7 +174,7 @@ class MemoryCore:
         def decide(key: str, cost: int) -> Decision:
             if len(key) > MAX_KEY_CHARS:
                 key = bounded(key)
-            now = clock() // 1000
+            now = self._clock() // 1000  # read each time: a test's clock may replace it (ratelimit_core.testing)
             if blocked and blocks.end(name, key, now):  # no key blocked: one test of an empty dict
                 return self._hit_blocked(policy, table, key, cost, now)
             state = get(key)

@@ -133,6 +133,14 @@ class Tables:
         self.size += 1
         self._sweep_credit -= 1
 
+    def clear(self) -> None:
+        """Forget every state; the tables stay the same objects (bound functions hold them)."""
+        for table in self._held.values():
+            table.data.clear()
+            table.touched.clear()
+        self._held.clear()
+        self.size = 0
+
     def drop(self, table: Table, key: str) -> None:
         """Forget ``key``'s state in ``table``; let go of a table left empty."""
         if table.drop(key):
@@ -189,6 +197,10 @@ class SlotTables:
             slots.pop(holder, None)
             if not slots:
                 self.forget(namespace, key)
+
+    def clear(self) -> None:
+        """Free every slot."""
+        self._caps.clear()
 
     def forget(self, namespace: str, key: str) -> None:
         """Drop ``key``'s slots, and the namespace's table once it holds none."""

@@ -29,6 +29,9 @@ class Notes:
         self.max_keys = max_keys
         self._notes: OrderedDict[tuple[str, str], tuple[bytes, int]] = OrderedDict()
 
+    def clear(self) -> None:
+        self._notes.clear()
+
     def write(self, name: str, key: str, text: bytes, expires: int) -> None:
         slot = (name, key)
         self._notes.pop(slot, None)

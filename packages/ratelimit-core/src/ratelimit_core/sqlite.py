@@ -31,7 +31,7 @@ from ratelimit_core.decision import Decision
 from ratelimit_core.errors import StoreError
 from ratelimit_core.notes import check_note
 from ratelimit_core.policy import Policy
-from ratelimit_core.sqlite_file import Checkpoints, identity, open_file
+from ratelimit_core.sqlite_file import Checkpoints, forget_all, identity, open_file
 from ratelimit_core.sqlite_rows import Op, Transactions, attempts, digest, failure
 
 __all__ = ["SqliteCore", "SqliteSettings", "SqliteStore", "capped"]
@@ -43,7 +43,7 @@ class SqliteSettings:
     Args: as :class:`SqliteStore`.
     """
 
-    __slots__ = ("clock", "max_keys", "mode", "path", "timeout")
+    __slots__ = ("clock", "given_clock", "max_keys", "mode", "path", "timeout")
 
     def __init__(
         self, path: str | os.PathLike[str], max_keys: int, timeout: float, clock: Callable[[], float] | None, mode: int
@@ -60,6 +60,7 @@ class SqliteSettings:
         self.max_keys = max_keys
         self.timeout = float(timeout)
         self.clock = clock
+        self.given_clock = clock is not None
         self.mode = mode
 
     def now_us(self) -> int:
@@ -109,6 +110,17 @@ class SqliteCore:
             self._con.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self._checkpoints.close()
         self._con.close()
+
+    def _follow_clock(self, clock: Callable[[], float] | None) -> bool:
+        """Read ``clock`` (``None``: the wall clock again); a store given a clock keeps it (``False``)."""
+        if self._settings.given_clock:
+            return False
+        self._settings.clock = clock
+        return True
+
+    def _forget_all(self) -> None:
+        """Forget every state in the file: every limiter's, every process's (for a test run's reset)."""
+        forget_all(self._connection())
 
     def _connection(self) -> sqlite3.Connection:
         """The connection this call uses (the sync store keeps one per thread)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ratelimit_core.errors import StoreError
 
-__all__ = ["Checkpoints", "configure", "connect", "identity", "open_file"]
+__all__ = ["Checkpoints", "configure", "connect", "forget_all", "identity", "open_file"]
 
 _lock_exclusive: Callable[[int], None] | None
 try:
@@ -55,6 +55,18 @@ _WAL_KEEP_BYTES = 4 * 1024 * 1024
 _RESTART_WAIT = 0.05
 #: Seconds the store may wait for the database when it is made (other processes' transactions).
 _SETUP_WAIT = 5.0
+
+
+def forget_all(con: sqlite3.Connection) -> None:
+    """Delete every state of the file in one transaction (``ratelimit_core.testing``'s reset)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.execute("DELETE FROM ratelimit_state")
+        con.execute("UPDATE ratelimit_meta SET value = 0 WHERE name = 'rows'")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def open_file(path: Path, mode: int) -> tuple[sqlite3.Connection, tuple[int, int] | None]:

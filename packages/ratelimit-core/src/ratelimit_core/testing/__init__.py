@@ -4,6 +4,10 @@
   move time with ``clock.advance(seconds)`` instead of sleeping.
 * :class:`LoopTime`: the running event loop's time on such a clock, jumping
   to each timer instead of sleeping, for code that waits.
+* :func:`use_clock`, :func:`reset_limits`, :func:`limits_off`: switches a
+  test flips for every limiter of the process without rebuilding the app
+  (the pytest fixtures ``ratelimit_clock``, ``ratelimit_reset`` and
+  ``ratelimit_off`` use them; docs/testing.md).
 * :class:`FailingStore`: every call raises, for what your code does when the
   store fails.
 * :class:`StoreTests`: subclass it to check a store against the contract
@@ -13,7 +17,8 @@
   (``ratelimit_core.sync``); :mod:`ratelimit_core.testing.colours` shows the
   sync colour through the async one, so one suite checks both.
 
-Standard library only: nothing here imports pytest.
+Standard library only: nothing here imports pytest (the fixtures live in
+``ratelimit_core.testing.pytest_plugin``, which pytest loads).
 """
 
 from ratelimit_core.testing.clock import ManualClock
@@ -21,5 +26,16 @@ from ratelimit_core.testing.colours import SyncStoreTests
 from ratelimit_core.testing.failing import FailingStore
 from ratelimit_core.testing.looptime import LoopTime
 from ratelimit_core.testing.suite import StoreTests
+from ratelimit_core.testing.switches import LimitsOffWarning, limits_off, reset_limits, use_clock
 
-__all__ = ["FailingStore", "LoopTime", "ManualClock", "StoreTests", "SyncStoreTests"]
+__all__ = [
+    "FailingStore",
+    "LimitsOffWarning",
+    "LoopTime",
+    "ManualClock",
+    "StoreTests",
+    "SyncStoreTests",
+    "limits_off",
+    "reset_limits",
+    "use_clock",
+]

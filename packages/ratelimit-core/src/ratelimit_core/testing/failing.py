@@ -39,6 +39,13 @@ class FailingStore:
     def __repr__(self) -> str:
         return f"FailingStore({self.error!r}, calls={self.calls})"
 
+    def _follow_clock(self, clock: object) -> bool:
+        """No clock and no state: a test's clock and reset pass it by."""
+        return False
+
+    def _forget_all(self) -> None:
+        """No state to forget."""
+
     async def hit(self, policy: Policy, key: str, cost: int) -> Decision:
         self.calls += 1
         raise self.error

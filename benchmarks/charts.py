@@ -112,7 +112,8 @@ def by_algorithm() -> None:
                 "decisions/s",
             )
     fig.suptitle(
-        "Decisions per second by algorithm, each library's own version of it\n(memory: one hot key; Redis: 100 concurrent callers)"
+        "Decisions per second by algorithm, each library's own version of it\n"
+        "(memory: one hot key; Redis: 100 concurrent callers)"
     )
     save(fig, "by_algorithm.png")
 

@@ -7,6 +7,7 @@ the plugin loaded by its entry point as in a user's project.
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from pathlib import Path
 
@@ -257,3 +258,19 @@ def test_reset_limits_forgets_states_blocks_and_slots(tmp_path: Path) -> None:
     assert limiter.peek("other").allowed
     with limiter.acquire("k"):
         pass
+
+
+def test_reset_waits_for_a_thread_deciding_on_the_sync_memory_store() -> None:
+    """The app's threads may be deciding: the store is forgotten under its lock, never mid-decision."""
+    store = SyncMemoryStore(clock=ManualClock())
+    limiter = SyncLimiter("1/minute", name="reset-locked", store=store)
+    limiter.hit("k")
+    store._lock.acquire()  # a decision in progress on another thread
+    resetting = threading.Thread(target=reset_limits)
+    resetting.start()
+    resetting.join(0.2)
+    assert resetting.is_alive()  # it waits for the decision
+    assert store.size == 1
+    store._lock.release()
+    resetting.join()
+    assert store.size == 0

@@ -53,6 +53,16 @@ class MemoryStore(MemoryCore):
         with self._lock:
             return self._peek(policy, key, cost)
 
+    def _follow_clock(self, clock: Callable[[], float] | None) -> bool:
+        """:meth:`MemoryCore._follow_clock` under the lock: threads of the app may be deciding."""
+        with self._lock:
+            return MemoryCore._follow_clock(self, clock)
+
+    def _forget_all(self) -> None:
+        """:meth:`MemoryCore._forget_all` under the lock: threads of the app may be deciding."""
+        with self._lock:
+            MemoryCore._forget_all(self)
+
     def reset(self, policy: Policy, key: str) -> None:
         """See :meth:`ratelimit_core.Store.reset`."""
         with self._lock:
